@@ -1,0 +1,217 @@
+"""User profiles (queries) and item texts (documents), built with DuckDB window queries.
+
+For a target at time t the profile reads only the user's events *strictly before t* (``pos <
+hist_len``, see :func:`embedtune.recsys.split.order_events`), at most the last ``history_window`` of
+them. Hist fields (categories, shops, brands) list the top ``hist_top_n`` values by recency-weighted
+frequency — an event k events before the target weighs ``recency_decay**k`` — or, in ``last`` mode,
+the most recent distinct values. ``HistIntentions`` counts event types in the window,
+``HistItems`` lists the titles of the most recent distinct items. A field with nothing to show is
+"unk".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from embedtune.recsys.config import RecsysConfig
+from embedtune.recsys.schema import EVENT_ORDER
+from embedtune.recsys.templates import UNK, PromptTemplate, or_unk
+
+PROFILE_FIELDS = {"category": "hist_categories", "shop": "hist_shops", "brand": "hist_brands"}
+ITEM_PROMPT_FIELDS = ("category", "shop", "brand")
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    """What a profile may show: the catalog's fields and the user attributes available."""
+
+    item_fields: tuple[str, ...]
+    user_attributes: tuple[str, ...] = ()
+
+
+def _event_order_sql(column: str) -> str:
+    cases = " ".join(f"WHEN '{name}' THEN {i}" for i, name in enumerate(EVENT_ORDER))
+    return f"CASE {column} {cases} ELSE {len(EVENT_ORDER)} END"
+
+
+def build_profiles(con: duckdb.DuckDBPyConnection, config: RecsysConfig, options: ProfileOptions) -> None:
+    """Create ``profiles``: one row per ``targets`` row with its Hist fields as text (NULL = unk).
+
+    Needs tables ``ev`` (``user_id, item_id, event, pos``), ``targets`` (``query_id, user_id,
+    hist_len``) and ``items``.
+    """
+    window, decay, top_n = config.history_window, config.recency_decay, config.hist_top_n
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE hist AS
+        SELECT t.query_id, h.item_id, h.event, h.pos,
+               pow({decay!r}, t.hist_len - 1 - h.pos) AS w
+        FROM targets t JOIN ev h
+          ON h.user_id = t.user_id AND h.pos < t.hist_len AND h.pos >= t.hist_len - {window}
+        """
+    )
+    selects = []
+    for fld in PROFILE_FIELDS:
+        if fld not in options.item_fields:
+            continue
+        value = f"i.{fld}"
+        if fld == "category" and config.category_separator:
+            sep = config.category_separator.replace("'", "''")
+            value = f"unnest(string_split(i.{fld}, '{sep}'))"
+        selects.append(
+            f"SELECT h.query_id, '{fld}' AS field, {value} AS value, h.w, h.pos "
+            f"FROM hist h JOIN items i USING (item_id) WHERE i.{fld} IS NOT NULL"
+        )
+    order = "score DESC, last DESC, value" if config.hist_mode == "frequency" else "last DESC, score DESC, value"
+    if selects:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE hist_fields AS
+            WITH vals AS ({' UNION ALL '.join(selects)}),
+            scored AS (
+                SELECT query_id, field, trim(value) AS value, sum(w) AS score, max(pos) AS last
+                FROM vals WHERE trim(value) <> '' GROUP BY ALL),
+            ranked AS (
+                SELECT *, row_number() OVER (PARTITION BY query_id, field ORDER BY {order}) AS rk FROM scored)
+            SELECT query_id, field, string_agg(value, ', ' ORDER BY rk) AS text
+            FROM ranked WHERE rk <= {top_n} GROUP BY ALL
+            """
+        )
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE hist_fields (query_id VARCHAR, field VARCHAR, text VARCHAR)")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE hist_intent AS
+        SELECT query_id, string_agg(event || ': ' || n, ', ' ORDER BY {_event_order_sql('event')}, event) AS text
+        FROM (SELECT query_id, event, count(*) AS n FROM hist GROUP BY ALL) GROUP BY query_id
+        """
+    )
+    if "title" in options.item_fields and config.hist_items > 0:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE hist_titles AS
+            SELECT query_id, string_agg(title, '; ' ORDER BY last DESC) AS text FROM (
+                SELECT h.query_id, h.item_id, max(h.pos) AS last, any_value(i.title) AS title
+                FROM hist h JOIN items i USING (item_id) WHERE i.title IS NOT NULL
+                GROUP BY h.query_id, h.item_id
+                QUALIFY row_number() OVER (PARTITION BY h.query_id ORDER BY max(h.pos) DESC) <= {config.hist_items})
+            GROUP BY query_id
+            """
+        )
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE hist_titles (query_id VARCHAR, text VARCHAR)")
+    pivots = ", ".join(
+        f"max(text) FILTER (WHERE field = '{fld}') AS {col}" for fld, col in PROFILE_FIELDS.items()
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE profiles AS
+        SELECT t.query_id, t.user_id, t.hist_len, f.hist_categories, f.hist_shops, f.hist_brands,
+               it.text AS hist_intentions, ti.text AS hist_items
+        FROM targets t
+        LEFT JOIN (SELECT query_id, {pivots} FROM hist_fields GROUP BY query_id) f USING (query_id)
+        LEFT JOIN hist_intent it USING (query_id)
+        LEFT JOIN hist_titles ti USING (query_id)
+        """
+    )
+    con.execute("DROP TABLE hist")
+
+
+def profile_coverage(con: duckdb.DuckDBPyConnection, options: ProfileOptions) -> dict[str, float]:
+    """Share of profiles in which each Hist field is "unk" (1.0 = the field never says anything)."""
+    cols = ["hist_categories", "hist_shops", "hist_brands", "hist_intentions"]
+    if "title" in options.item_fields:
+        cols.append("hist_items")
+    row = con.execute(
+        "SELECT count(*), " + ", ".join(f"count(*) FILTER (WHERE {c} IS NULL)" for c in cols) + " FROM profiles"
+    ).fetchone()
+    total = max(int(row[0]), 1)
+    return {c: round(int(n) / total, 4) for c, n in zip(cols, row[1:], strict=True)}
+
+
+def item_coverage(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    """Share of catalog items whose Category/Shop/Brand is missing ("unk")."""
+    present = {r[0] for r in con.execute("DESCRIBE items").fetchall()}
+    total = max(int(con.execute("SELECT count(*) FROM items").fetchone()[0]), 1)
+    out = {}
+    for fld in ITEM_PROMPT_FIELDS:
+        missing = total if fld not in present else int(
+            con.execute(f"SELECT count(*) FROM items WHERE {fld} IS NULL").fetchone()[0]
+        )
+        out[fld] = round(missing / total, 4)
+    return out
+
+
+def _iter_rows(cursor: duckdb.DuckDBPyConnection, batch: int = 50_000) -> Iterator[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    while True:
+        rows = cursor.fetchmany(batch)
+        if not rows:
+            return
+        for row in rows:
+            yield dict(zip(names, row, strict=True))
+
+
+def iter_user_prompts(
+    con: duckdb.DuckDBPyConnection, config: RecsysConfig, options: ProfileOptions, where: str = "TRUE"
+) -> Iterator[tuple[str, str, int]]:
+    """Yield ``(query_id, prompt, hist_len)`` for each row of ``profiles`` (in target order)."""
+    template = PromptTemplate(config.user_template, "user_template")
+    has_titles = "title" in options.item_fields and config.hist_items > 0
+    attrs = options.user_attributes
+    join = "LEFT JOIN users u USING (user_id)" if attrs else ""
+    attr_cols = "".join(f', u."attr:{a}" AS "attr:{a}"' for a in attrs)
+    cursor = con.execute(
+        f"SELECT p.*{attr_cols} FROM profiles p JOIN targets t USING (query_id) {join} "
+        f"WHERE {where} ORDER BY t.user_id, t.pos"
+    )
+    for row in _iter_rows(cursor):
+        values = {
+            "user_id": row["user_id"],
+            "hist_categories": or_unk(row["hist_categories"]),
+            "hist_shops": or_unk(row["hist_shops"]),
+            "hist_brands": or_unk(row["hist_brands"]),
+            "hist_intentions": or_unk(row["hist_intentions"]),
+            "hist_items": or_unk(row["hist_items"]) if has_titles else None,
+            "history_length": int(row["hist_len"]),
+            "user_attributes": {a: or_unk(row.get(f"attr:{a}")) for a in attrs},
+        }
+        yield row["query_id"], template.render(values), int(row["hist_len"])
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return str(value)
+
+
+def iter_item_prompts(con: duckdb.DuckDBPyConnection, config: RecsysConfig) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Yield ``(item_id, prompt, metadata)`` for every catalog item, in catalog order."""
+    template = PromptTemplate(config.item_template, "item_template")
+    cursor = con.execute("SELECT * FROM items")
+    for row in _iter_rows(cursor):
+        description = row.get("description")
+        if description and config.description_chars and len(description) > config.description_chars:
+            description = description[: config.description_chars].rsplit(" ", 1)[0] + " …"
+        attributes = {k[5:]: _jsonable(v) for k, v in row.items() if k.startswith("attr:")}
+        values = {
+            "item_id": row["item_id"],
+            "category": or_unk(row.get("category")),
+            "shop": or_unk(row.get("shop")),
+            "brand": or_unk(row.get("brand")),
+            "title": (row.get("title") or UNK) if "title" in row else None,
+            "description": description if "description" in row else None,
+            "attributes": attributes,
+        }
+        metadata = {k: row[k] for k in ("category", "shop", "brand", "title", "description") if k in row}
+        metadata.update(attributes)
+        yield row["item_id"], template.render(values), metadata
