@@ -1,0 +1,337 @@
+"""Inference backends that turn texts into normalized embeddings: ``torch``, ``onnx``, ``onnx-int8``.
+
+``torch`` is stock :meth:`SentenceTransformer.encode`. ``onnx`` exports the whole
+sentence-transformers pipeline (transformer + pooling + normalize) once with
+``torch.onnx.export(..., dynamo=False)`` and serves it with onnxruntime + tokenizers only;
+``onnx-int8`` is the same graph after ``onnxruntime.quantization.quantize_dynamic``. Exports are
+cached under ``$EMBEDTUNE_CACHE`` (default ``~/.cache/embedtune``), keyed by the model's weights.
+
+A quantized model can change rankings even when cosines look close (see MEASUREMENTS.md), so
+:func:`load_encoder` accepts the user's own texts and runs :func:`check_agreement` first: mean
+cosine to the fp32 torch model must reach ``min_cosine`` (0.99) or it falls back to torch with a
+warning; the top-10 overlap is measured and reported either way.
+
+Example::
+
+    from embedtune.encoders import load_encoder
+    enc = load_encoder("all-MiniLM-L6-v2", backend="onnx-int8", check_texts=my_passages)
+    vectors = enc.encode(["how do I reset my password?"])   # (1, 384) float32, unit length
+    print(enc.backend, enc.agreement)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+
+from embedtune.base_model import resolve_model_path
+from embedtune.errors import EmbedtuneError
+from embedtune.fileio import atomic_dir
+
+log = logging.getLogger(__name__)
+
+Backend = Literal["torch", "onnx", "onnx-int8"]
+BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
+DEFAULT_BACKEND: Backend = "torch"
+DEFAULT_BATCH_SIZE = 32
+MIN_AGREEMENT_COSINE = 0.99
+AGREEMENT_SAMPLE = 256
+ONNX_OPSET = 17
+_EXPORT_FORMAT_VERSION = 2
+
+
+class Encoder(Protocol):
+    """Anything that maps texts to unit-length float32 vectors."""
+
+    backend: str
+    dim: int
+    model_path: Path
+
+    def encode(self, texts: list[str], batch_size: int = DEFAULT_BATCH_SIZE, show_progress: bool = False) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How closely a candidate backend reproduces the fp32 torch model on the user's texts."""
+
+    backend: str
+    n_texts: int
+    mean_cosine: float
+    min_cosine: float
+    top10_overlap: float
+    top1_same: float
+    passed: bool
+    threshold: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        verdict = "ok" if self.passed else f"below {self.threshold}"
+        return (
+            f"{self.backend} vs torch fp32 on {self.n_texts} of your texts: mean cosine {self.mean_cosine:.4f} "
+            f"({verdict}), min {self.min_cosine:.4f}, top-10 overlap {self.top10_overlap:.3f}, "
+            f"top-1 same {self.top1_same:.3f}"
+        )
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+class TorchEncoder:
+    """Stock sentence-transformers encoding (the reference every other backend is checked against)."""
+
+    backend = "torch"
+
+    def __init__(self, model_path: str | Path, max_seq_length: int | None = None):
+        from embedtune.base_model import load_model
+
+        self.model_path = resolve_model_path(model_path)
+        self.model = load_model(self.model_path, max_seq_length=max_seq_length, device="cpu")
+        self.dim = int(self.model.get_embedding_dimension())
+        self.agreement: Agreement | None = None
+
+    def encode(self, texts: list[str], batch_size: int = DEFAULT_BATCH_SIZE, show_progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class OnnxEncoder:
+    """onnxruntime + tokenizers: no torch at inference time. Batches are sorted by length (less padding)."""
+
+    def __init__(self, model_path: str | Path, quantized: bool = False, threads: int | None = None,
+                 cache_dir: str | Path | None = None):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.model_path = resolve_model_path(model_path)
+        self.backend = "onnx-int8" if quantized else "onnx"
+        export_dir = export_onnx(self.model_path, cache_dir=cache_dir)
+        info = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
+        onnx_file = export_dir / ("model_int8.onnx" if quantized else "model.onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or default_threads()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
+        self.max_seq_length = int(info["max_seq_length"])
+        self.tokenizer.enable_truncation(max_length=self.max_seq_length)
+        self.tokenizer.no_padding()
+        self.pad_id = int(info["pad_token_id"])
+        self.dim = int(info["dim"])
+        self.agreement: Agreement | None = None
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        input_ids = np.full((len(texts), width), self.pad_id, dtype=np.int64)
+        attention = np.zeros((len(texts), width), dtype=np.int64)
+        type_ids = np.zeros((len(texts), width), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            n = len(enc.ids)
+            input_ids[row, :n] = enc.ids
+            attention[row, :n] = 1
+            type_ids[row, :n] = enc.type_ids
+        feeds = {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": type_ids}
+        (out,) = self.session.run(None, {k: v for k, v in feeds.items() if k in self.input_names})
+        return out
+
+    def encode(self, texts: list[str], batch_size: int = DEFAULT_BATCH_SIZE, show_progress: bool = False) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # Same trick as SentenceTransformer.encode: longest first, so each batch pads little.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        result = np.empty((len(texts), self.dim), dtype=np.float32)
+        starts = range(0, len(texts), batch_size)
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=f"encode ({self.backend})", unit="batch")
+        for start in starts:
+            idx = order[start : start + batch_size]
+            result[idx] = self._run([texts[i] for i in idx])
+        # The graph ends in the model's own Normalize module; re-normalizing guards int8 drift.
+        norms = np.linalg.norm(result, axis=1, keepdims=True)
+        return result / np.maximum(norms, 1e-12)
+
+
+def _weights_key(model_dir: Path) -> str:
+    digest = hashlib.sha256(f"v{_EXPORT_FORMAT_VERSION}|opset{ONNX_OPSET}".encode())
+    for file in sorted(model_dir.rglob("*")):
+        if file.is_file() and file.suffix in (".safetensors", ".json", ".txt", ".model"):
+            stat = file.stat()
+            digest.update(f"{file.relative_to(model_dir)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:20]
+
+
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir)
+    return Path(os.environ.get("EMBEDTUNE_CACHE", Path.home() / ".cache" / "embedtune"))
+
+
+def export_onnx(model_path: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """Export a sentence-transformers folder to ONNX (fp32 and dynamic int8); return the export folder.
+
+    The folder holds ``model.onnx`` (token ids → normalized sentence embedding), ``model_int8.onnx``,
+    ``tokenizer.json`` and ``export.json``. It is written atomically and reused while the model's
+    files are unchanged.
+    """
+    model_dir = resolve_model_path(model_path)
+    out = cache_root(cache_dir) / "onnx" / _weights_key(model_dir)
+    if (out / "export.json").is_file():
+        return out
+    if not (model_dir / "tokenizer.json").is_file():
+        raise EmbedtuneError(f"{model_dir} has no tokenizer.json (a fast tokenizer is needed for the onnx backends)")
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from embedtune.base_model import load_model
+
+    model = load_model(model_dir, device="cpu")
+    model.eval()
+    transformer = model[0]
+    tokenizer = model.tokenizer
+    max_seq_length = int(model.max_seq_length or 512)
+
+    class _SentenceEmbedding(torch.nn.Module):
+        def __init__(self, st):
+            super().__init__()
+            self.st = st
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            features = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+            return self.st(features)["sentence_embedding"]
+
+    sample = tokenizer(["an example sentence to trace", "a second one"], padding=True, return_tensors="pt")
+    token_type_ids = sample.get("token_type_ids", torch.zeros_like(sample["input_ids"]))
+    args = (sample["input_ids"], sample["attention_mask"], token_type_ids)
+    try:
+        auto_model = transformer.auto_model
+        if hasattr(auto_model, "set_attn_implementation"):
+            auto_model.set_attn_implementation("eager")
+    except Exception as exc:  # tracing still works with the default attention on most models
+        log.debug("could not switch to eager attention: %s", exc)
+    with atomic_dir(out) as tmp:
+        fp32 = tmp / "model.onnx"
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _SentenceEmbedding(model),
+                args,
+                str(fp32),
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["sentence_embedding"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    "token_type_ids": {0: "batch", 1: "sequence"},
+                    "sentence_embedding": {0: "batch"},
+                },
+                opset_version=ONNX_OPSET,
+                dynamo=False,
+            )
+        # Per-channel weight scales: per-tensor int8 cost ~0.05 mean cosine on MiniLM here (0.95 vs 0.993).
+        quantize_dynamic(str(fp32), str(tmp / "model_int8.onnx"), weight_type=QuantType.QInt8, per_channel=True)
+        shutil.copy2(model_dir / "tokenizer.json", tmp / "tokenizer.json")
+        info = {
+            "format_version": _EXPORT_FORMAT_VERSION,
+            "model_path": str(model_dir),
+            "max_seq_length": max_seq_length,
+            "pad_token_id": int(tokenizer.pad_token_id or 0),
+            "dim": int(model.get_embedding_dimension()),
+            "opset": ONNX_OPSET,
+        }
+        (tmp / "export.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def check_agreement(reference: np.ndarray, candidate: np.ndarray, backend: str, k: int = 10,
+                    threshold: float = MIN_AGREEMENT_COSINE) -> Agreement:
+    """Compare two encodings of the same texts: per-text cosine, and whether each text's top-k
+    neighbours among the others stay the same (the texts stand in for queries and documents)."""
+    ref = reference / np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
+    cand = candidate / np.maximum(np.linalg.norm(candidate, axis=1, keepdims=True), 1e-12)
+    cosines = np.sum(ref * cand, axis=1)
+    n = len(ref)
+    kk = min(k, n - 1)
+    if kk >= 1:
+        sims_ref, sims_cand = ref @ ref.T, cand @ cand.T
+        np.fill_diagonal(sims_ref, -np.inf)
+        np.fill_diagonal(sims_cand, -np.inf)
+        top_ref = np.argsort(-sims_ref, axis=1, kind="stable")[:, :kk]
+        top_cand = np.argsort(-sims_cand, axis=1, kind="stable")[:, :kk]
+        overlap = float(np.mean([len(set(a) & set(b)) / kk for a, b in zip(top_ref, top_cand, strict=True)]))
+        top1 = float(np.mean(top_ref[:, 0] == top_cand[:, 0]))
+    else:
+        overlap = top1 = 1.0
+    mean_cos = float(np.mean(cosines))
+    return Agreement(
+        backend=backend, n_texts=n, mean_cosine=mean_cos, min_cosine=float(np.min(cosines)),
+        top10_overlap=overlap, top1_same=top1, passed=mean_cos >= threshold, threshold=threshold,
+    )
+
+
+def sample_texts(texts: list[str], n: int = AGREEMENT_SAMPLE, seed: int = 0) -> list[str]:
+    if len(texts) <= n:
+        return list(texts)
+    rng = np.random.default_rng(seed)
+    return [texts[i] for i in sorted(rng.choice(len(texts), size=n, replace=False))]
+
+
+def load_encoder(
+    model_path: str | Path,
+    backend: str = DEFAULT_BACKEND,
+    check_texts: list[str] | None = None,
+    min_cosine: float = MIN_AGREEMENT_COSINE,
+    threads: int | None = None,
+    cache_dir: str | Path | None = None,
+) -> TorchEncoder | OnnxEncoder:
+    """Load an encoder for ``backend``; with ``check_texts``, verify an onnx backend against torch.
+
+    A failed check logs a warning and returns the torch encoder (with ``.agreement`` set so the
+    caller can report why).
+    """
+    if backend not in BACKENDS:
+        raise EmbedtuneError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    if backend == "torch":
+        return TorchEncoder(model_path)
+    candidate = OnnxEncoder(model_path, quantized=backend == "onnx-int8", threads=threads, cache_dir=cache_dir)
+    if not check_texts:
+        return candidate
+    sample = sample_texts([t for t in check_texts if t.strip()])
+    reference = TorchEncoder(model_path)
+    agreement = check_agreement(reference.encode(sample), candidate.encode(sample), backend, threshold=min_cosine)
+    if agreement.passed:
+        log.info(agreement.summary())
+        candidate.agreement = agreement
+        return candidate
+    log.warning("%s: falling back to the torch backend", agreement.summary())
+    reference.agreement = agreement
+    return reference
