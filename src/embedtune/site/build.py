@@ -1,0 +1,228 @@
+"""SOURCE → DATA_DIR: the whole site pipeline, written atomically in BEIR layout.
+
+``read pages → extract main text → chunk by section → merge duplicates → generate queries →
+split by passage → write``. The output folder holds ``corpus.jsonl`` (passages with ``url``,
+``urls``, ``title``), ``queries.jsonl``, ``qrels/train.tsv``, ``qrels/dev.tsv``, ``qrels/test.tsv``
+(only with real questions), ``pairs.jsonl`` (the training pairs) and ``embedtune.json`` (kind
+``site``, the generators, counts and a summary of every skipped page). It is written to a temporary
+folder and renamed into place, so a failed build leaves nothing behind.
+
+Example::
+
+    from embedtune.site import SiteBuildOptions, build_site_dataset
+
+    report = build_site_dataset("public/", "data/site", SiteBuildOptions(questions="questions.jsonl"))
+    print(report.manifest["counts"])
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from embedtune.base_model import DEFAULT_BASE_MODEL
+from embedtune.data.beir import read_corpus, write_beir_files
+from embedtune.data.pairs import write_pairs
+from embedtune.data.records import Document
+from embedtune.errors import EmbedtuneError
+from embedtune.fileio import atomic_dir
+from embedtune.site import crawl, queries, split
+from embedtune.site.chunk import DEFAULT_MAX_TOKENS, chunk_document, chunk_page, load_token_counter
+from embedtune.site.dedupe import DEFAULT_NEAR_DUPLICATE_THRESHOLD, dedupe_passages
+from embedtune.site.extract import extract_page
+from embedtune.site.sources import DEFAULT_MAX_PAGE_BYTES, Page, SkipLog, read_folder, read_sitemap
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+class SiteBuildOptions(BaseModel):
+    """Every knob of ``embedtune site build``, with its default written down once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, description="crawl this running site (or re-root a folder's/sitemap's URLs on it)")
+    max_pages: int = Field(crawl.DEFAULT_MAX_PAGES, ge=1, description="pages to read at most")
+    max_depth: int = Field(crawl.DEFAULT_MAX_DEPTH, ge=0, description="link depth from the start URL (crawl)")
+    rate: float = Field(crawl.DEFAULT_RATE, gt=0, description="requests per second (crawl)")
+    timeout: float = Field(crawl.DEFAULT_TIMEOUT, gt=0, description="seconds per request (crawl)")
+    max_page_bytes: int = Field(DEFAULT_MAX_PAGE_BYTES, ge=1024, description="larger pages are skipped")
+    base_model: str = Field(DEFAULT_BASE_MODEL, description="model whose tokenizer measures passage length")
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=32, le=8192, description="passage length limit, title included")
+    dedupe: bool = Field(True, description="merge exact and near-duplicate passages (pages only)")
+    near_duplicate_threshold: float = Field(DEFAULT_NEAR_DUPLICATE_THRESHOLD, gt=0, le=1)
+    generators: list[str] = Field(list(queries.DEFAULT_GENERATORS), description="query generators to run")
+    max_queries_per_passage: int = Field(queries.DEFAULT_MAX_QUERIES_PER_PASSAGE, ge=1)
+    max_train_pairs: int | None = Field(None, ge=1, description="keep a random sample of this many training pairs")
+    questions: Path | None = Field(None, description="real visitor questions (JSONL) for the test split")
+    dev_fraction: float = Field(split.DEFAULT_DEV_FRACTION, ge=0, lt=1)
+    max_dev_passages: int = Field(split.DEFAULT_MAX_DEV_PASSAGES, ge=0)
+    llm_url: str | None = Field(None, description="OpenAI-compatible endpoint for the llm generator")
+    llm_model: str | None = None
+    seed: int = 42
+
+    @classmethod
+    def checked(cls, **values: Any) -> SiteBuildOptions:
+        """Validate options given by a user; a bad value raises :class:`EmbedtuneError`, not a traceback."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}" for err in exc.errors()
+            )
+            raise EmbedtuneError(f"invalid site build options: {problems}") from None
+
+
+@dataclass
+class SiteBuildReport:
+    out_dir: Path
+    manifest: dict[str, Any]
+
+    def summary_lines(self) -> list[str]:
+        """What the CLI prints: counts, query generators and skipped pages by reason."""
+        m = self.manifest
+        c = m["counts"]
+        lines = [
+            f"wrote {self.out_dir}",
+            f"pages: {c['pages_read']} read, {c['pages_used']} with text; "
+            f"passages: {c['passages']} ({c['duplicates_merged']['exact']} exact and "
+            f"{c['duplicates_merged']['near']} near duplicates merged)",
+            "queries: " + ", ".join(f"{split_name} {n}" for split_name, n in c["queries"].items())
+            + f"; training pairs: {c['train_pairs']}",
+        ]
+        for name, stat in m["query_generation"].items():
+            lines.append(
+                f"  {name}: {stat['kept']} kept of {stat['generated']} "
+                f"({stat['dropped_repeats_passage']} repeated their passage, {stat['dropped_duplicates']} duplicates)"
+            )
+        skipped = m["skipped_pages"]
+        if skipped["total"]:
+            lines.append(f"skipped {skipped['total']} page(s):")
+            lines += [f"  {n} × {reason}" for reason, n in skipped["by_reason"].items()]
+        if m.get("unmatched_questions"):
+            lines.append(f"questions with no matching page (lines): {m['unmatched_questions'][:20]}")
+        return lines
+
+
+def detect_source(source: str | Path | None, url: str | None) -> str:
+    """``crawl``, ``sitemap``, ``corpus`` (BEIR ``corpus.jsonl``) or ``folder``."""
+    if source is None:
+        if not url:
+            raise EmbedtuneError("give a SOURCE (folder, sitemap.xml or corpus.jsonl) or --url to crawl")
+        return "crawl"
+    text = str(source)
+    if text.startswith(("http://", "https://")):
+        return "crawl"
+    path = Path(source)
+    if not path.exists():
+        raise EmbedtuneError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return "corpus" if (path / "corpus.jsonl").is_file() and not any(path.glob("*.htm*")) else "folder"
+    if path.suffix.lower() == ".xml":
+        return "sitemap"
+    if path.suffix.lower() == ".jsonl":
+        return "corpus"
+    raise EmbedtuneError(f"{path}: expected a folder of pages, a sitemap.xml, a corpus.jsonl or an http(s) URL")
+
+
+def read_pages(source: str | Path | None, kind: str, options: SiteBuildOptions, skips: SkipLog,
+               progress: bool) -> list[Page]:
+    if kind == "crawl":
+        start = options.url or str(source)
+        limits = crawl.CrawlLimits(options.max_pages, options.max_depth, options.rate, options.timeout,
+                                   options.max_page_bytes)
+        return crawl.crawl_site(start, skips, limits, progress=progress)
+    if kind == "sitemap":
+        return read_sitemap(source, skips, options.url, options.max_pages, options.max_page_bytes)
+    return read_folder(source, skips, options.url, options.max_pages, options.max_page_bytes)
+
+
+def _corpus_passages(source: Path, options: SiteBuildOptions, count) -> list[Document]:
+    path = source / "corpus.jsonl" if source.is_dir() else source
+    docs: list[Document] = []
+    for doc in read_corpus(path).values():
+        docs.extend(chunk_document(doc, options.max_tokens, count))
+    return docs
+
+
+def build_site_dataset(
+    source: str | Path | None, out_dir: str | Path, options: SiteBuildOptions | None = None,
+    progress: bool = False, overwrite: bool = True,
+) -> SiteBuildReport:
+    """Build a site dataset from ``source`` into ``out_dir`` (see the module docstring)."""
+    from tqdm.auto import tqdm
+
+    options = options or SiteBuildOptions()
+    out_dir = Path(out_dir)
+    kind = detect_source(source, options.url)
+    generators = queries.make_generators(options.generators, options.llm_url, options.llm_model)
+    real_questions = split.read_questions(options.questions) if options.questions else []
+    count = load_token_counter(options.base_model)
+    skips = SkipLog()
+    exact = near = 0
+    if kind == "corpus":
+        passages = _corpus_passages(Path(source), options, count)
+        pages_read = pages_used = len({d.id.split("#", 1)[0] for d in passages})
+    else:
+        pages = read_pages(source, kind, options, skips, progress)
+        pages_read = len(pages)
+        site_passages = []
+        used = 0
+        for i, page in enumerate(tqdm(pages, desc="extract", unit="page", disable=not progress), start=1):
+            extracted = extract_page(page, skips)
+            if extracted is None:
+                continue
+            used += 1
+            site_passages.extend(chunk_page(extracted, options.max_tokens, count, id_prefix=f"p{i}"))
+        pages_used = used
+        if not site_passages:
+            raise EmbedtuneError(
+                f"{source or options.url}: no page with usable text ({skips.total} skipped: "
+                + ", ".join(f"{n} {r}" for r, n in skips.reasons.most_common()) + ")"
+            )
+        if options.dedupe:
+            site_passages, report = dedupe_passages(site_passages, options.near_duplicate_threshold, options.seed)
+            exact, near = report.exact, report.near
+        passages = [p.to_document() for p in site_passages]
+
+    generated, stats = queries.generate_queries(
+        passages, generators, options.max_queries_per_passage, options.seed, progress=progress
+    )
+    site_split = split.split_by_passage(
+        passages, generated, options.dev_fraction, options.max_dev_passages, options.seed, real_questions,
+        options.max_train_pairs,
+    )
+    manifest = {
+        "kind": "site",
+        "schema_version": SCHEMA_VERSION,
+        "source": str(source) if source is not None else options.url,
+        "source_type": kind,
+        "base_model": options.base_model,
+        "max_tokens": options.max_tokens,
+        "generators": [g.name for g in generators],
+        "max_queries_per_passage": options.max_queries_per_passage,
+        "seed": options.seed,
+        "counts": {
+            "pages_read": pages_read,
+            "pages_used": pages_used,
+            "passages": len(passages),
+            "duplicates_merged": {"exact": exact, "near": near},
+            "passages_per_split": site_split.passages_per_split,
+            "queries": {name: len(judged) for name, judged in site_split.qrels.items()},
+            "train_pairs": len(site_split.train_pairs),
+        },
+        "query_generation": stats.as_dict(),
+        "skipped_pages": skips.summary(),
+        "unmatched_questions": site_split.unmatched_questions,
+    }
+    if options.llm_url:
+        manifest["llm"] = {"url": options.llm_url, "model": options.llm_model}
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        write_beir_files(tmp, passages, site_split.queries, site_split.qrels, manifest)
+        write_pairs(tmp / "pairs.jsonl", site_split.train_pairs)
+    return SiteBuildReport(out_dir=out_dir, manifest=manifest)
