@@ -8,6 +8,7 @@ The output is what ``embedtune train`` and ``embedtune eval`` read like any othe
     exclude/{dev,test}.tsv       the user's earlier items (never ranked; omitted with keep_history)
     slices/{dev,test}.tsv        query-id, slice, value: target_popularity cold/warm, history_length bucket
     interactions.parquet  the cleaned log: user_id, item_id, ts, event, rating, pos, split, query_id
+    users.parquet         the user attributes (only with --users), for `embedtune recommend`
     embedtune.json        {"kind": "recsys", columns, counts, coverage, templates, config}
 
 Example::
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from tqdm.auto import tqdm
 
 from embedtune.data.beir import MANIFEST
 from embedtune.errors import EmbedtuneError
@@ -44,6 +46,7 @@ from embedtune.recsys.split import SplitReport, apply_k_core, history_bucket_sql
 log = logging.getLogger(__name__)
 
 INTERACTIONS_FILE = "interactions.parquet"
+USERS_FILE = "users.parquet"
 # A field "unk" in at least this share of profiles or items gets a warning: the model then sees IDs only.
 UNK_WARNING_SHARE = 0.95
 RESERVED_KEYS = ("_id", "title", "text")
@@ -59,6 +62,30 @@ class BuildReport:
     profile_unk_share: dict[str, float]
     item_unk_share: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+
+    def summary_lines(self) -> list[str]:
+        """What a user needs to read after a build: counts, what was kept out, warnings, next step."""
+        ld, sp = self.load, self.split
+        lines = [
+            f"wrote {self.out_dir}",
+            f"  log: {ld.log_rows:,} rows → {ld.events:,} events, {ld.users:,} users, "
+            f"{ld.logged_items:,} of {ld.catalog_items:,} catalog items interacted with",
+            "  events: " + ", ".join(f"{k} {v:,}" for k, v in ld.events_by_type.items()),
+        ]
+        if ld.unknown_item_events:
+            lines.append(f"  kept out: {ld.unknown_item_events:,} events on {ld.unknown_items:,} item ids not in the catalog")
+        if ld.duplicate_events:
+            lines.append(f"  kept out: {ld.duplicate_events:,} duplicate events (same user, item, time, event)")
+        if sp.k_core_removed_events:
+            lines.append(f"  kept out: {sp.k_core_removed_events:,} events by the k-core filter")
+        lines.append(
+            f"  queries: train {sp.train_targets:,} (cap per user dropped {sp.train_targets_capped:,}), "
+            f"dev {sp.dev_queries:,}, test {sp.test_queries:,}"
+        )
+        if sp.single_item_users:
+            lines.append(f"  {sp.single_item_users:,} users have a single item and cannot be evaluated")
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return lines
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,9 +132,15 @@ def _write_corpus(con: duckdb.DuckDBPyConnection, config: RecsysConfig, path: Pa
     return n
 
 
-def _write_queries(con: duckdb.DuckDBPyConnection, config: RecsysConfig, options: ProfileOptions, path: Path) -> None:
+def _write_queries(
+    con: duckdb.DuckDBPyConnection, config: RecsysConfig, options: ProfileOptions, path: Path, progress: bool
+) -> None:
+    total = int(con.execute("SELECT count(*) FROM profiles").fetchone()[0])
+    prompts = iter_user_prompts(con, config, options)
+    if progress:
+        prompts = tqdm(prompts, total=total, desc="profiles", unit=" queries", mininterval=1.0)
     with path.open("w", encoding="utf-8") as fh:
-        for qid, prompt, _ in iter_user_prompts(con, config, options):
+        for qid, prompt, _ in prompts:
             fh.write(json.dumps({"_id": qid, "text": prompt}, ensure_ascii=False) + "\n")
 
 
@@ -115,7 +148,9 @@ def _copy_tsv(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> None:
     con.execute(f"COPY ({sql}) TO {_sql_str(str(path))} (FORMAT csv, DELIMITER '\t', HEADER true, QUOTE '')")
 
 
-def write_recsys_files(shop: ShopLog, config: RecsysConfig, folder: Path) -> tuple[SplitReport, dict, dict]:
+def write_recsys_files(
+    shop: ShopLog, config: RecsysConfig, folder: Path, progress: bool = False
+) -> tuple[SplitReport, dict, dict]:
     """Build targets, profiles and every output file of a DATA_DIR into an existing (temporary) folder."""
     con = shop.con
     removed = apply_k_core(con, config.k_core)
@@ -125,7 +160,7 @@ def write_recsys_files(shop: ShopLog, config: RecsysConfig, folder: Path) -> tup
     build_profiles(con, config, options)
 
     _write_corpus(con, config, folder / "corpus.jsonl")
-    _write_queries(con, config, options, folder / "queries.jsonl")
+    _write_queries(con, config, options, folder / "queries.jsonl", progress)
 
     (folder / "qrels").mkdir()
     for name in ("train", "dev", "test"):
@@ -168,6 +203,8 @@ def write_recsys_files(shop: ShopLog, config: RecsysConfig, folder: Path) -> tup
             ORDER BY e.user_id, e.pos
         ) TO {_sql_str(str(folder / INTERACTIONS_FILE))} (FORMAT parquet)"""
     )
+    if shop.user_attributes:
+        con.execute(f"COPY users TO {_sql_str(str(folder / USERS_FILE))} (FORMAT parquet)")
     return split, profile_coverage(con, options), item_coverage(con)
 
 
@@ -178,6 +215,7 @@ def build_recsys(
     users_path: str | Path | None = None,
     config: RecsysConfig | None = None,
     overwrite: bool = True,
+    progress: bool = False,
 ) -> BuildReport:
     """Load, split and write a recommendation DATA_DIR atomically (nothing half-written on failure)."""
     config = config or RecsysConfig()
@@ -188,7 +226,7 @@ def build_recsys(
     try:
         shop = load_shop_log(log_path, items_path, users_path, config, con=con)
         with atomic_dir(out_dir, overwrite=overwrite) as tmp:
-            split, profile_unk, item_unk = write_recsys_files(shop, config, tmp)
+            split, profile_unk, item_unk = write_recsys_files(shop, config, tmp, progress)
             report = BuildReport(
                 out_dir=out_dir, load=shop.report, split=split,
                 profile_unk_share=profile_unk, item_unk_share=item_unk,

@@ -103,8 +103,9 @@ def make_targets(con: duckdb.DuckDBPyConnection, config: RecsysConfig) -> SplitR
         SELECT user_id, item_id, pos, hist_len, ts,
                row_number() OVER (PARTITION BY user_id ORDER BY pos) - 1 AS k,
                count(*) OVER (PARTITION BY user_id) AS n_items
-        FROM ev
-        QUALIFY row_number() OVER (PARTITION BY user_id, item_id ORDER BY pos) = 1
+        FROM (
+            SELECT user_id, item_id, pos, hist_len, ts FROM ev
+            QUALIFY row_number() OVER (PARTITION BY user_id, item_id ORDER BY pos) = 1)
         """
     )
     if config.split == "leave_one_out":
