@@ -225,8 +225,10 @@ def recsys_prompt_pairs(n: int = 40) -> list[Pair]:
     """The public failure: every feature 'unk', only IDs vary."""
     return [
         Pair(
-            f"User Profile:\n- user_id: {1000 + i}\n- HistCategories: unk\n- HistShops: unk\n- HistBrands: UNK",
-            f"Item:\n- item_id: B{i:05d}X\n- Category: unk\n- Shop: unknown",
+            f"User Profile:\n- user_id: {1000 + i}\n- HistCategories: unk\n- HistShops: unk\n- HistBrands: UNK\n"
+            "Preference: retrieve suitable items given user historical patterns.",
+            f"Item Metadata:\n- item_id: B{i:05d}X\n- Category: unk\n- Shop: unknown\n"
+            "Goal: match relevance for likely click.",
         )
         for i in range(n)
     ]
@@ -243,8 +245,10 @@ def test_unk_recsys_prompts_are_flagged_and_ids_named():
     assert anchor.details["id_fields"] == ["user_id"]
     assert "IDs (user_id)" in anchor.message and "MiniLM cannot learn from IDs" in anchor.message
     assert set(unk["positive"].details["fields"]) == {"Category", "Shop"}
-    # "User Profile:" is a section header above bullets, not an empty field.
+    # "User Profile:" is a section header above bullets, not an empty field; the constant
+    # "Preference: ..." sentence is the template's instruction, not a feature.
     assert report.by_code("empty_field") == []
+    assert report.by_code("constant_field") == []
 
 
 def test_empty_and_constant_fields():

@@ -42,8 +42,9 @@ import html.entities
 import math
 import random
 import re
+import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -74,13 +75,16 @@ LSH_CANDIDATE_JACCARD = 0.6
 FIELD_DEGENERATE_SHARE = 0.95
 #: Values that mean "no information" in a structured text.
 UNK_VALUES = frozenset({"unk", "unknown", "none", "nan", "null", "n/a", "na", "-", "[]", "{}"})
+#: A constant value of at least this many words is an instruction line ("Goal: match relevance for
+#: likely click."), part of the template by design, not a feature: it is not reported as constant.
+INSTRUCTION_MIN_WORDS = 5
 #: Fields are only judged with at least this many rows, and for keys in at least this share of rows.
 FIELD_MIN_ROWS = 10
 FIELD_MIN_PRESENCE = 0.5
 #: Warn when more than this share of anchors or positives exceed ``max_seq_length`` tokens.
 LONG_TEXT_WARN_SHARE = 0.10
 #: At most this many distinct texts per column are tokenized (a fixed-seed sample beyond that).
-MAX_TOKENIZED_TEXTS = 50_000
+MAX_TOKENIZED_TEXTS = 10_000
 #: A text "contains" another when this share of the other's word shingles occur in it.
 CONTAINMENT_THRESHOLD = 0.8
 #: A positive containing the query only counts for queries of at least this many words
@@ -400,37 +404,42 @@ def _check_duplicates(pairs: Sequence[Pair], batch_size: int) -> list[Finding]:
     return findings
 
 
-def _minhash_near_pairs(
-    indexed: Sequence[frozenset[str]], probes: Sequence[frozenset[str]], threshold: float
+def _minhash_near_matches(
+    targets: Sequence[frozenset[str]], others: Sequence[frozenset[str]], threshold: float
 ) -> dict[int, tuple[int, float]]:
-    """For each probe, its most similar indexed shingle set with Jaccard >= ``threshold``.
+    """For each target shingle set, its most similar set in ``others`` with Jaccard >= ``threshold``.
 
     MinHash LSH (``datasketch``) proposes candidates; the exact Jaccard similarity of the shingle
-    sets confirms them, so no false positives come out of the sketch.
+    sets confirms them, so no false positives come out of the sketch. The targets (the eval side,
+    usually the smaller) are indexed and every other set probes the index.
     """
     from datasketch import MinHash, MinHashLSH
 
-    def sketch(shingles: frozenset[str]) -> MinHash:
-        m = MinHash(num_perm=MINHASH_PERMUTATIONS, seed=1)
-        m.update_batch([s.encode("utf-8") for s in shingles])
-        return m
+    # MinHash.generator shares one set of permutations across sketches; crc32 (C, deterministic
+    # across processes) hashes shingles several times faster than datasketch's default sha1.
+    def sketches(sets: Sequence[frozenset[str]]) -> Iterator[MinHash]:
+        return MinHash.generator(
+            ([s.encode("utf-8") for s in shingles] for shingles in sets),
+            num_perm=MINHASH_PERMUTATIONS,
+            seed=1,
+            hashfunc=zlib.crc32,
+        )
 
-    lsh = MinHashLSH(threshold=min(threshold, LSH_CANDIDATE_JACCARD), num_perm=MINHASH_PERMUTATIONS)
-    for i, shingles in enumerate(indexed):
-        if shingles:
-            lsh.insert(i, sketch(shingles))
     found: dict[int, tuple[int, float]] = {}
-    for j, shingles in enumerate(probes):
+    if not any(targets) or not any(others):
+        return found
+    lsh = MinHashLSH(threshold=min(threshold, LSH_CANDIDATE_JACCARD), num_perm=MINHASH_PERMUTATIONS)
+    for i, (shingles, sketch) in enumerate(zip(targets, sketches(targets), strict=True)):
+        if shingles:
+            lsh.insert(i, sketch)
+    for j, (shingles, sketch) in enumerate(zip(others, sketches(others), strict=True)):
         if not shingles:
             continue
-        best: tuple[int, float] | None = None
-        for i in lsh.query(sketch(shingles)):
-            other = indexed[i]
-            jaccard = len(shingles & other) / len(shingles | other)
-            if jaccard >= threshold and (best is None or jaccard > best[1]):
-                best = (i, jaccard)
-        if best is not None:
-            found[j] = best
+        for i in lsh.query(sketch):
+            target = targets[i]
+            jaccard = len(shingles & target) / len(shingles | target)
+            if jaccard >= threshold and (i not in found or jaccard > found[i][1]):
+                found[i] = (j, jaccard)
     return found
 
 
@@ -445,12 +454,12 @@ def _overlap(
     exact_set = set(exact)
     rest = [j for j in range(len(eval_texts)) if j not in exact_set]
     train_list = list(train_by_key.values())
-    near_raw = _minhash_near_pairs(
-        [_shingles(_words(t)) for t in train_list],
+    near_raw = _minhash_near_matches(
         [_shingles(_words(eval_texts[j])) for j in rest],
+        [_shingles(_words(t)) for t in train_list],
         NEAR_DUPLICATE_JACCARD,
     )
-    near = [(rest[k], train_list[i], jaccard) for k, (i, jaccard) in sorted(near_raw.items())]
+    near = [(rest[k], train_list[j], jaccard) for k, (j, jaccard) in sorted(near_raw.items())]
     return exact, near
 
 
@@ -668,6 +677,8 @@ def _check_fields(column: str, texts: Sequence[str]) -> list[Finding]:
         if n_empty + n_unk >= FIELD_DEGENERATE_SHARE * m:
             target = empty if n_empty > n_unk else unk
             target[key] = info | {"share": _share(n_empty + n_unk, m)}
+        elif top_n >= FIELD_DEGENERATE_SHARE * m and len(top_value.split()) >= INSTRUCTION_MIN_WORDS:
+            continue
         elif top_n >= FIELD_DEGENERATE_SHARE * m:
             constant[key] = info | {"share": _share(top_n, m), "value": _clip(top_value, 80)}
         else:
@@ -735,7 +746,8 @@ def _check_lengths(
                 Finding(
                     "long_texts",
                     "warning",
-                    f"{over:,} of {len(lengths):,} {column}s ({_pct(share)}) are longer than max_seq_length="
+                    f"{over:,} of {len(lengths):,} {column}s{' sampled' if sampled else ''} ({_pct(share)}) are "
+                    f"longer than max_seq_length="
                     f"{max_seq_length} tokens (p50 {pct['p50']:g}, p95 {pct['p95']:g}, max {pct['max']:g}) and are "
                     "truncated: the model never sees their ends. Split long texts into passages, or raise "
                     "--max-seq-length (MiniLM supports up to 512; slower).",
