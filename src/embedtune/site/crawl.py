@@ -19,11 +19,18 @@ from dataclasses import dataclass
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from embedtune.errors import EmbedtuneError
-from embedtune.site.sources import DEFAULT_MAX_PAGE_BYTES, Page, SkipLog, decode_page, kind_from_suffix
+from embedtune.site.sources import (
+    DEFAULT_MAX_PAGE_BYTES,
+    ROBOTS_USER_AGENT,
+    Page,
+    SkipLog,
+    decode_page,
+    kind_from_suffix,
+)
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "embedtune-site-crawler"
+USER_AGENT = ROBOTS_USER_AGENT
 DEFAULT_MAX_PAGES = 500
 DEFAULT_MAX_DEPTH = 5
 DEFAULT_RATE = 2.0  # requests per second

@@ -27,6 +27,8 @@ _FRONT_MATTER = re.compile(r"\A(?:---|\+\+\+)\s*\n(.*?)\n(?:---|\+\+\+)\s*\n", r
 _FRONT_MATTER_TITLE = re.compile(r"^title\s*[:=]\s*[\"']?(.*?)[\"']?\s*$", re.MULTILINE)
 _ATX_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _BLANK_RUNS = re.compile(r"\n{3,}")
+# trafilatura's markdown escapes punctuation ("\\<", "\\*"); passages are plain text for a model.
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|~])")
 _MIN_WORDS = 3
 
 
@@ -100,6 +102,7 @@ def extract_page(page: Page, skips: SkipLog) -> ExtractedPage | None:
         if not text:
             skips.skip(page.url, "no main text found (broken HTML or only boilerplate)")
             return None
+        text = _MD_ESCAPE.sub(r"\1", text)
     else:
         text = raw
         front = _FRONT_MATTER.match(text)

@@ -8,6 +8,7 @@ Crawling a running site lives in :mod:`embedtune.site.crawl` and returns the sam
 from __future__ import annotations
 
 import logging
+import urllib.robotparser
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -23,6 +24,7 @@ TEXT_SUFFIXES = frozenset({".txt", ".text", ".rst"})
 PAGE_SUFFIXES = HTML_SUFFIXES | MARKDOWN_SUFFIXES | TEXT_SUFFIXES
 # A single page over this size is a dump, a log or an asset, not a page a visitor reads.
 DEFAULT_MAX_PAGE_BYTES = 5 * 1024 * 1024
+ROBOTS_USER_AGENT = "embedtune-site-crawler"
 
 
 @dataclass(frozen=True)
@@ -113,11 +115,13 @@ def read_folder(
 
     URLs are the files' paths as a static host serves them, joined to ``base_url`` when given.
     Other files (images, CSS, ``sitemap.xml``, ``robots.txt``, JSON) are ignored silently: they
-    are assets, not pages.
+    are assets, not pages. A ``robots.txt`` at the folder's root is honoured as a crawl would be:
+    the site's own statement of what is not for search.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise EmbedtuneError(f"{folder}: not a folder")
+    robots = _read_robots_file(folder / "robots.txt")
     pages: list[Page] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = PurePosixPath(path.relative_to(folder).as_posix())
@@ -125,6 +129,9 @@ def read_folder(
             continue
         kind = kind_from_suffix(path.suffix)
         if kind is None or (kind == "text" and path.name.lower() == "robots.txt"):
+            continue
+        if robots is not None and not robots.can_fetch(ROBOTS_USER_AGENT, url_for_file(rel, None)):
+            skips.skip(str(rel), "disallowed by robots.txt")
             continue
         if max_pages is not None and len(pages) >= max_pages:
             skips.skip(str(rel), "over --max-pages")
@@ -138,6 +145,14 @@ def read_folder(
         if text is not None:
             pages.append(Page(url=url_for_file(rel, base_url), content=text, kind=kind))
     return pages
+
+
+def _read_robots_file(path: Path) -> urllib.robotparser.RobotFileParser | None:
+    if not path.is_file():
+        return None
+    parser = urllib.robotparser.RobotFileParser()
+    parser.parse(path.read_text(encoding="utf-8", errors="replace").splitlines())
+    return parser
 
 
 def parse_sitemap(path: str | Path) -> list[str]:

@@ -75,7 +75,7 @@ def read_questions(path: str | Path) -> list[RealQuestion]:
 
 def page_key(url: str) -> str:
     """Compare pages by path only: ``https://site/docs/sync/``, ``/docs/sync`` and ``/docs/sync/index.html`` match."""
-    path = unquote(urlsplit(url).path or "/")
+    path = "/" + unquote(urlsplit(url).path).lstrip("/")  # "docs/a.html" is site-relative too
     for index in ("index.html", "index.htm", "index.md"):
         if path.endswith("/" + index):
             path = path[: -len(index)]
