@@ -101,6 +101,16 @@ class TorchEncoder:
         self.dim = int(self.model.get_embedding_dimension())
         self.agreement: Agreement | None = None
 
+    @classmethod
+    def from_model(cls, model, model_path: str | Path) -> TorchEncoder:
+        """Wrap an already loaded SentenceTransformer (saves a reload)."""
+        encoder = cls.__new__(cls)
+        encoder.model_path = Path(model_path)
+        encoder.model = model
+        encoder.dim = int(model.get_embedding_dimension())
+        encoder.agreement = None
+        return encoder
+
     def encode(self, texts: list[str], batch_size: int = DEFAULT_BATCH_SIZE, show_progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -1,9 +1,254 @@
-"""CLI commands for the serve area (registered by :mod:`embedtune.cli`)."""
+"""CLI commands for the serve area: ``index build|add|delete|info``, ``search`` and ``serve``.
+
+Registered by :mod:`embedtune.cli`; each command parses, calls the library, prints.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from embedtune.encoders import BACKENDS, DEFAULT_BACKEND
+from embedtune.errors import EmbedtuneError
+
+DEFAULT_K = 10
+SNIPPET_CHARS = 240
+
+index_app = typer.Typer(help="Build and update a vector index (vectors + ids + metadata).", no_args_is_help=True)
+
+
+def _quiet_logging(quiet: bool) -> None:
+    logging.getLogger("embedtune").setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def _check_backend(backend: str | None) -> None:
+    if backend is not None and backend not in BACKENDS:
+        raise typer.BadParameter(f"{backend!r} is not one of {', '.join(BACKENDS)}", param_hint="--backend")
+
+
+@index_app.command("build")
+def index_build(
+    model: Annotated[str, typer.Option("--model", "-m", help="model folder or 'all-MiniLM-L6-v2'")],
+    corpus: Annotated[Path, typer.Option("--corpus", "-c", help="corpus.jsonl, or a DATA_DIR (site, retrieval or recsys) holding one")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="index folder to write (replaced atomically)")],
+    ann: Annotated[str, typer.Option(help="auto: HNSW from 50,000 documents; none: exact only; hnsw: always")] = "auto",
+    dtype: Annotated[str, typer.Option(help="vector storage: float32 | float16 | int8")] = "float32",
+    backend: Annotated[str, typer.Option(help="encoder: torch | onnx | onnx-int8 (checked against torch on your corpus)")] = DEFAULT_BACKEND,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Encode a corpus and save an index folder.
+
+    Example:
+
+        embedtune index build --model runs/my-model --corpus data/site -o runs/index --backend onnx-int8
+    """
+    from embedtune.index import build_index
+
+    _check_backend(backend)
+    _quiet_logging(quiet)
+    index = build_index(model, corpus, output, ann=ann, dtype=dtype, backend=backend, batch_size=batch_size,
+                        show_progress=not quiet)
+    m = index.manifest
+    if m.agreement:
+        a = m.agreement
+        state = "used" if m.backend == backend else f"NOT used, fell back to {m.backend}"
+        typer.echo(f"{a['backend']} agreement with torch fp32 on {a['n_texts']} texts: mean cosine {a['mean_cosine']:.4f}, "
+                   f"top-10 overlap {a['top10_overlap']:.3f}, top-1 same {a['top1_same']:.3f} -> {state}")
+    search_kind = "exact"
+    if m.ann is not None:
+        search_kind = f"HNSW (M={m.ann.m}, ef_search={m.ann.ef_search}, recall@10 vs exact {m.ann.recall_at_10:.4f} on {m.ann.recall_sample} queries)"
+    typer.echo(f"indexed {m.live:,} documents ({m.kind}) with {m.model} [{m.backend}], {m.dim}-d {m.dtype}, {search_kind} -> {output}")
+
+
+@index_app.command("add")
+def index_add(
+    index: Annotated[Path, typer.Argument(help="index folder")],
+    corpus: Annotated[Path, typer.Option("--corpus", "-c", help="corpus.jsonl with the documents to add or update (same _id = update)")],
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Add new documents or update existing ones (matched by _id) without rebuilding the index.
+
+    Example:
+
+        embedtune index add runs/index --corpus new-pages.jsonl
+    """
+    from embedtune.index import add_to_index
+
+    _quiet_logging(quiet)
+    added, updated = add_to_index(index, corpus, batch_size=batch_size, show_progress=not quiet)
+    typer.echo(f"added {added:,}, updated {updated:,} documents in {index}")
+
+
+@index_app.command("delete")
+def index_delete(
+    index: Annotated[Path, typer.Argument(help="index folder")],
+    ids: Annotated[list[str] | None, typer.Argument(help="document ids to delete")] = None,
+    ids_file: Annotated[Path | None, typer.Option("--ids-file", help="file with one id per line")] = None,
+) -> None:
+    """Delete documents by id.
+
+    Example:
+
+        embedtune index delete runs/index page-12#3 page-12#4
+    """
+    from embedtune.index import delete_from_index
+
+    wanted = list(ids or [])
+    if ids_file is not None:
+        if not ids_file.is_file():
+            raise EmbedtuneError(f"{ids_file}: file not found")
+        wanted += [line.strip() for line in ids_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not wanted:
+        raise typer.BadParameter("give ids to delete, or --ids-file")
+    n = delete_from_index(index, wanted)
+    typer.echo(f"deleted {n:,} of {len(wanted):,} ids from {index}" + ("" if n == len(wanted) else " (the others were not in the index)"))
+
+
+@index_app.command("info")
+def index_info(index: Annotated[Path, typer.Argument(help="index folder")]) -> None:
+    """Print an index's manifest (model, backend, size, ANN recall).
+
+    Example:
+
+        embedtune index info runs/index
+    """
+    from embedtune.index import VectorIndex
+
+    typer.echo(VectorIndex.load(index).manifest.model_dump_json(indent=2))
+
+
+def _parse_filters(values: list[str] | None) -> dict[str, Any] | None:
+    filters: dict[str, Any] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--filter")
+        filters.setdefault(key, []).append(value)
+    return {k: v[0] if len(v) == 1 else v for k, v in filters.items()} or None
+
+
+def _cached_index(model: str, data: Path, backend: str, quiet: bool) -> Path:
+    """An exact index for (model, corpus), built on first use and reused while neither changes."""
+    from embedtune.encoders import cache_root
+    from embedtune.index import build_index, model_reference
+
+    corpus_path = Path(data)
+    corpus_file = corpus_path / "corpus.jsonl" if corpus_path.is_dir() else corpus_path
+    if not corpus_file.is_file():
+        raise EmbedtuneError(f"{data}: no corpus.jsonl found (give a DATA_DIR or a corpus.jsonl)")
+    stat = corpus_file.stat()
+    model_ref = model_reference(model)
+    model_stamp = ""
+    if Path(model_ref).is_dir():
+        weights = sorted(Path(model_ref).rglob("*.safetensors"))
+        model_stamp = "|".join(f"{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in weights)
+    key = hashlib.sha256(
+        f"{model_ref}|{model_stamp}|{corpus_file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{backend}".encode()
+    ).hexdigest()[:20]
+    path = cache_root() / "indexes" / key
+    if not (path / "index.json").is_file():
+        if not quiet:
+            typer.echo(f"building an exact index of {corpus_file} (cached in {path})", err=True)
+        build_index(model, corpus_file, path, ann="none", backend=backend, show_progress=not quiet)
+    return path
+
+
+def search(
+    args: Annotated[list[str], typer.Argument(help='INDEX "query"  (or just "query" with --model/--corpus)', show_default=False)],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, help="number of results")] = DEFAULT_K,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="site form: model folder (with --corpus)")] = None,
+    corpus: Annotated[Path | None, typer.Option("--corpus", "-c", help="site form: DATA_DIR or corpus.jsonl; an exact index is built and cached")] = None,
+    filters: Annotated[list[str] | None, typer.Option("--filter", "-f", help="metadata KEY=VALUE (repeat: same key = any of)")] = None,
+    backend: Annotated[str | None, typer.Option(help="encoder backend; default: the index's")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print results as JSON lines")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Search an index (or a corpus directly) and print the top passages with title, URL and score.
+
+    Example:
+
+        embedtune search runs/index "how do I export my notes?" -k 5
+
+        embedtune search --model runs/my-model --corpus data/site "how do I export my notes?"
+    """
+    from embedtune.encoders import load_encoder
+    from embedtune.index import VectorIndex
+
+    _check_backend(backend)
+    _quiet_logging(quiet)
+    if corpus is not None or model is not None:
+        if corpus is None or model is None:
+            raise typer.BadParameter("the site form needs both --model and --corpus")
+        if len(args) != 1:
+            raise typer.BadParameter('with --model/--corpus give only the query: embedtune search --model M --corpus DIR "question"')
+        index_path, query = _cached_index(model, corpus, backend or DEFAULT_BACKEND, quiet), args[0]
+    else:
+        if len(args) != 2:
+            raise typer.BadParameter('give INDEX and "query" (or --model and --corpus with just the query)')
+        index_path, query = Path(args[0]), args[1]
+    if not query.strip():
+        raise typer.BadParameter("the query is empty")
+    index = VectorIndex.load(index_path)
+    encoder = load_encoder(index.manifest.model, backend or index.manifest.backend)
+    hits = index.search(encoder.encode([query]), k=k, filters=_parse_filters(filters))[0]
+    if as_json:
+        for hit in hits:
+            typer.echo(json.dumps(hit.to_dict(), ensure_ascii=False))
+        return
+    if not hits:
+        typer.echo("no results")
+    for rank, hit in enumerate(hits, start=1):
+        typer.echo(f"{rank:>2}. {hit.score:.3f}  {hit.title or hit.id}  [{hit.id}]")
+        if hit.url:
+            typer.echo(f"    {hit.url}")
+        text = " ".join(hit.text.split())
+        typer.echo(f"    {text[:SNIPPET_CHARS] + ('…' if len(text) > SNIPPET_CHARS else '')}")
+
+
+def serve(
+    index: Annotated[Path, typer.Argument(help="index folder (from `embedtune index build`)")],
+    host: Annotated[str, typer.Option(help="address to bind; 0.0.0.0 exposes the service to the network")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    backend: Annotated[str | None, typer.Option(help="torch | onnx | onnx-int8; default: the index's")] = None,
+    api_key: Annotated[str | None, typer.Option(help="require this key on API calls", envvar="EMBEDTUNE_API_KEY", show_envvar=True)] = None,
+    cors: Annotated[list[str] | None, typer.Option("--cors", help="allowed browser origin (repeat; '*' for any)")] = None,
+    max_batch: Annotated[int, typer.Option(min=1, help="most requests micro-batched into one encoder call")] = 64,
+    batch_wait_ms: Annotated[float, typer.Option(min=0, help="how long a request waits for others to batch with")] = 2.0,
+    reload_poll: Annotated[float, typer.Option(min=0, help="seconds between checks for a new index version (0: off)")] = 2.0,
+    threads: Annotated[int | None, typer.Option(min=1, help="encoder threads (default: all cores)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no access log")] = False,
+) -> None:
+    """Serve search, recommend and embed over HTTP, with a search page at / and a site widget at /widget.js.
+
+    Example:
+
+        embedtune serve runs/index --port 8000 --backend onnx --cors https://docs.example.com
+
+        curl -s localhost:8000/search -H 'content-type: application/json' -d '{"query": "export notes", "k": 3}'
+    """
+    import uvicorn
+
+    from embedtune.serve.app import ServeSettings, create_app
+
+    _check_backend(backend)
+    logging.getLogger("embedtune").setLevel(logging.INFO)
+    settings = ServeSettings(index=index, backend=backend, api_key=api_key, cors_origins=list(cors or []),
+                             max_batch=max_batch, batch_wait_ms=batch_wait_ms, reload_poll_s=reload_poll, threads=threads)
+    app = create_app(settings)
+    typer.echo(f"serving {index} on http://{host}:{port}  (docs: /docs, page: /, widget: /widget.js)", err=True)
+    uvicorn.run(app, host=host, port=port, access_log=not quiet, log_level="warning" if quiet else "info",
+                timeout_graceful_shutdown=10)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    app.add_typer(index_app, name="index")
+    app.command("search")(search)
+    app.command("serve")(serve)
