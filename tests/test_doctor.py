@@ -243,6 +243,8 @@ def test_unk_recsys_prompts_are_flagged_and_ids_named():
     assert set(anchor.details["fields"]) == {"HistCategories", "HistShops", "HistBrands"}
     assert anchor.details["fields"]["HistShops"]["share"] == 1.0
     assert anchor.details["id_fields"] == ["user_id"]
+    assert anchor.details["instruction_lines"] == ["Preference"]
+    assert "3 of 4 fields" in anchor.message
     assert "IDs (user_id)" in anchor.message and "MiniLM cannot learn from IDs" in anchor.message
     assert set(unk["positive"].details["fields"]) == {"Category", "Shop"}
     # "User Profile:" is a section header above bullets, not an empty field; the constant

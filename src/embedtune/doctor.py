@@ -666,6 +666,7 @@ def _check_fields(column: str, texts: Sequence[str]) -> list[Finding]:
     empty: dict[str, dict[str, Any]] = {}
     constant: dict[str, dict[str, Any]] = {}
     informative: list[str] = []
+    instructions: list[str] = []
     for key in keys:
         values = [fields[key] for fields in parsed if key in fields]
         m = len(values)
@@ -678,7 +679,7 @@ def _check_fields(column: str, texts: Sequence[str]) -> list[Finding]:
             target = empty if n_empty > n_unk else unk
             target[key] = info | {"share": _share(n_empty + n_unk, m)}
         elif top_n >= FIELD_DEGENERATE_SHARE * m and len(top_value.split()) >= INSTRUCTION_MIN_WORDS:
-            continue
+            instructions.append(key)
         elif top_n >= FIELD_DEGENERATE_SHARE * m:
             constant[key] = info | {"share": _share(top_n, m), "value": _clip(top_value, 80)}
         else:
@@ -710,14 +711,15 @@ def _check_fields(column: str, texts: Sequence[str]) -> list[Finding]:
             Finding(
                 code,
                 "warning",
-                f"In the {column}s, {len(flagged)} of {len(keys)} fields are {what} in >= "
+                f"In the {column}s, {len(flagged)} of {len(keys) - len(instructions)} fields are {what} in >= "
                 f"{_pct(FIELD_DEGENERATE_SHARE)} of {n:,} rows: {listing}. {consequence[0].upper() + consequence[1:]} "
                 f"Fix: {fix}.",
                 {
                     "column": column,
                     "n_rows": n,
                     "fields": flagged,
-                    "n_fields": len(keys),
+                    "n_fields": len(keys) - len(instructions),
+                    "instruction_lines": instructions,
                     "informative_fields": informative,
                     "id_fields": id_keys,
                 },
