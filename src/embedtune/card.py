@@ -1,0 +1,76 @@
+"""The model card: sentence-transformers' generated card plus embedtune's honest-evaluation section.
+
+sentence-transformers writes ``README.md`` when the model is saved (widget, dataset statistics, loss,
+hyper-parameters, training logs, evaluator metrics, framework versions). We insert a section with the
+baseline table and bootstrap CIs from the final held-out evaluation, the data doctor's findings, and
+the "learned nothing" check, so the card says whether the fine-tune helped, not only that it ran.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+from embedtune import __version__
+from embedtune.fileio import write_text_atomic
+
+SECTION_TITLE = "## embedtune: did the fine-tune help?"
+
+
+def embedtune_section(config, eval_result, doctor_report, log: dict[str, Any]) -> str:
+    lines = [SECTION_TITLE, ""]
+    if eval_result is not None:
+        lines += [
+            f"Evaluated on held-out split `{eval_result.split.name}` of `{eval_result.data}`, which shares no "
+            "query with training, next to the base model and a lexical/popularity baseline.",
+            "",
+            eval_result.to_markdown(),
+        ]
+    else:
+        lines += ["No held-out split was available, so this model was **not evaluated**; treat it as unverified.", ""]
+    losses = log.get("epoch_losses") or []
+    chance = log.get("chance_loss")
+    lines += ["### Training loss check", ""]
+    if losses and chance:
+        lines.append(
+            "Mean loss per epoch: " + ", ".join(f"{v:.4f}" for v in losses)
+            + f" (chance level ln(candidates per anchor) = {chance:.4f}; warning threshold {0.9 * chance:.4f})."
+        )
+    if log.get("learned_nothing"):
+        lines += ["", "**Warning: the loss stayed near chance level: this model learned nothing.**"]
+    if log.get("pairs_per_second"):
+        lines.append(
+            f"\nTrained on {log.get('n_pairs')} pairs in {log.get('train_seconds')} s "
+            f"({log['pairs_per_second']} pairs/s, {platform.processor() or platform.machine()})."
+        )
+    lines += ["", "### Data doctor", "", doctor_report.to_markdown() if doctor_report is not None else "not run", ""]
+    lines += [
+        "### embedtune configuration",
+        "",
+        "```yaml",
+        config.to_yaml().rstrip(),
+        "```",
+        "",
+        f"Produced by embedtune {__version__}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def add_embedtune_section(card_path: Path, config, eval_result, doctor_report, log: dict[str, Any]) -> None:
+    """Insert the section before the card's "Training Details" (or append it), atomically."""
+    card_path = Path(card_path)
+    text = card_path.read_text(encoding="utf-8") if card_path.is_file() else f"# {card_path.parent.name}\n"
+    section = embedtune_section(config, eval_result, doctor_report, log)
+    marker = "\n## Training Details"
+    if SECTION_TITLE in text:
+        start = text.index(SECTION_TITLE)
+        end = text.find("\n## ", start + len(SECTION_TITLE))
+        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+    elif marker in text:
+        idx = text.index(marker)
+        text = text[: idx + 1] + section + text[idx + 1 :]
+    else:
+        text = text.rstrip() + "\n\n" + section
+    write_text_atomic(card_path, text)

@@ -1,0 +1,128 @@
+"""Core commands: ``train``, ``eval``, ``doctor``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from embedtune.base_model import DEFAULT_BASE_MODEL
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.command("eval")(eval_command)
+    app.command("doctor")(doctor_command)
+
+
+def train_command(
+    config: Annotated[Path | None, typer.Argument(help="YAML config (recipe); flags override it.")] = None,
+    data: Annotated[
+        list[Path] | None, typer.Option("--data", "-d", help="Pairs file or BEIR folder (repeat for several).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (the saved model).")] = None,
+    base_model: Annotated[str | None, typer.Option(help=f"Base model (default {DEFAULT_BASE_MODEL}).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Pairs per batch.")] = None,
+    mini_batch_size: Annotated[int | None, typer.Option(help="Use the cached MNRL loss with this mini-batch.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    max_seq_length: Annotated[int | None, typer.Option(help="Max tokens per text.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    hard_negatives: Annotated[int | None, typer.Option(help="Hard negatives mined per pair (0 = off).")] = None,
+    max_pairs: Annotated[int | None, typer.Option(help="Train on at most this many pairs.")] = None,
+    keep: Annotated[str | None, typer.Option(help="Save the 'best' (dev) or 'last' epoch.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Train even if the data doctor reports errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Fine-tune a bi-encoder (MultipleNegativesRankingLoss) and evaluate it against the baselines.
+
+    Example:
+
+        embedtune train --data ../shared/data/scifact --output runs/scifact --epochs 3 --lr 3e-5
+
+        embedtune train recipes/seed-site.yaml --data site-data --output runs/site
+    """
+    from embedtune.config import load_train_config
+    from embedtune.train import train
+
+    cfg = load_train_config(
+        config,
+        data=[str(p) for p in data] if data else None,
+        output=str(output) if output else None,
+        base_model=base_model,
+        epochs=epochs,
+        batch_size=batch_size,
+        mini_batch_size=mini_batch_size,
+        lr=lr,
+        max_seq_length=max_seq_length,
+        seed=seed,
+        hard_negatives=hard_negatives,
+        max_pairs=max_pairs,
+        keep=keep,
+        force=force or None,
+    )
+    result = train(cfg, show_progress=not quiet, echo=typer.echo)
+    typer.echo("")
+    if result.eval is not None:
+        typer.echo(result.eval.to_markdown())
+    typer.echo(f"epoch losses: {', '.join(f'{v:.4f}' for v in result.epoch_losses)}")
+    if result.learned_nothing:
+        typer.secho("WARNING: the loss stayed near chance level: this model learned nothing.", fg=typer.colors.RED)
+    typer.echo(f"model saved to {result.output} ({result.n_pairs} pairs, {result.seconds:.0f} s)")
+
+
+def eval_command(
+    model: Annotated[str, typer.Option("--model", "-m", help="'all-MiniLM-L6-v2' or a model folder.")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="BEIR-layout folder.")],
+    split: Annotated[str, typer.Option(help="Split to evaluate on.")] = "test",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write eval.json, eval.md, runs/ here.")] = None,
+    base_model: Annotated[str, typer.Option(help="Baseline base model.")] = DEFAULT_BASE_MODEL,
+    no_baselines: Annotated[bool, typer.Option("--no-baselines", help="Score only the model.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
+    max_seq_length: Annotated[int | None, typer.Option(help="Override the model's max tokens.")] = None,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not cache corpus embeddings.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Score a model and its baselines (base model, BM25 or popularity) on a held-out split.
+
+    Example:
+
+        embedtune eval --model runs/scifact --data ../shared/data/scifact --split test --output runs/scifact/eval
+    """
+    from embedtune.eval import evaluate, write_eval
+
+    result = evaluate(
+        model, data, split, base_model=base_model, baselines=not no_baselines, batch_size=batch_size,
+        max_seq_length=max_seq_length, n_resamples=resamples, use_cache=not no_cache, show_progress=not quiet,
+    )
+    typer.echo(result.to_markdown())
+    if output is not None:
+        write_eval(result, output)
+        typer.echo(f"wrote {output / 'eval.json'} and {output / 'eval.md'}")
+
+
+def doctor_command(
+    data: Annotated[Path, typer.Argument(help="Pairs file or BEIR folder.")],
+    max_seq_length: Annotated[int, typer.Option(help="Max tokens per text.")] = 256,
+    batch_size: Annotated[int, typer.Option(help="Planned batch size.")] = 32,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the findings as JSON.")] = None,
+) -> None:
+    """Check training data for what makes fine-tunes fail or evaluations lie.
+
+    Exits 1 when a finding is an error.
+
+    Example:
+
+        embedtune doctor ../shared/data/scifact --batch-size 32
+    """
+    from embedtune.doctor import diagnose_path
+    from embedtune.fileio import write_json_atomic
+
+    report = diagnose_path(data, max_seq_length=max_seq_length, batch_size=batch_size)
+    typer.echo(report.to_markdown())
+    if output is not None:
+        write_json_atomic(output, report.to_dict())
+    if report.has_errors:
+        raise typer.Exit(1)

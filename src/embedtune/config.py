@@ -1,0 +1,120 @@
+"""Run configuration: one validated model per command, every default written down once, here.
+
+A YAML file (``embedtune train recipe.yaml``) fills a :class:`TrainConfig`; CLI flags override it.
+Defaults follow the two public seed runs where sensible (learning rate 5e-5, linear schedule, seed 42,
+round-robin multi-dataset sampling, batch 32) and sentence-transformers' recommendations elsewhere
+(no-duplicates batches for in-batch-negative losses, warmup 10%).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from embedtune.errors import EmbedtuneError
+
+
+class TrainConfig(BaseModel):
+    """Everything a fine-tune needs. Each field is documented; the CLI flag names match."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    data: list[Path] = Field(
+        default_factory=list,
+        description="Pairs file(s) or BEIR-layout folder(s). Several are trained on together, sampled round-robin.",
+    )
+    output: Path | None = Field(None, description="Output folder: the saved model, its card, eval.json, logs.")
+    base_model: str = Field("all-MiniLM-L6-v2", description="Bundled 'all-MiniLM-L6-v2' or a local model folder.")
+    epochs: int = Field(1, ge=1, le=1000, description="Passes over the training pairs.")
+    batch_size: int = Field(32, ge=2, le=65536, description="Pairs per batch: each anchor's in-batch negatives = batch_size-1.")
+    mini_batch_size: int | None = Field(
+        None, ge=1, description="If set, CachedMultipleNegativesRankingLoss with this mini-batch (large batches, small memory)."
+    )
+    lr: float = Field(5e-5, gt=0, lt=1, description="Peak learning rate (AdamW).")
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps with linear warmup.")
+    weight_decay: float = Field(0.01, ge=0)
+    seed: int = 42
+    max_seq_length: int = Field(256, ge=8, le=512, description="Tokens per text; longer texts are truncated.")
+    scale: float = Field(20.0, gt=0, description="MNRL similarity scale (inverse temperature).")
+    no_duplicates: bool = Field(True, description="Never put the same text twice in a batch (it would be a false negative).")
+    multi_dataset_sampler: Literal["round_robin", "proportional"] = "round_robin"
+    hard_negatives: int = Field(0, ge=0, le=16, description="Hard negatives mined per pair with the base model (0 = off).")
+    hard_negative_range_min: int = Field(10, ge=0, description="Skip the top-ranked candidates (likely unlabeled positives).")
+    hard_negative_range_max: int = Field(50, ge=1, description="Sample negatives among the top this-many candidates.")
+    hard_negative_margin: float | None = Field(
+        0.05, description="Relative margin: a negative must score below (1 - margin) x the positive's similarity."
+    )
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        "auto", description="auto = bf16 (or fp16) on a GPU that supports it, fp32 on a CPU."
+    )
+    eval_split: str = Field("dev", description="Split used for per-epoch evaluation and best-model selection.")
+    dev_corpus_max: int | None = Field(
+        2000, ge=10, description="Per-epoch evaluation ranks against the relevant docs plus a sample up to this size."
+    )
+    final_split: str | None = Field(
+        "test", description="Split for the final evaluation with baselines (falls back to eval_split if missing)."
+    )
+    keep: Literal["best", "last"] = Field("best", description="Which epoch's model to save.")
+    keep_checkpoints: bool = Field(True, description="Keep per-epoch checkpoints under OUTPUT/checkpoints.")
+    max_pairs: int | None = Field(None, ge=1, description="Use at most this many training pairs (a seeded sample).")
+    eval_batch_size: int = Field(64, ge=1)
+    logging_steps: int = Field(10, ge=1)
+    baselines: bool = Field(True, description="Evaluate base model and BM25/popularity beside the tuned model.")
+    force: bool = Field(False, description="Train even when the data doctor reports errors.")
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        if isinstance(value, str | Path):
+            return [value]
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.hard_negative_range_max <= self.hard_negative_range_min:
+            raise ValueError("hard_negative_range_max must be larger than hard_negative_range_min")
+        if self.mini_batch_size is not None and self.mini_batch_size > self.batch_size:
+            raise ValueError("mini_batch_size cannot exceed batch_size")
+        return self
+
+    def require_io(self) -> None:
+        if not self.data:
+            raise EmbedtuneError("no training data: pass --data DATA (or set data: in the config file)")
+        if self.output is None:
+            raise EmbedtuneError("no output folder: pass --output OUT_DIR (or set output: in the config file)")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _format_validation_error(path: str, exc: ValidationError) -> str:
+    problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
+    return f"{path}: invalid configuration: {problems}"
+
+
+def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Read a YAML config (optional) and apply overrides (flags); ``None`` overrides are ignored."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise EmbedtuneError(f"{path}: config file not found")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise EmbedtuneError(f"{path}: not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise EmbedtuneError(f"{path}: expected a mapping of settings at the top level")
+        loaded.pop("seed_run", None)  # documentation-only block in recipes
+        values.update(loaded)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return TrainConfig(**values)
+    except ValidationError as exc:
+        raise EmbedtuneError(_format_validation_error(str(path or "flags"), exc)) from None

@@ -1,0 +1,330 @@
+"""Evaluate a model on one split next to its baselines, and write ``eval.json`` / ``eval.md``.
+
+Systems: ``model`` (the model under test), ``base`` (the base model, zero-shot) and, by the split's
+kind, ``bm25`` (retrieval and site data) or ``popularity`` and ``cooccurrence`` (recommendation data).
+Each is compared with the model by a paired bootstrap over queries on NDCG@10.
+
+``eval.json`` schema (``schema_version`` 1)::
+
+    {
+      "schema_version": 1,
+      "data": "<DATA_DIR>", "split": "test", "kind": "retrieval" | "site" | "recsys",
+      "n_queries": 300, "n_corpus": 5183,
+      "primary_metric": "ndcg@10",
+      "systems": {"model": {"ndcg@10": 0.71, "recall@10": ..., "mrr@10": ..., "map@100": ...,
+                            "accuracy@1": ..., "precision@1": ..., ...},
+                  "base": {...}, "bm25": {...}},
+      "descriptions": {"model": "...", "base": "...", "bm25": "..."},
+      "comparisons": [{"system": "model", "baseline": "base", "metric": "ndcg@10",
+                       "system_score", "baseline_score", "mean_diff", "ci_low", "ci_high",
+                       "verdict": "better" | "no detectable difference" | "worse",
+                       "n_queries", "wins", "ties", "losses"}, ...],
+      "verdict": "<one line>",
+      "chance": {"recall@10": <expected recall@10 of a random ranking>},
+      "slices": {"<slice>": {"<value>": {"n_queries": n, "<system>": {"ndcg@10": ..., "recall@10": ...}}}},
+      "warnings": ["..."],
+      "seconds": {"<system>": wall-clock seconds}
+    }
+
+Beside it: ``per_query.jsonl`` (one line per query: id, text, and each system's metrics) and
+``runs/<system>.trec`` (top-100 per query in TREC run format: ``qid Q0 docid rank score system``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedtune.data.beir import load_retrieval_split
+from embedtune.data.records import RetrievalSplit
+from embedtune.eval.bootstrap import SAME, Comparison, compare
+from embedtune.eval.metrics import RECSYS_METRICS, RETRIEVAL_METRICS, MetricSpec, compute_metrics, mean_metrics
+from embedtune.eval.systems import BM25System, DenseSystem, RankingSystem, Run
+from embedtune.fileio import atomic_path, write_json_atomic, write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+PRIMARY_METRIC = "ndcg@10"
+RUN_DEPTH = 100
+SCHEMA_VERSION = 1
+TABLE_METRICS = ("ndcg@10", "recall@10", "mrr@10", "map@100", "accuracy@1", "recall@1")
+RECSYS_TABLE_METRICS = ("ndcg@10", "recall@10", "recall@50", "ndcg@20", "mrr@100", "hit@1")
+
+
+@dataclass
+class SystemResult:
+    name: str
+    description: str
+    metrics: dict[str, float]
+    per_query: dict[str, dict[str, float]]
+    run: Run
+    seconds: float
+
+
+@dataclass
+class EvalResult:
+    data: str
+    split: RetrievalSplit
+    spec: MetricSpec
+    systems: dict[str, SystemResult]
+    comparisons: list[Comparison]
+    chance: dict[str, float]
+    slices: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        if not self.comparisons:
+            return "no baseline to compare with"
+        parts = []
+        for comp in self.comparisons:
+            parts.append(
+                f"{comp.verdict} than {comp.baseline}" if comp.verdict != SAME else f"{comp.verdict} from {comp.baseline}"
+            )
+        return f"{self.comparisons[0].system}: " + "; ".join(
+            f"{part} ({c.mean_diff:+.4f} {c.metric}, 95% CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}])"
+            for part, c in zip(parts, self.comparisons, strict=True)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "data": self.data,
+            "split": self.split.name,
+            "kind": self.split.kind,
+            "n_queries": len(self.split.query_ids),
+            "n_corpus": len(self.split.corpus),
+            "primary_metric": PRIMARY_METRIC,
+            "systems": {name: dict(sr.metrics) for name, sr in self.systems.items()},
+            "descriptions": {name: sr.description for name, sr in self.systems.items()},
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "verdict": self.verdict,
+            "chance": self.chance,
+            "slices": self.slices,
+            "warnings": self.warnings,
+            "seconds": {name: round(sr.seconds, 2) for name, sr in self.systems.items()},
+        }
+
+    def table_metrics(self) -> tuple[str, ...]:
+        return RECSYS_TABLE_METRICS if self.split.kind == "recsys" else TABLE_METRICS
+
+    def to_markdown(self) -> str:
+        cols = self.table_metrics()
+        lines = [
+            f"**Verdict:** {self.verdict}",
+            "",
+            f"Split `{self.split.name}` of `{self.data}`: {len(self.split.query_ids)} queries, "
+            f"{len(self.split.corpus)} documents ({self.split.kind}).",
+            "",
+            "| system | " + " | ".join(cols) + " |",
+            "|---|" + "---:|" * len(cols),
+        ]
+        for name, sr in self.systems.items():
+            lines.append(f"| {name} | " + " | ".join(f"{sr.metrics.get(c, float('nan')):.4f}" for c in cols) + " |")
+        if self.comparisons:
+            lines += [
+                "",
+                f"Paired bootstrap over queries ({PRIMARY_METRIC}, 95% CI):",
+                "",
+                "| comparison | diff | 95% CI | wins / ties / losses | verdict |",
+                "|---|---:|---|---|---|",
+            ]
+            for c in self.comparisons:
+                lines.append(
+                    f"| {c.system} − {c.baseline} | {c.mean_diff:+.4f} | [{c.ci_low:+.4f}, {c.ci_high:+.4f}] | "
+                    f"{c.wins} / {c.ties} / {c.losses} | {c.verdict} |"
+                )
+        if self.chance:
+            lines += ["", "Chance level (random ranking): " + ", ".join(f"{k} {v:.4f}" for k, v in self.chance.items())]
+        for slice_name, values in self.slices.items():
+            names = list(self.systems)
+            lines += ["", f"Slice `{slice_name}` ({PRIMARY_METRIC}):", "", "| value | n | " + " | ".join(names) + " |",
+                      "|---|---:|" + "---:|" * len(names)]
+            for value, row in values.items():
+                lines.append(
+                    f"| {value} | {row['n_queries']} | " + " | ".join(f"{row[n][PRIMARY_METRIC]:.4f}" for n in names) + " |"
+                )
+        if self.warnings:
+            lines += ["", "Warnings:", ""] + [f"- {w}" for w in self.warnings]
+        lines += ["", "System descriptions:", ""] + [f"- **{n}**: {sr.description}" for n, sr in self.systems.items()]
+        return "\n".join(lines) + "\n"
+
+
+def _score_system(system: RankingSystem, split: RetrievalSplit, spec: MetricSpec) -> SystemResult:
+    start = time.perf_counter()
+    run = system.rank(split, max(RUN_DEPTH, spec.max_k))
+    per_query = {}
+    for qid in split.query_ids:
+        ranking = [doc_id for doc_id, _ in run.get(qid, [])]
+        per_query[qid] = compute_metrics(ranking, split.relevant(qid), spec)
+    return SystemResult(
+        name=system.name,
+        description=system.description,
+        metrics=mean_metrics(per_query),
+        per_query=per_query,
+        run=run,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _chance(split: RetrievalSplit, k: int = 10) -> dict[str, float]:
+    n_docs = len(split.corpus)
+    values = []
+    for qid in split.query_ids:
+        n_cand = max(1, n_docs - len(split.exclude.get(qid, ())))
+        values.append(min(k, n_cand) / n_cand)
+    return {f"recall@{k}": float(np.mean(values))}
+
+
+def _read_slices(data_dir: Path, split: RetrievalSplit) -> dict[str, dict[str, list[str]]]:
+    path = data_dir / "slices" / f"{split.name}.tsv"
+    if not path.is_file():
+        return {}
+    from embedtune.fileio import iter_tsv
+
+    groups: dict[str, dict[str, list[str]]] = {}
+    for line, fields in iter_tsv(path):
+        if line == 1 and fields[0].strip().lower() == "query-id":
+            continue
+        if len(fields) < 3:
+            from embedtune.errors import DataError
+
+            raise DataError(path, "expected query-id, slice and value separated by tabs", line)
+        groups.setdefault(fields[1], {}).setdefault(fields[2], []).append(fields[0])
+    return groups
+
+
+def _slice_metrics(groups, systems: dict[str, SystemResult], split: RetrievalSplit) -> dict[str, Any]:
+    evaluated = set(split.query_ids)
+    out: dict[str, Any] = {}
+    for slice_name, values in groups.items():
+        out[slice_name] = {}
+        for value, qids in sorted(values.items()):
+            qids = [q for q in qids if q in evaluated]
+            if not qids:
+                continue
+            row: dict[str, Any] = {"n_queries": len(qids)}
+            for name, sr in systems.items():
+                row[name] = {
+                    m: float(np.mean([sr.per_query[q][m] for q in qids])) for m in (PRIMARY_METRIC, "recall@10")
+                }
+            out[slice_name][value] = row
+    return out
+
+
+def baseline_systems(
+    data_dir: Path, split: RetrievalSplit, base_model: str, batch_size: int, max_seq_length: int | None, **dense_kw
+) -> list[RankingSystem]:
+    """The baselines that fit this kind of data: the base model plus BM25 or popularity/co-occurrence."""
+    systems: list[RankingSystem] = [
+        DenseSystem("base", base_model, f"base model {base_model}, zero-shot", batch_size, max_seq_length, **dense_kw)
+    ]
+    if split.kind == "recsys":
+        from embedtune.recsys.baselines import recsys_baselines
+
+        systems.extend(recsys_baselines(data_dir, split))
+    else:
+        systems.append(BM25System())
+    return systems
+
+
+def evaluate(
+    model: str | Path,
+    data_dir: str | Path,
+    split: str = "test",
+    *,
+    base_model: str = "all-MiniLM-L6-v2",
+    baselines: bool = True,
+    extra_systems: Sequence[RankingSystem] = (),
+    batch_size: int = 64,
+    max_seq_length: int | None = None,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    use_cache: bool = True,
+    show_progress: bool = False,
+    loaded_model=None,
+    loaded_split: RetrievalSplit | None = None,
+) -> EvalResult:
+    """Score ``model`` and the baselines on one split of a BEIR-layout folder."""
+    data_dir = Path(data_dir)
+    ret = loaded_split if loaded_split is not None else load_retrieval_split(data_dir, split)
+    spec = RECSYS_METRICS if ret.kind == "recsys" else RETRIEVAL_METRICS
+    dense_kw = {"use_cache": use_cache, "show_progress": show_progress}
+    systems: list[RankingSystem] = [
+        DenseSystem("model", model, f"model under test: {model}", batch_size, max_seq_length, model=loaded_model, **dense_kw)
+    ]
+    if baselines:
+        systems += baseline_systems(data_dir, ret, base_model, batch_size, max_seq_length, **dense_kw)
+    systems += list(extra_systems)
+
+    results: dict[str, SystemResult] = {}
+    for system in systems:
+        logger.info("ranking with %s", system.name)
+        results[system.name] = _score_system(system, ret, spec)
+
+    qids = ret.query_ids
+    comparisons = []
+    model_scores = np.array([results["model"].per_query[q][PRIMARY_METRIC] for q in qids])
+    for name, sr in results.items():
+        if name == "model":
+            continue
+        other = np.array([sr.per_query[q][PRIMARY_METRIC] for q in qids])
+        comparisons.append(compare("model", name, PRIMARY_METRIC, model_scores, other, n_resamples, seed))
+
+    chance = _chance(ret)
+    warnings = []
+    model_recall = results["model"].metrics.get("recall@10", 0.0)
+    if model_recall <= 2 * chance["recall@10"]:
+        warnings.append(
+            f"the model's recall@10 ({model_recall:.4f}) is within 2x of a random ranking ({chance['recall@10']:.4f}): "
+            "it has learned (almost) nothing usable on this split"
+        )
+    for c in comparisons:
+        if c.verdict == SAME and c.baseline == "base":
+            warnings.append(
+                f"no detectable difference from the base model on {c.n_queries} queries "
+                f"(95% CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}]): the fine-tune did not measurably help"
+            )
+    slices = _slice_metrics(_read_slices(data_dir, ret), results, ret)
+    return EvalResult(
+        data=str(data_dir),
+        split=ret,
+        spec=spec,
+        systems=results,
+        comparisons=comparisons,
+        chance=chance,
+        slices=slices,
+        warnings=warnings,
+    )
+
+
+def write_eval(result: EvalResult, out_dir: str | Path) -> Path:
+    """Write eval.json, eval.md, per_query.jsonl and runs/*.trec into ``out_dir`` (each file atomically)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out_dir / "eval.json", result.to_dict())
+    write_text_atomic(out_dir / "eval.md", "# Evaluation\n\n" + result.to_markdown())
+    with atomic_path(out_dir / "per_query.jsonl") as tmp, tmp.open("w", encoding="utf-8") as fh:
+        for qid in result.split.query_ids:
+            row = {
+                "query_id": qid,
+                "query": result.split.queries[qid],
+                "relevant": sorted(result.split.relevant(qid)),
+                "metrics": {name: sr.per_query[qid] for name, sr in result.systems.items()},
+            }
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    runs_dir = out_dir / "runs"
+    runs_dir.mkdir(exist_ok=True)
+    for name, sr in result.systems.items():
+        with atomic_path(runs_dir / f"{name}.trec") as tmp, tmp.open("w", encoding="utf-8") as fh:
+            for qid in result.split.query_ids:
+                for rank, (doc_id, score) in enumerate(sr.run.get(qid, [])[:RUN_DEPTH], start=1):
+                    fh.write(f"{qid} Q0 {doc_id} {rank} {score:.6f} {name}\n")
+    return out_dir

@@ -1,0 +1,209 @@
+"""Ranking systems compared on one split: a dense model (the tuned one or the base) and BM25.
+
+Every system implements :class:`RankingSystem`: ``rank(split, k)`` returns, for each evaluated query,
+its top ``k`` documents best first, never one in ``split.exclude[query_id]``. Ties are broken by
+ascending document id, as sentence-transformers' evaluator does, so metrics are reproducible.
+Recommendation baselines (popularity, co-occurrence) live in :mod:`embedtune.recsys.baselines`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from embedtune.data.records import RetrievalSplit
+
+logger = logging.getLogger(__name__)
+
+Run = dict[str, list[tuple[str, float]]]
+
+
+class RankingSystem(Protocol):
+    name: str
+    description: str
+
+    def rank(self, split: RetrievalSplit, k: int) -> Run: ...
+
+
+def top_k_from_scores(
+    scores: np.ndarray,
+    query_ids: Sequence[str],
+    doc_ids: Sequence[str],
+    k: int,
+    exclude: dict[str, set[str]] | None = None,
+) -> Run:
+    """Top ``k`` documents per query from a dense score matrix, ordered by (-score, doc id)."""
+    exclude = exclude or {}
+    doc_index = {d: i for i, d in enumerate(doc_ids)}
+    id_rank = np.empty(len(doc_ids), dtype=np.int64)
+    id_rank[np.argsort(np.asarray(doc_ids, dtype=object), kind="stable")] = np.arange(len(doc_ids))
+    run: Run = {}
+    for row, qid in enumerate(query_ids):
+        s = np.asarray(scores[row], dtype=np.float64).copy()
+        banned = [doc_index[d] for d in exclude.get(qid, ()) if d in doc_index]
+        if banned:
+            s[banned] = -np.inf
+        n_ok = len(s) - len(banned)
+        kk = min(k, n_ok)
+        if kk <= 0:
+            run[qid] = []
+            continue
+        # Everything scoring at least the kk-th best value is a candidate, so ties at the cut-off are
+        # settled by doc id rather than by argpartition's arbitrary choice.
+        threshold = np.partition(s, len(s) - kk)[len(s) - kk]
+        cand = np.nonzero(s >= threshold)[0]
+        order = np.lexsort((id_rank[cand], -s[cand]))[:kk]
+        run[qid] = [(doc_ids[i], float(s[i])) for i in cand[order]]
+    return run
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("EMBEDTUNE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "embedtune")
+    return Path(root) / "embeddings"
+
+
+def model_fingerprint(model_path: Path) -> str:
+    """Identify a model by its weights, so a retrained model never reuses stale embeddings."""
+    from embedtune.base_model import sha256_file
+
+    digest = hashlib.sha256()
+    for weights in sorted(model_path.rglob("*.safetensors")):
+        if "checkpoints" in weights.relative_to(model_path).parts:
+            continue
+        stat = weights.stat()
+        digest.update(f"{weights.relative_to(model_path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        digest.update(sha256_file(weights).encode())
+    return digest.hexdigest()[:24]
+
+
+def _texts_fingerprint(texts: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\x00")
+    return digest.hexdigest()[:24]
+
+
+class DenseSystem:
+    """A sentence-transformers bi-encoder ranking by cosine similarity.
+
+    Corpus embeddings are cached on disk (``$EMBEDTUNE_CACHE`` or ``~/.cache/embedtune``) keyed by the
+    model's weights, max_seq_length and the corpus text, because encoding a corpus is the slowest part
+    of an evaluation on a CPU.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model_path: str | Path,
+        description: str = "",
+        batch_size: int = 64,
+        max_seq_length: int | None = None,
+        use_cache: bool = True,
+        show_progress: bool = False,
+        model=None,
+    ):
+        from embedtune.base_model import resolve_model_path
+
+        self.name = name
+        self.model_path = resolve_model_path(model_path)
+        self.description = description or f"dense retrieval with {model_path}"
+        self.batch_size = batch_size
+        self.max_seq_length = max_seq_length
+        self.use_cache = use_cache
+        self.show_progress = show_progress
+        self._model = model
+
+    @property
+    def model(self):
+        if self._model is None:
+            from embedtune.base_model import load_model
+
+            self._model = load_model(self.model_path, max_seq_length=self.max_seq_length)
+        elif self.max_seq_length is not None:
+            self._model.max_seq_length = self.max_seq_length
+        return self._model
+
+    def encode(self, texts: Sequence[str], kind: str) -> np.ndarray:
+        encode = self.model.encode_query if kind == "query" else self.model.encode_document
+        emb = encode(
+            list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=self.show_progress
+        )
+        emb = np.asarray(emb, dtype=np.float32)
+        norms = np.linalg.norm(emb, axis=1, keepdims=True)
+        return emb / np.maximum(norms, 1e-12)
+
+    def corpus_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        if not self.use_cache:
+            return self.encode(texts, "document")
+        key = f"{model_fingerprint(self.model_path)}-{self.model.max_seq_length}-{_texts_fingerprint(texts)}"
+        path = _cache_dir() / f"{key}.npy"
+        if path.is_file():
+            emb = np.load(path)
+            if emb.shape[0] == len(texts):
+                logger.info("corpus embeddings from cache %s", path)
+                return emb
+        emb = self.encode(texts, "document")
+        try:
+            from embedtune.fileio import atomic_path
+
+            with atomic_path(path) as tmp:
+                with tmp.open("wb") as fh:
+                    np.save(fh, emb)
+        except OSError as exc:  # a read-only home must not fail an evaluation
+            logger.warning("could not cache embeddings at %s: %s", path, exc)
+        return emb
+
+    def rank(self, split: RetrievalSplit, k: int) -> Run:
+        doc_ids = list(split.corpus)
+        doc_emb = self.corpus_embeddings([split.corpus[d].full_text for d in doc_ids])
+        query_ids = split.query_ids
+        query_emb = self.encode([split.queries[q] for q in query_ids], "query")
+        run: Run = {}
+        # Chunk the queries so a large split never materialises a huge score matrix at once.
+        for start in range(0, len(query_ids), 1024):
+            chunk = query_ids[start : start + 1024]
+            scores = query_emb[start : start + len(chunk)] @ doc_emb.T
+            run.update(top_k_from_scores(scores, chunk, doc_ids, k, split.exclude))
+        return run
+
+
+class BM25System:
+    """Lexical baseline: Okapi BM25 (bm25s, English stopwords, Snowball stemming)."""
+
+    name = "bm25"
+
+    def __init__(self, k1: float = 1.5, b: float = 0.75):
+        self.k1, self.b = k1, b
+        self.description = f"BM25 (bm25s, k1={k1}, b={b}, English stopwords, Snowball stemmer)"
+
+    def rank(self, split: RetrievalSplit, k: int) -> Run:
+        import bm25s
+        import Stemmer
+
+        stemmer = Stemmer.Stemmer("english")
+        doc_ids = list(split.corpus)
+        corpus_tokens = bm25s.tokenize(
+            [split.corpus[d].full_text for d in doc_ids], stopwords="en", stemmer=stemmer, show_progress=False
+        )
+        retriever = bm25s.BM25(k1=self.k1, b=self.b)
+        retriever.index(corpus_tokens, show_progress=False)
+        query_ids = split.query_ids
+        query_tokens = bm25s.tokenize(
+            [split.queries[q] for q in query_ids], stopwords="en", stemmer=stemmer, show_progress=False
+        )
+        # Score every document so exclusions and tie-breaking follow the same rule as dense systems.
+        scores = np.zeros((len(query_ids), len(doc_ids)), dtype=np.float32)
+        vocab = query_tokens.vocab
+        inv_vocab = {i: t for t, i in vocab.items()}
+        for row, ids in enumerate(query_tokens.ids):
+            words = [inv_vocab[i] for i in ids]
+            if words:
+                scores[row] = retriever.get_scores(words)
+        return top_k_from_scores(scores, query_ids, doc_ids, k, split.exclude)
