@@ -487,8 +487,9 @@ def _check_eval_overlap(pairs: Sequence[Pair], split: RetrievalSplit) -> list[Fi
                 "eval_overlap_exact",
                 "error",
                 f"{len(exact):,} of {len(queries):,} {name} queries ({_pct(len(exact) / len(queries))}) are also "
-                f"training anchors ({leaked:,} of them with the same relevant document): the {name} score would "
-                f"measure memorization. Remove these queries from the training data (or from the {name} split).",
+                f"training anchors ({leaked:,} of them with the same relevant document): on them the {name} score "
+                f"measures memorization, not retrieval. Remove these queries from the training data (or from the "
+                f"{name} split).",
                 {
                     "split": name,
                     "side": "queries",
