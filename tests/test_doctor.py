@@ -190,6 +190,15 @@ def test_eval_queries_in_training_are_an_error_near_copies_a_warning():
     assert report.findings[0].severity == "error"
 
 
+def test_a_small_share_of_eval_queries_in_training_is_a_warning():
+    pairs = clean_pairs()
+    queries = {f"q{k}": f"Why does error code {k} appear on the screen at start?" for k in range(150)}
+    queries["q0"] = pairs[5].anchor  # 1 of 150 (0.7%), as in SciFact's test split
+    split = split_of(queries, {"d": "Error codes are listed in the manual."}, dict.fromkeys(queries, "d"))
+    finding = only(diagnose(pairs, eval_splits=[split], tokenizer=WORDS), "eval_overlap_exact")
+    assert finding.severity == "warning" and finding.details["n_overlap"] == 1
+
+
 def test_duplicate_documents_in_eval_corpus():
     split = clean_split()
     split.corpus["d1-copy"] = Document(id="d1-copy", text=split.corpus["d1"].text.upper())
