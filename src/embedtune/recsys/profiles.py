@@ -164,7 +164,7 @@ def iter_user_prompts(
     template = PromptTemplate(config.user_template, "user_template")
     has_titles = "title" in options.item_fields and config.hist_items > 0
     attrs = options.user_attributes
-    join = "LEFT JOIN users u USING (user_id)" if attrs else ""
+    join = "LEFT JOIN users u ON u.user_id = p.user_id" if attrs else ""
     attr_cols = "".join(f', u."attr:{a}" AS "attr:{a}"' for a in attrs)
     cursor = con.execute(
         f"SELECT p.*{attr_cols} FROM profiles p JOIN targets t USING (query_id) {join} "

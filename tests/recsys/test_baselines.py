@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from tests.recsys.conftest import write
+
+from embedtune.data import load_retrieval_split
+from embedtune.recsys.baselines import CooccurrenceRecommender, PopularityRecommender, recsys_baselines
+from embedtune.recsys.build import build_recsys
+
+ITEMS = "item_id,title\n" + "".join(f"{i},Item {i}\n" for i in ("a", "b", "c", "d", "e"))
+
+
+def shop(tmp_path: Path) -> tuple[Path, object]:
+    # Training histories: u1 {a,b}, u2 {a,b,c}, u3 {a,c}; u4 is evaluated: history {b}, test target d.
+    rows = [("u1", "a"), ("u1", "b"), ("u1", "e"), ("u1", "d"),
+            ("u2", "a"), ("u2", "b"), ("u2", "c"), ("u2", "e"), ("u2", "d"),
+            ("u3", "a"), ("u3", "c"), ("u3", "e"), ("u3", "d"),
+            ("u4", "b"), ("u4", "d")]
+    log = write(tmp_path / "log.csv", "user_id,item_id,timestamp\n" + "".join(
+        f"{u},{i},{t}\n" for t, (u, i) in enumerate(rows)))
+    out = build_recsys(log, write(tmp_path / "items.csv", ITEMS), tmp_path / "data").out_dir
+    return out, load_retrieval_split(out, "test")
+
+
+def test_popularity_counts_training_events_only_and_excludes_history(tmp_path):
+    out, split = shop(tmp_path)
+    # train events: a×3, b×3 (u1, u2, u4's b), c×2; e and d are dev/test targets for u1–u3 → not counted.
+    run = PopularityRecommender(out).rank(split, k=5)
+    assert run["uu4@1"] == [("a", 3.0), ("c", 2.0), ("d", 0.0), ("e", 0.0)]  # b is u4's history
+    assert [d for d, _ in run["uu1@3"]] == ["c", "d"]  # u1's history a, b, e is excluded
+
+
+def test_cooccurrence_scores_items_that_share_users_with_the_history(tmp_path):
+    out, split = shop(tmp_path)
+    system = CooccurrenceRecommender(out)
+    run = system.rank(split, k=4)
+    # u4's history is {b}: b co-occurs with a in u1, u2 (2 users) and with c in u2 (1 user).
+    # cosine: n_a = 3, n_b = 3 (u1, u2, u4), n_c = 2 → a: 2/3 = 0.667, c: 1/sqrt(6) = 0.408.
+    ranked = run["uu4@1"]
+    assert [d for d, _ in ranked] == ["a", "c", "d", "e"]
+    assert math.isclose(ranked[0][1], 2 / 3, rel_tol=1e-4)
+    assert math.isclose(ranked[1][1], 1 / math.sqrt(6), rel_tol=1e-4)
+
+
+def test_recsys_baselines_are_named_for_the_evaluator(tmp_path):
+    out, split = shop(tmp_path)
+    systems = recsys_baselines(out, split)
+    assert [s.name for s in systems] == ["popularity", "cooccurrence"]
+    for system in systems:
+        run = system.rank(split, k=10)
+        for qid, ranked in run.items():
+            assert not {d for d, _ in ranked} & split.exclude.get(qid, set())

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pandas as pd
+
+from embedtune.recsys.generate import generate_shop, write_shop
+
+
+def test_same_seed_same_shop_other_seed_other_shop(tmp_path):
+    a = generate_shop(n_users=50, n_items=40, seed=7)
+    b = generate_shop(n_users=50, n_items=40, seed=7)
+    c = generate_shop(n_users=50, n_items=40, seed=8)
+    pd.testing.assert_frame_equal(a.log, b.log)
+    pd.testing.assert_frame_equal(a.items, b.items)
+    assert not a.log.equals(c.log)
+    write_shop(a, tmp_path / "x")
+    write_shop(b, tmp_path / "y")
+    assert (tmp_path / "x" / "log.csv").read_bytes() == (tmp_path / "y" / "log.csv").read_bytes()
+
+
+def test_users_have_tastes_and_a_funnel():
+    shop = generate_shop(n_users=200, n_items=150, n_categories=10, seed=1)
+    log = shop.log.merge(shop.items, on="item_id")
+    top3 = log[log.action_type == 0].groupby("user_id").cat_id.agg(lambda s: s.value_counts(normalize=True).iloc[:3].sum())
+    assert top3.mean() > 0.8  # 85% of visits go to the three favourite categories
+    counts = shop.log.action_type.value_counts()
+    assert counts[0] > counts[1] > counts[2] > 0 and counts[3] > 0  # click > cart > buy; favs exist
+    # A buy always follows a cart of the same item by the same user.
+    carts = set(map(tuple, shop.log[shop.log.action_type == 1][["user_id", "item_id"]].values))
+    buys = set(map(tuple, shop.log[shop.log.action_type == 2][["user_id", "item_id"]].values))
+    assert buys <= carts
+    assert shop.log.groupby("user_id").time_stamp.apply(lambda s: s.is_monotonic_increasing).all()
+    # Popularity skew: the top 10% of items get far more than 10% of clicks.
+    per_item = shop.log.item_id.value_counts()
+    assert per_item.iloc[: len(per_item) // 10].sum() / per_item.sum() > 0.25
+
+
+def test_seed_scenario_has_no_structure_and_no_attributes():
+    shop = generate_shop(n_users=200, n_items=500, uniform=True, attributes=False, seed=0)
+    assert list(shop.items.columns) == ["item_id"]
+    assert shop.log.user_id.nunique() == 200
+    assert shop.log.item_id.nunique() > 400
