@@ -186,6 +186,11 @@ def test_eval_queries_in_training_are_an_error_near_copies_a_warning():
     docs = [f for f in report.by_code("eval_overlap_exact") if f.details["side"] == "documents"]
     assert len(docs) == 1 and docs[0].severity == "warning"
     assert docs[0].details["examples"][0]["doc_id"] == "d1"
+    # In recommendation the catalog is shared by design: the same overlap is only a note.
+    split.kind = "recsys"
+    recsys = diagnose(pairs, eval_splits=[split], tokenizer=WORDS, batch_size=32)
+    docs = [f for f in recsys.by_code("eval_overlap_exact") if f.details["side"] == "documents"]
+    assert len(docs) == 1 and docs[0].severity == "info"
     # Errors come first.
     assert report.findings[0].severity == "error"
 
