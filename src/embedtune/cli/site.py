@@ -46,12 +46,9 @@ def build(
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing DATA_DIR"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
-    """Build a retrieval DATA_DIR (passages, queries, train/dev[/test] qrels, pairs.jsonl) from a site.
+    """Build a retrieval DATA_DIR (passages, queries, train/dev/test qrels, pairs.jsonl) from a site.
 
-    Pages are cleaned (navigation, footers, cookie banners and template syntax removed), cut by
-    section into passages of at most --max-tokens tokens, deduplicated, and given generated queries
-    that do not copy their passage. Passages are split so that nothing judged in dev/test is trained on.
-    Bad pages are skipped and summarized, never fatal.
+    Pages are cleaned (navigation, footers, cookie banners and template syntax removed), cut by section into passages of at most --max-tokens tokens, deduplicated, and given generated queries that do not copy their passage. Passages are split so that nothing judged in dev/test is trained on. Bad pages are skipped and summarized, never fatal.
 
     Example:
 

@@ -89,7 +89,7 @@ def _read_robots(client, start_url: str) -> urllib.robotparser.RobotFileParser:
     robots_url = urljoin(start_url, "/robots.txt")
     parser = urllib.robotparser.RobotFileParser(robots_url)
     try:
-        response = client.get(robots_url)
+        response = client.get(robots_url, follow_redirects=True)
     except httpx.HTTPError:
         parser.parse([])  # unreachable robots.txt: no rules (what browsers and most crawlers do)
         return parser
@@ -127,7 +127,7 @@ def crawl_site(start_url: str, skips: SkipLog, limits: CrawlLimits = CrawlLimits
     origin = _origin(start_url)
     pages: list[Page] = []
     with httpx.Client(
-        follow_redirects=True, max_redirects=MAX_REDIRECTS, timeout=limits.timeout,
+        follow_redirects=False, timeout=limits.timeout,
         headers={"User-Agent": USER_AGENT},
     ) as client:
         robots = _read_robots(client, start_url)
@@ -148,7 +148,7 @@ def crawl_site(start_url: str, skips: SkipLog, limits: CrawlLimits = CrawlLimits
             if wait > 0:
                 time.sleep(wait)
             last_request = time.monotonic()
-            page = _fetch(client, url, origin, skips, limits.max_bytes)
+            page = _fetch(client, url, origin, skips, limits.max_bytes, robots)
             if page is None:
                 continue
             pages.append(page)
@@ -168,40 +168,56 @@ def crawl_site(start_url: str, skips: SkipLog, limits: CrawlLimits = CrawlLimits
     return pages
 
 
-def _fetch(client, url: str, origin: tuple[str, str], skips: SkipLog, max_bytes: int) -> Page | None:
+def _fetch(client, url: str, origin: tuple[str, str], skips: SkipLog, max_bytes: int, robots=None) -> Page | None:
+    """GET one page, following redirects by hand so that none leaves the site or loops."""
     import httpx
 
+    current, visited = url, {url}
     try:
-        with client.stream("GET", url) as response:
-            final_url = str(response.url)
-            if _origin(final_url) != origin:
-                skips.skip(url, "redirects off the site")
-                return None
-            if response.status_code >= 400:
-                skips.skip(url, f"HTTP {response.status_code}")
-                return None
-            content_type = response.headers.get("content-type", "text/html")
-            kind = _kind(content_type, final_url)
-            if kind is None:
-                skips.skip(url, f"not a page ({content_type.split(';')[0].strip() or 'no content type'})")
-                return None
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                skips.skip(url, f"too large (over {max_bytes // (1024 * 1024)} MB)")
-                return None
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body.extend(chunk)
-                if len(body) > max_bytes:
-                    break
-    except httpx.TooManyRedirects:
-        skips.skip(url, "redirect loop")
-        return None
+        for _hop in range(MAX_REDIRECTS + 1):
+            with client.stream("GET", current) as response:
+                if response.is_redirect:
+                    target = _normalize(urljoin(current, response.headers.get("location", "")))
+                    if _origin(target) != origin:
+                        skips.skip(url, "redirects off the site")
+                        return None
+                    if target in visited:
+                        skips.skip(url, "redirect loop")
+                        return None
+                    if robots is not None and not robots.can_fetch(USER_AGENT, target):
+                        skips.skip(url, "redirects to a page disallowed by robots.txt")
+                        return None
+                    visited.add(target)
+                    current = target
+                    continue
+                return _read_page(response, url, current, skips, max_bytes)
     except httpx.HTTPError as exc:
         skips.skip(url, f"fetch failed ({type(exc).__name__})")
         return None
-    charset = _charset(content_type)
+    skips.skip(url, f"redirect loop (over {MAX_REDIRECTS} redirects)")
+    return None
+
+
+def _read_page(response, url: str, final_url: str, skips: SkipLog, max_bytes: int) -> Page | None:
+    if response.status_code >= 400:
+        skips.skip(url, f"HTTP {response.status_code}")
+        return None
+    content_type = response.headers.get("content-type", "text/html")
+    kind = _kind(content_type, final_url)
+    if kind is None:
+        skips.skip(url, f"not a page ({content_type.split(';')[0].strip() or 'no content type'})")
+        return None
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        skips.skip(url, f"too large (over {max_bytes // (1024 * 1024)} MB)")
+        return None
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body.extend(chunk)
+        if len(body) > max_bytes:
+            break
     raw = bytes(body)
+    charset = _charset(content_type)
     if charset and charset not in ("utf-8", "utf8") and len(raw) <= max_bytes:
         try:
             raw = raw.decode(charset).encode("utf-8")
@@ -211,4 +227,4 @@ def _fetch(client, url: str, origin: tuple[str, str], skips: SkipLog, max_bytes:
     text = decode_page(raw, url, skips, max_bytes)
     if text is None:
         return None
-    return Page(url=_normalize(final_url), content=text, kind=kind)
+    return Page(url=final_url, content=text, kind=kind)

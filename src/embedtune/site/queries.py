@@ -20,7 +20,8 @@ Every query is checked against its passage's text: a query that repeats the pass
 :data:`LEAK_RUN` words, or the whole query when it is a sentence-length span of the text) is dropped,
 since a model learns nothing from matching a text with itself and the doctor flags such data. Queries
 are deduplicated across the site (a query generated for two passages is ambiguous and dropped from
-both) and capped per passage, taking generators in turn so each keeps a share.
+both) and capped per passage, taking generators in turn (in a random order per passage) so each keeps
+a share.
 """
 
 from __future__ import annotations
@@ -457,6 +458,8 @@ def generate_queries(
                 owners[key].add(doc.id)
                 mine.append(GeneratedQuery(text, doc.id, generator.name))
             per_generator.append(mine)
+        # Generators take turns in a per-passage random order, so a small cap is shared fairly.
+        rng.shuffle(per_generator)
         candidates[doc.id] = _round_robin(per_generator)
     for generator in generators:
         if isinstance(generator, LLMQueries):

@@ -1,0 +1,116 @@
+"""``embedtune site build`` end to end on a small page set: a BEIR DATA_DIR the trainer can read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from embedtune.cli import site as site_cli
+from embedtune.data import load_retrieval_split, load_training_pairs, read_corpus
+from embedtune.data.beir import read_manifest
+from embedtune.errors import EmbedtuneError
+from embedtune.site import SiteBuildOptions, build_site_dataset
+
+
+@pytest.fixture(scope="module")
+def cli():
+    app = typer.Typer()
+    site_cli.register(app)
+    app.command("noop")(lambda: None)  # a second command keeps "site" a sub-command group
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, [str(a) for a in args])
+
+
+def test_cli_builds_a_beir_data_dir_from_a_folder(cli, site_pages, site_questions, tmp_path):
+    out = tmp_path / "data"
+    result = cli("site", "build", site_pages, "-o", out, "--url", "https://inkpad.example/",
+                 "--questions", site_questions, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "skipped 4 page(s)" in result.output and "binary file" in result.output
+
+    corpus = read_corpus(out / "corpus.jsonl")
+    texts = " ".join(d.full_text for d in corpus.values())
+    for junk in ("cookies", "{#", "{{", "{%", "© 2024", "analytics"):
+        assert junk not in texts
+    assert "Admin console" not in texts  # robots.txt disallows /private/
+    sync = next(d for d in corpus.values() if d.title == "Sync troubleshooting — Offline devices")
+    assert sync.metadata["url"] == "https://inkpad.example/docs/sync.html"
+    assert sync.metadata["anchor"] == "offline-devices"
+    pricing = next(d for d in corpus.values() if d.title == "Pricing — Refunds")
+    assert sorted(pricing.metadata["urls"]) == ["https://inkpad.example/pricing-print.html",
+                                                "https://inkpad.example/pricing.html"]
+
+    manifest = read_manifest(out)
+    assert manifest["kind"] == "site"
+    assert manifest["generators"] == ["headings", "keywords", "sentences"]
+    assert manifest["counts"]["duplicates_merged"]["exact"] >= 2
+    assert manifest["skipped_pages"]["by_reason"] == {
+        "disallowed by robots.txt": 1, "binary file": 1, "not UTF-8": 1,
+        "no main text found (broken HTML or only boilerplate)": 1,
+    }
+
+    test = load_retrieval_split(out, "test")
+    assert test.kind == "site" and len(test.query_ids) == 3
+    train = load_retrieval_split(out, "train")
+    held_out_docs = {d for q in test.query_ids for d in test.relevant(q)}
+    assert not held_out_docs & {d for q in train.query_ids for d in train.relevant(q)}
+    pairs = load_training_pairs(out / "pairs.jsonl")
+    assert len(pairs) == manifest["counts"]["train_pairs"] == len(train.query_ids)
+    assert load_training_pairs(out)  # the folder itself is training data for `embedtune train`
+
+
+def test_sitemap_source_uses_sitemap_urls_and_skips_missing(site_pages, tmp_path):
+    report = build_site_dataset(site_pages / "sitemap.xml", tmp_path / "data", SiteBuildOptions(dev_fraction=0))
+    corpus = read_corpus(tmp_path / "data" / "corpus.jsonl")
+    urls = {d.metadata["url"] for d in corpus.values()}
+    assert urls == {"https://inkpad.example/", "https://inkpad.example/docs/sync.html",
+                    "https://inkpad.example/docs/export.md", "https://inkpad.example/pricing.html"}
+    assert report.manifest["skipped_pages"]["by_reason"] == {"listed in sitemap but no file found": 1}
+    assert not (tmp_path / "data" / "qrels" / "dev.tsv").exists()
+
+
+def test_beir_corpus_source_keeps_document_ids(tmp_path):
+    corpus = tmp_path / "corpus.jsonl"
+    long_text = " ".join(f"Finding {i} shows that statins lower cholesterol in older adults with diabetes." for i in range(40))
+    rows = [
+        {"_id": "101", "title": "Aspirin and stroke", "text": "Low-dose aspirin reduces the risk of a first ischemic stroke in women."},
+        {"_id": "202", "title": "Statins", "text": long_text},
+        {"_id": "303", "title": "Vitamin D", "text": "Vitamin D supplements did not prevent fractures in community-dwelling adults."},
+    ]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    build_site_dataset(corpus, tmp_path / "data", SiteBuildOptions(max_tokens=128, dev_fraction=0))
+    ids = list(read_corpus(tmp_path / "data" / "corpus.jsonl"))
+    assert ids[0] == "101" and ids[-1] == "303"
+    assert "202" in ids and "202#2" in ids
+
+
+def test_failed_build_leaves_nothing_behind_and_keeps_old_output(site_pages, tmp_path):
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "keep.txt").write_text("old")
+    with pytest.raises(EmbedtuneError, match="already exists"):
+        build_site_dataset(site_pages, out, overwrite=False)
+    empty = tmp_path / "empty-site"
+    empty.mkdir()
+    (empty / "blank.html").write_text("<html><body></body></html>")
+    with pytest.raises(EmbedtuneError, match="no page with usable text"):
+        build_site_dataset(empty, out)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "empty-site"]  # no temp folders left
+
+
+def test_cli_reports_bad_options_as_errors(cli, site_pages, tmp_path):
+    result = cli("site", "build", site_pages, "-o", tmp_path / "d", "--max-tokens", "5")
+    assert isinstance(result.exception, EmbedtuneError) and "max_tokens" in str(result.exception)
+    result = cli("site", "build", tmp_path / "nope", "-o", tmp_path / "d")
+    assert isinstance(result.exception, EmbedtuneError) and "no such file" in str(result.exception)
+    assert not Path(tmp_path / "d").exists()
+
+
+def test_help_has_an_example(cli):
+    result = cli("site", "build", "--help")
+    assert result.exit_code == 0 and "Example" in result.output and "--questions" in result.output
