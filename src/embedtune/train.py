@@ -113,7 +113,15 @@ def _mine_negatives(dataset, model, config: TrainConfig, corpus_texts: list[str]
         output_format="n-tuple",
         batch_size=config.eval_batch_size,
         verbose=False,
+        # Mining re-encodes the whole corpus with the base model: cache it across runs.
+        cache_folder=str(_mining_cache_dir()),
     )
+
+
+def _mining_cache_dir() -> Path:
+    from embedtune.eval.systems import _cache_dir
+
+    return _cache_dir().parent / "mining"
 
 
 def _precision_flags(precision: str) -> dict[str, bool]:
@@ -146,7 +154,6 @@ def chance_loss(batch_size: int, n_negatives: int = 0) -> float:
 def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainResult:
     """Run a full fine-tune described by ``config``; see the module docstring."""
     from sentence_transformers import (
-        SentenceTransformerModelCardData,
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
         losses,
@@ -165,12 +172,10 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
     n_pairs = sum(len(p) for p in datasets.values())
     base_path = resolve_model_path(config.base_model)
     model = load_model(base_path, max_seq_length=config.max_seq_length)
-    model.model_card_data = SentenceTransformerModelCardData(
-        language="en",
-        license="apache-2.0",
-        model_name=f"{output.name} (fine-tuned from {config.base_model} with embedtune)",
-        train_datasets=[{"name": name} for name in datasets],
-    )
+    card_data = model.model_card_data
+    card_data.language = ["en"]
+    card_data.license = "apache-2.0"
+    card_data.model_name = f"{output.name} (fine-tuned from {config.base_model} with embedtune)"
 
     all_pairs = [p for pairs in datasets.values() for p in pairs]
     report = doctor_mod.diagnose(
@@ -243,6 +248,17 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
                     {"epoch": float(state.epoch or 0), **{k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix)}}
                 )
 
+    # Log at least twice per epoch so every epoch has a mean loss for the learned-nothing check.
+    smallest = min(len(p) for p in datasets.values())
+    steps_per_epoch = max(1, (n_pairs if len(datasets) == 1 else smallest * len(datasets)) // config.batch_size)
+    logging_steps = max(1, min(config.logging_steps, steps_per_epoch // 2))
+    if not show_progress:
+        import datasets as hf_datasets
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+        hf_datasets.disable_progress_bars()
+
     with atomic_dir(output) as tmp:
         ckpt_dir = tmp / "checkpoints"
         args = SentenceTransformerTrainingArguments(
@@ -268,7 +284,7 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
             load_best_model_at_end=bool(evaluator) and config.keep == "best",
             metric_for_best_model=metric_for_best if config.keep == "best" else None,
             greater_is_better=True,
-            logging_steps=config.logging_steps,
+            logging_steps=logging_steps,
             logging_first_step=True,
             report_to="none",
             disable_tqdm=not show_progress,
@@ -283,6 +299,10 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
             evaluator=evaluator,
             callbacks=[EpochWatch()],
         )
+        if not show_progress:
+            from transformers.trainer_callback import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)
         train_started = time.perf_counter()
         trainer.train()
         train_seconds = time.perf_counter() - train_started
@@ -310,6 +330,7 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
             eval_result = evaluate(
                 tmp, eval_dir, final_split.name, base_model=config.base_model, baselines=config.baselines,
                 batch_size=config.eval_batch_size, loaded_model=model, loaded_split=final_split,
+                model_description=f"fine-tuned {output.name} (from {config.base_model})",
             )
             write_eval(eval_result, tmp)
             if learned_nothing:

@@ -251,21 +251,34 @@ def evaluate(
     show_progress: bool = False,
     loaded_model=None,
     loaded_split: RetrievalSplit | None = None,
+    model_description: str | None = None,
 ) -> EvalResult:
     """Score ``model`` and the baselines on one split of a BEIR-layout folder."""
     data_dir = Path(data_dir)
     ret = loaded_split if loaded_split is not None else load_retrieval_split(data_dir, split)
     spec = RECSYS_METRICS if ret.kind == "recsys" else RETRIEVAL_METRICS
     dense_kw = {"use_cache": use_cache, "show_progress": show_progress}
-    systems: list[RankingSystem] = [
-        DenseSystem("model", model, f"model under test: {model}", batch_size, max_seq_length, model=loaded_model, **dense_kw)
-    ]
+    model_system = DenseSystem(
+        "model", model, model_description or f"model under test: {model}", batch_size, max_seq_length,
+        model=loaded_model, **dense_kw,
+    )
+    systems: list[RankingSystem] = [model_system]
     if baselines:
         systems += baseline_systems(data_dir, ret, base_model, batch_size, max_seq_length, **dense_kw)
     systems += list(extra_systems)
 
     results: dict[str, SystemResult] = {}
     for system in systems:
+        if (
+            isinstance(system, DenseSystem)
+            and system is not model_system
+            and system.model_path == model_system.model_path
+            and loaded_model is None
+        ):
+            # Evaluating the base model itself: its baseline row is the same ranking, computed once.
+            same = results["model"]
+            results[system.name] = SystemResult(system.name, system.description, same.metrics, same.per_query, same.run, 0.0)
+            continue
         logger.info("ranking with %s", system.name)
         results[system.name] = _score_system(system, ret, spec)
 
@@ -281,7 +294,8 @@ def evaluate(
     chance = _chance(ret)
     warnings = []
     model_recall = results["model"].metrics.get("recall@10", 0.0)
-    if model_recall <= 2 * chance["recall@10"]:
+    # Only meaningful when a random ranking is far from perfect (corpus much larger than 10 items).
+    if chance["recall@10"] < 0.25 and model_recall <= 2 * chance["recall@10"]:
         warnings.append(
             f"the model's recall@10 ({model_recall:.4f}) is within 2x of a random ranking ({chance['recall@10']:.4f}): "
             "it has learned (almost) nothing usable on this split"

@@ -187,6 +187,8 @@ class BM25System:
         import bm25s
         import Stemmer
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
+
         stemmer = Stemmer.Stemmer("english")
         doc_ids = list(split.corpus)
         corpus_tokens = bm25s.tokenize(

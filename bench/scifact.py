@@ -1,0 +1,123 @@
+"""SciFact benchmark: fine-tune on SciFact train, report test NDCG@10 / Recall@10 for base, BM25, tuned.
+
+Holds out 10% of the train queries as dev (model selection); the 300 test queries are used only to
+report. Also trains stock sentence-transformers (MNRL, batch 32, no-duplicates sampler) on the same
+pairs in the same process to compare training throughput (pairs/s).
+
+    python bench/scifact.py --data ../shared/data/scifact --out bench/out/scifact \
+        --epochs 3 --lr 3e-5 --hard-negatives 1 --stock-epochs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def make_split(src: Path, dst: Path, dev_share: float, seed: int) -> Path:
+    from embedtune.data import read_corpus, read_qrels, read_queries, write_beir
+
+    corpus = read_corpus(src / "corpus.jsonl")
+    queries = read_queries(src / "queries.jsonl")
+    train = read_qrels(src / "qrels" / "train.tsv", corpus, queries)
+    test = read_qrels(src / "qrels" / "test.tsv", corpus, queries)
+    qids = sorted(train)
+    random.Random(seed).shuffle(qids)
+    n_dev = round(len(qids) * dev_share)
+    dev_ids = set(qids[:n_dev])
+    qrels = {
+        "train": {q: d for q, d in train.items() if q not in dev_ids},
+        "dev": {q: d for q, d in train.items() if q in dev_ids},
+        "test": test,
+    }
+    return write_beir(dst, corpus.values(), queries, qrels, manifest={"kind": "retrieval", "name": "scifact-bench"})
+
+
+def stock_pairs_per_second(data_dir: Path, epochs: int, batch_size: int, lr: float, max_seq_length: int) -> dict:
+    """Plain sentence-transformers on the same pairs: the peer for training throughput."""
+    import tempfile
+
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments, losses
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    from embedtune.base_model import load_model
+    from embedtune.data.pairs import load_training_pairs
+
+    pairs = load_training_pairs(data_dir)
+    model = load_model("all-MiniLM-L6-v2", max_seq_length=max_seq_length)
+    ds = Dataset.from_dict({"anchor": [p.anchor for p in pairs], "positive": [p.positive for p in pairs]})
+    with tempfile.TemporaryDirectory() as tmp:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=tmp, num_train_epochs=epochs, per_device_train_batch_size=batch_size, learning_rate=lr,
+            warmup_steps=0.1, batch_sampler=BatchSamplers.NO_DUPLICATES, save_strategy="no", report_to="none",
+            disable_tqdm=True, seed=42,
+        )
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=ds,
+                                             loss=losses.MultipleNegativesRankingLoss(model))
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+    return {"pairs": len(pairs), "epochs": epochs, "seconds": round(seconds, 1),
+            "pairs_per_second": round(len(pairs) * epochs / seconds, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/scifact"))
+    parser.add_argument("--out", type=Path, default=Path("bench/out/scifact"))
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=3e-5)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-seq-length", type=int, default=256)
+    parser.add_argument("--hard-negatives", type=int, default=1)
+    parser.add_argument("--stock-epochs", type=int, default=1, help="0 skips the stock throughput run")
+    parser.add_argument("--dev-share", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+
+    from embedtune.config import TrainConfig
+    from embedtune.train import train
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    split_dir = make_split(args.data, args.out / "data", args.dev_share, args.seed)
+    config = TrainConfig(
+        data=[split_dir], output=args.out / "model", epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+        max_seq_length=args.max_seq_length, hard_negatives=args.hard_negatives, seed=args.seed,
+        keep_checkpoints=False,
+    )
+    start = time.perf_counter()
+    result = train(config, show_progress=False)
+    wall = time.perf_counter() - start
+    summary = {
+        "command": "python bench/scifact.py " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("data", "out")
+        ),
+        "config": config.model_dump(mode="json"),
+        "test": {name: {m: sr.metrics[m] for m in ("ndcg@10", "recall@10", "mrr@10", "map@100")}
+                 for name, sr in result.eval.systems.items()},
+        "comparisons": [c.to_dict() for c in result.eval.comparisons],
+        "verdict": result.eval.verdict,
+        "epoch_losses": result.epoch_losses,
+        "dev_history": [{"epoch": h["epoch"], "ndcg@10": h.get("cosine_ndcg@10")} for h in result.dev_history],
+        "embedtune_wall_seconds": round(wall, 1),
+        "embedtune_pairs_per_second": result.pairs_per_second,
+        "n_pairs": result.n_pairs,
+    }
+    (args.out / "result.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    if args.stock_epochs:
+        summary["stock"] = stock_pairs_per_second(split_dir, args.stock_epochs, args.batch_size, args.lr,
+                                                  args.max_seq_length)
+        (args.out / "result.json").write_text(json.dumps(summary, indent=2))
+        print(json.dumps(summary["stock"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
