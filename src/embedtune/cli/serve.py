@@ -24,6 +24,10 @@ index_app = typer.Typer(help="Build and update a vector index (vectors + ids + m
 
 def _quiet_logging(quiet: bool) -> None:
     logging.getLogger("embedtune").setLevel(logging.WARNING if quiet else logging.INFO)
+    if quiet:  # transformers draws a "Loading weights" bar on every model load
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
 
 def _check_backend(backend: str | None) -> None:

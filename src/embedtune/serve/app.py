@@ -381,6 +381,7 @@ def create_app(settings: ServeSettings, encoder: Any = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
             await batcher.stop()  # answers every request already queued
+            log.info("shut down cleanly: every queued request was answered")
 
     app = FastAPI(
         title=settings.title,
@@ -491,7 +492,7 @@ def create_app(settings: ServeSettings, encoder: Any = None) -> FastAPI:
 
     @app.get("/widget.js", include_in_schema=False)
     async def widget() -> FileResponse:
-        return FileResponse(STATIC_DIR / "widget.js", media_type="application/javascript",
+        return FileResponse(STATIC_DIR / "widget.js", media_type="application/javascript; charset=utf-8",
                             headers={"Cache-Control": "public, max-age=300"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -40,7 +40,7 @@
 
   function snippet(text) {
     const t = (text || "").replace(/\s+/g, " ").trim();
-    return t.length > SNIPPET_CHARS ? t.slice(0, SNIPPET_CHARS) + "…" : t;
+    return t.length > SNIPPET_CHARS ? t.slice(0, SNIPPET_CHARS) + "\u2026" : t;
   }
 
   function renderHits(list, hits) {
@@ -53,7 +53,7 @@
       li.append(title);
       if (hit.url) li.append(el("span", "url", hit.url));
       if (hit.text) li.append(el("p", "snippet", snippet(hit.text)));
-      li.append(el("span", "score", "score " + Number(hit.score).toFixed(3) + " · " + (hit.id || hit.item_id)));
+      li.append(el("span", "score", "score " + Number(hit.score).toFixed(3) + " \u00b7 " + (hit.id || hit.item_id)));
       list.append(li);
     }
   }
@@ -69,7 +69,7 @@
     const info = $("search-info"), list = $("results");
     const query = $("query").value.trim();
     if (!query) return;
-    info.className = "muted"; info.textContent = "searching…";
+    info.className = "muted"; info.textContent = "searching\u2026";
     try {
       const data = await post("/search", { query: query, k: Number($("k").value) });
       info.textContent = data.results.length + " results in " + data.took_ms + " ms";
@@ -83,7 +83,7 @@
     const user = $("user-id").value.trim();
     const history = $("history").value.split(",").map((s) => s.trim()).filter(Boolean);
     const body = user ? { user_id: user, k: 10 } : { history: history, k: 10 };
-    info.className = "muted"; info.textContent = "loading…";
+    info.className = "muted"; info.textContent = "loading\u2026";
     try {
       const data = await post("/recommend", body);
       info.textContent = data.results.length + " items in " + data.took_ms + " ms";
@@ -107,7 +107,7 @@
   fetch("/health").then((r) => r.json()).then((h) => {
     needsKey = Boolean(h.auth);
     $("auth").hidden = !needsKey;
-    $("status").textContent = h.documents + " documents · model " + h.model + " · " + h.backend + " · " + h.ann;
+    $("status").textContent = h.documents + " documents \u00b7 model " + h.model + " \u00b7 " + h.backend + " \u00b7 " + h.ann;
     if (!h.recommend) $("tab-recommend").title = "this index was not built from a recsys DATA_DIR";
   }).catch(() => { $("status").textContent = "server unreachable"; });
 })();

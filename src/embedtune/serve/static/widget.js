@@ -1,7 +1,7 @@
 // embedtune site widget: drop one tag into any page to get a search / ask box.
 //
 //   <script src="https://search.example.com/widget.js" defer
-//           data-placeholder="Ask the docs…" data-k="5" data-api-key="OPTIONAL"></script>
+//           data-placeholder="Ask the docs\u2026" data-k="5" data-api-key="OPTIONAL"></script>
 //
 // The widget talks to the server it was loaded from (allow your site's origin with
 // `embedtune serve --cors https://your.site`). Results are rendered with textContent only.
@@ -12,7 +12,7 @@
   const base = new URL(script.src, window.location.href).origin;
   const k = Number(script.dataset.k || 5);
   const apiKey = script.dataset.apiKey || "";
-  const placeholder = script.dataset.placeholder || "Ask a question…";
+  const placeholder = script.dataset.placeholder || "Ask a question\u2026";
 
   const host = document.createElement("div");
   host.className = "embedtune-widget";
@@ -69,7 +69,7 @@
     ev.preventDefault();
     const query = input.value.trim();
     if (!query) return;
-    info.textContent = "…";
+    info.textContent = "\u2026";
     list.replaceChildren();
     const headers = { "Content-Type": "application/json" };
     if (apiKey) headers["Authorization"] = "Bearer " + apiKey;
@@ -88,7 +88,7 @@
         const text = (hit.text || "").replace(/\s+/g, " ").trim();
         const snip = document.createElement("p");
         snip.className = "s";
-        snip.textContent = text.length > 220 ? text.slice(0, 220) + "…" : text;
+        snip.textContent = text.length > 220 ? text.slice(0, 220) + "\u2026" : text;
         li.append(title, snip);
         list.append(li);
       }

@@ -1,0 +1,155 @@
+"""Browser test: `embedtune serve` on 127.0.0.1, headless Chromium types a query and sees results.
+
+Needs Debian's ``chromium`` + ``chromium-driver`` (installed here with apt-get when missing and
+possible) and pip ``selenium``; skipped, with the reason, only when those cannot be had.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--window-size=1100,900",
+]
+APT_INSTALL = ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"]
+
+
+def ensure_chromium() -> tuple[str, str]:
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium and driver:
+        return chromium, driver
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        pytest.skip("chromium + chromium-driver are not installed and apt-get cannot run here (need root)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    proc = subprocess.run(APT_INSTALL, env=env, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
+        proc = subprocess.run(APT_INSTALL, env=env, capture_output=True, text=True, timeout=900)
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if proc.returncode != 0 or not (chromium and driver):
+        pytest.skip(f"could not install chromium: {proc.stderr.strip()[-300:]}")
+    return chromium, driver
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(index_copy: Path, tmp_path: Path):
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "EMBEDTUNE_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "embedtune", "serve", str(index_copy), "--host", "127.0.0.1", "--port", str(port),
+         "--cors", "*", "--quiet"],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"serve exited early: {(tmp_path / 'serve.log').read_text()}")
+        try:
+            if httpx.get(base + "/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("serve did not come up within 180 s")
+        time.sleep(0.5)
+    yield base, proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    chromium, driver_path = ensure_chromium()
+    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager reach for the network
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chrome-profile'}")
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def test_search_page_shows_results_as_text_and_widget_works(server, browser, tmp_path: Path):
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, proc = server
+    browser.get(base + "/")
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda d: "documents" in d.find_element(By.ID, "status").text)
+    box = browser.find_element(By.ID, "query")
+    box.send_keys("are script tags in my notes dangerous?")
+    browser.find_element(By.CSS_SELECTOR, "#search-form button[type=submit]").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#results li .title")))
+    titles = [el.text for el in browser.find_elements(By.CSS_SELECTOR, "#results li .title")]
+    assert titles[0] == "<b>Embedding</b> <script> tags"  # the markup shows as text
+    first = browser.find_elements(By.CSS_SELECTOR, "#results li")[0]
+    assert "<script>alert('xss')</script>" in first.find_element(By.CSS_SELECTOR, ".snippet").text
+    assert first.find_element(By.CSS_SELECTOR, "a.title").get_attribute("href") == "https://help.example.com/xss"
+    assert "score 0." in first.find_element(By.CSS_SELECTOR, ".score").text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#results script, #results b")
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text  # noqa: B018 -- the passage's alert() never ran
+    assert "results in" in browser.find_element(By.ID, "search-info").text
+    shot = tmp_path / "search-page.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 5_000
+    print(f"screenshot: {shot}")
+
+    # the recommend tab explains that this index has no recommendations
+    browser.find_element(By.ID, "tab-recommend").click()
+    browser.find_element(By.ID, "user-id").send_keys("u1")
+    browser.find_element(By.CSS_SELECTOR, "#recommend-form button[type=submit]").click()
+    wait.until(lambda d: "recsys DATA_DIR" in d.find_element(By.ID, "recommend-info").text)
+
+    # the widget on a page of "another site" (a local file), calling the server through CORS
+    page = tmp_path / "site.html"
+    page.write_text(f'<!doctype html><html><body><h1>My docs</h1><script src="{base}/widget.js"></script></body></html>',
+                    encoding="utf-8")
+    browser.get(page.as_uri())
+    host = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".embedtune-widget")))
+    root = host.shadow_root
+    root.find_element(By.CSS_SELECTOR, "button.toggle").click()
+    root.find_element(By.CSS_SELECTOR, "input").send_keys("export every note to markdown")
+    root.find_element(By.CSS_SELECTOR, "form button").click()
+    wait.until(lambda d: root.find_elements(By.CSS_SELECTOR, "li .t"))
+    assert root.find_elements(By.CSS_SELECTOR, "li .t")[0].text in ("Export", "Exportieren")
+    browser.save_screenshot(str(tmp_path / "widget.png"))
+
+    assert "\u00e2" not in root.find_element(By.CSS_SELECTOR, "button.toggle").text  # no mojibake on a page without charset
+
+    # graceful shutdown: SIGTERM drains the queue and stops (uvicorn re-raises the signal on exit)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    log = (tmp_path / "serve.log").read_text()
+    assert "shut down cleanly" in log and "Traceback" not in log
