@@ -1,0 +1,200 @@
+"""Load benchmark: `embedtune serve` over a 100,000-passage index, torch vs onnx-int8, exact vs HNSW.
+
+    nice -n 10 .venv/bin/python bench/serve_load.py prepare            # passages + both indexes
+    nice -n 10 .venv/bin/python bench/serve_load.py load --requests 10000 --concurrency 32
+
+`prepare` splits SciFact abstracts (../shared/data/scifact) into sentence windows of 1-3 sentences
+until it has 100,000 passages (synthetic but realistic text), encodes them once with the fastest
+backend (onnx-int8, after its agreement check) and saves an exact index and a copy with an HNSW
+graph. `load` starts `embedtune serve` for each (backend, index) pair on 127.0.0.1, sends a bounded
+number of /search requests (SciFact queries, k=10) from an httpx async client with fixed
+concurrency, and reports QPS, p50/p99 latency, errors and the server's peak RSS. Results go to
+bench/out/serve_load.json. The load generator shares the 2 cores with the server (and with other
+users of the machine): the numbers are pessimistic and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SCIFACT = Path(os.environ.get("SCIFACT", ROOT.parent / "shared" / "data" / "scifact"))
+if not SCIFACT.is_dir():
+    SCIFACT = Path("/work/shared/data/scifact")
+DATA = ROOT / "bench" / "data" / "serve100k"
+OUT = ROOT / "bench" / "out"
+N_PASSAGES = 100_000
+
+
+def make_passages(n: int = N_PASSAGES) -> Path:
+    sentences_per_doc = []
+    with (SCIFACT / "corpus.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            doc = json.loads(line)
+            sents = [s.strip() for s in re.split(r"(?<=[.!?])\s+(?=[A-Z(])", doc["text"]) if len(s.strip()) > 20]
+            sentences_per_doc.append((doc["_id"], doc.get("title", ""), sents))
+    rows = []
+    for window in (1, 2, 3):
+        for doc_id, title, sents in sentences_per_doc:
+            for start in range(0, max(0, len(sents) - window + 1)):
+                rows.append({"_id": f"{doc_id}#w{window}s{start}", "title": title, "text": " ".join(sents[start:start + window]),
+                             "url": f"https://scifact.example/{doc_id}#s{start}", "window": window})
+                if len(rows) == n:
+                    break
+            if len(rows) == n:
+                break
+        if len(rows) == n:
+            break
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / "corpus.jsonl"
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"{len(rows):,} passages -> {path}")
+    return path
+
+
+def prepare(args: argparse.Namespace) -> None:
+    from embedtune.index import VectorIndex, build_index
+
+    corpus = make_passages(args.passages)
+    start = time.perf_counter()
+    index = build_index(args.model, corpus, DATA / "index-exact", ann="none", backend=args.backend, batch_size=64)
+    print(f"encoded + saved {len(index):,} passages with {index.manifest.backend} in {time.perf_counter() - start:.0f} s; "
+          f"agreement: {index.manifest.agreement}")
+    start = time.perf_counter()
+    index = VectorIndex.load(DATA / "index-exact", mmap_vectors=False)
+    info = index.build_ann()
+    index.save(DATA / "index-hnsw")
+    print(f"HNSW: build {info.build_seconds} s, recall@10 vs exact {info.recall_at_10} (ef_search {info.ef_search}); "
+          f"total {time.perf_counter() - start:.0f} s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def queries() -> list[str]:
+    with (SCIFACT / "queries.jsonl").open(encoding="utf-8") as fh:
+        return [json.loads(line)["text"] for line in fh]
+
+
+async def drive(base: str, texts: list[str], n: int, concurrency: int) -> tuple[list[float], int, float]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(n))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+        async def worker():
+            nonlocal errors
+            for i in counter:
+                t0 = time.perf_counter()
+                try:
+                    resp = await client.post("/search", json={"query": texts[i % len(texts)], "k": 10})
+                    ok = resp.status_code == 200
+                except Exception:
+                    ok = False
+                latencies.append(time.perf_counter() - t0)
+                errors += not ok
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - start
+    return latencies, errors, wall
+
+
+def run_one(index: Path, backend: str, n: int, concurrency: int, texts: list[str]) -> dict:
+    import httpx
+    import psutil
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "embedtune", "serve", str(index), "--port", str(port), "--backend", backend,
+                             "--quiet", "--reload-poll", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
+        asyncio.run(drive(base, texts, 200, concurrency))  # warm-up
+        peak = {"rss": 0}
+        stop = threading.Event()
+        ps = psutil.Process(proc.pid)
+
+        def sample():
+            while not stop.is_set():
+                peak["rss"] = max(peak["rss"], ps.memory_info().rss)
+                time.sleep(0.2)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        lat, errors, wall = asyncio.run(drive(base, texts, n, concurrency))
+        stop.set()
+        sampler.join()
+        ms = np.array(lat) * 1000
+        return {"index": index.name, "backend": backend, "requests": n, "concurrency": concurrency,
+                "qps": round(n / wall, 1), "p50_ms": round(float(np.percentile(ms, 50)), 1),
+                "p99_ms": round(float(np.percentile(ms, 99)), 1), "errors": errors,
+                "peak_rss_mb": round(peak["rss"] / 2**20)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def load(args: argparse.Namespace) -> None:
+    texts = queries()
+    results = []
+    for index_name in args.indexes:
+        for backend in args.backends:
+            result = run_one(DATA / index_name, backend, args.requests, args.concurrency, texts)
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "serve_load.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print("| index | backend | requests | concurrency | QPS | p50 ms | p99 ms | errors | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['index']} | {r['backend']} | {r['requests']:,} | {r['concurrency']} | {r['qps']} | {r['p50_ms']} | "
+              f"{r['p99_ms']} | {r['errors']} | {r['peak_rss_mb']} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("--model", default="all-MiniLM-L6-v2")
+    p.add_argument("--backend", default="onnx-int8")
+    p.add_argument("--passages", type=int, default=N_PASSAGES)
+    p.set_defaults(func=prepare)
+    p = sub.add_parser("load")
+    p.add_argument("--requests", type=int, default=10_000)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--indexes", nargs="+", default=["index-exact", "index-hnsw"])
+    p.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"])
+    p.set_defaults(func=load)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
