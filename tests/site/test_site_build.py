@@ -48,6 +48,7 @@ def test_cli_builds_a_beir_data_dir_from_a_folder(cli, site_pages, site_question
     assert manifest["kind"] == "site"
     assert manifest["generators"] == ["headings", "keywords", "sentences"]
     assert manifest["counts"]["duplicates_merged"]["exact"] >= 2
+    assert sum(manifest["queries_per_generator"]["train"].values()) == manifest["counts"]["train_pairs"]
     assert manifest["skipped_pages"]["by_reason"] == {
         "disallowed by robots.txt": 1, "binary file": 1, "not UTF-8": 1,
         "no main text found (broken HTML or only boilerplate)": 1,

@@ -95,10 +95,12 @@ class SiteBuildReport:
             "queries: " + ", ".join(f"{split_name} {n}" for split_name, n in c["queries"].items())
             + f"; training pairs: {c['train_pairs']}",
         ]
+        in_train = m["queries_per_generator"].get("train", {})
         for name, stat in m["query_generation"].items():
             lines.append(
-                f"  {name}: {stat['kept']} kept of {stat['generated']} "
-                f"({stat['dropped_repeats_passage']} repeated their passage, {stat['dropped_duplicates']} duplicates)"
+                f"  {name}: {in_train.get(name, 0)} training queries; {stat['generated']} generated, "
+                f"{stat['dropped_repeats_passage']} dropped for repeating their passage, "
+                f"{stat['dropped_duplicates']} as duplicates, {stat['kept']} within the per-passage cap"
             )
         skipped = m["skipped_pages"]
         if skipped["total"]:
@@ -217,6 +219,7 @@ def build_site_dataset(
             "train_pairs": len(site_split.train_pairs),
         },
         "query_generation": stats.as_dict(),
+        "queries_per_generator": site_split.generator_counts,
         "skipped_pages": skips.summary(),
         "unmatched_questions": site_split.unmatched_questions,
     }

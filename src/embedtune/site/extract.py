@@ -8,6 +8,7 @@ kind: unrendered templates are common in static-site sources and must never beco
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -74,6 +75,8 @@ def _first_heading(text: str) -> str | None:
 def _extract_html(html: str) -> tuple[str | None, str | None]:
     import trafilatura
 
+    # Its "discarding data" warnings duplicate the skip we record (and summarize) ourselves.
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)
     text = trafilatura.extract(
         html,
         output_format="markdown",

@@ -71,28 +71,36 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.casefold())
 
 
-def repeats_passage(query: str, passage_text: str) -> bool:
-    """True when ``query`` copies its passage's text: the data problem the doctor flags.
+def repeats_passage(query: str, passage_text: str, passage_title: str = "") -> bool:
+    """True when ``query`` copies its passage: the data problem the doctor flags.
 
-    Naming the passage's topic (its title) is fine; copying a sentence of its body is not.
+    Naming the passage's topic (its title) is fine; copying a sentence of its body, or most of a
+    short passage, is not. The shingle tests match the doctor's ``query_contains_positive`` check
+    on the embedded text (title and text).
     """
     q, p = words(query), words(passage_text)
     if not q or not p:
         return False
+    full = words(f"{passage_title} {passage_text}") if passage_title else p
+    q_shingles, full_shingles = _shingles(q), _shingles(full)
+    if len(q_shingles & full_shingles) >= LEAK_SHINGLE_SHARE * len(full_shingles):
+        return True  # the query holds (nearly) the whole passage
     if len(q) >= LEAK_RUN:
         grams = {tuple(p[i : i + LEAK_RUN]) for i in range(len(p) - LEAK_RUN + 1)}
         if any(tuple(q[i : i + LEAK_RUN]) in grams for i in range(len(q) - LEAK_RUN + 1)):
             return True
-    if len(q) >= LEAK_RUN:
-        # The doctor's test: most of the query's word 3-shingles occur in the passage.
-        q_shingles = {tuple(q[i : i + 3]) for i in range(len(q) - 2)}
-        p_shingles = {tuple(p[i : i + 3]) for i in range(len(p) - 2)}
-        if len(q_shingles & p_shingles) >= LEAK_SHINGLE_SHARE * len(q_shingles):
-            return True
+        if len(q_shingles & full_shingles) >= LEAK_SHINGLE_SHARE * len(q_shingles):
+            return True  # most of the query's word 3-shingles occur in the passage
     if len(q) >= LEAK_WHOLE_MIN_WORDS:
         n = len(q)
         return any(p[i : i + n] == q for i in range(len(p) - n + 1))
     return False
+
+
+def _shingles(tokens: list[str], k: int = 3) -> set[tuple[str, ...]]:
+    if len(tokens) <= k:
+        return {tuple(tokens)}
+    return {tuple(tokens[i : i + k]) for i in range(len(tokens) - k + 1)}
 
 
 def names_title(query: str, title: str) -> bool:
@@ -448,7 +456,7 @@ def generate_queries(
                 stats.generated[generator.name] += 1
                 if not key:
                     continue
-                if repeats_passage(text, doc.text):
+                if repeats_passage(text, doc.text, doc.title):
                     stats.repeats_passage[generator.name] += 1
                     continue
                 if key in seen:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,8 @@ class SiteSplit:
     train_pairs: list[Pair]
     passages_per_split: dict[str, int]
     unmatched_questions: list[int] = field(default_factory=list)
+    #: split → generator → queries of that generator in the split (what training really sees)
+    generator_counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def read_questions(path: str | Path) -> list[RealQuestion]:
@@ -161,6 +164,7 @@ def split_by_passage(
     if max_train_pairs is not None and len(train_queries) > max_train_pairs:
         keep = {id(q) for q in random.Random(seed + 1).sample(train_queries, max_train_pairs)}
     pairs: list[Pair] = []
+    by_generator: dict[str, Counter[str]] = {"train": Counter(), "dev": Counter()}
     n = 0
     for doc in passages:  # corpus order, so files are stable and readable
         if doc.id not in dev_passages and doc.id not in train_passages:
@@ -174,6 +178,7 @@ def split_by_passage(
             if split == "dev" and names_title(query.text, doc.title):
                 continue
             n += 1
+            by_generator[split][query.generator] += 1
             qid = f"q{n}"
             queries[qid] = query.text
             qrels[split][qid] = {doc.id: 1}
@@ -186,4 +191,5 @@ def split_by_passage(
     if not qrels["dev"]:
         del qrels["dev"]
     return SiteSplit(queries=queries, qrels=qrels, train_pairs=pairs, passages_per_split=counts,
-                     unmatched_questions=unmatched)
+                     unmatched_questions=unmatched,
+                     generator_counts={name: dict(c.most_common()) for name, c in by_generator.items()})
