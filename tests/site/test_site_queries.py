@@ -72,6 +72,17 @@ def test_heading_questions_from_headings_and_sentences():
     assert "why annual plans can be refunded in full within thirty days of purchase?" in why
 
 
+def test_heading_forms_numbered_imperative_and_plural_headings():
+    generator = HeadingQuestions()
+    rng = random.Random(0)
+    assert generator.from_heading("4. Bring your old notes", rng) == ["How do I bring my old notes?"]
+    assert generator.from_heading("How to share a notebook", rng) == ["How do I share a notebook?"]
+    assert generator.from_heading("Is my data encrypted", rng) == ["Is my data encrypted?"]
+    assert all(q in ("What are Tables?", "Tell me about Tables", "What should I know about Tables?")
+               for seed in range(5) for q in generator.from_heading("Tables", random.Random(seed)))
+    assert generator.from_heading("The", rng) == []
+
+
 def test_keyword_queries_use_salient_terms_in_text_order():
     generator = KeywordQueries()
     queries = _run(generator)

@@ -175,6 +175,12 @@ _NOT_SUBJECTS = frozenset(
     {"this", "that", "these", "those", "it", "there", "here", "which", "what", "who", "he", "she", "they", "we",
      "you", "i", "its", "our", "their", "each", "all", "result", "results", "aim", "purpose", "goal"}
 )
+_NUMBERING = re.compile(r"^(?:(?:step|part|chapter)\s+)?(?:\d+|[ivx]+|[a-z])[.):]\s+", re.IGNORECASE)
+_IMPERATIVES = frozenset(
+    "add back bring change check choose connect create delete disable download edit enable export find get import "
+    "install invite keep link manage move open organize pick print publish recover remove rename reset restore "
+    "search send set share sign start stop switch sync tag turn undo update upgrade upload use write".split()
+)
 _QUESTION_WORDS = ("how", "what", "why", "when", "where", "which", "who", "can", "is", "are", "do", "does", "should")
 
 
@@ -201,7 +207,7 @@ class HeadingQuestions:
         return None
 
     def from_heading(self, heading: str, rng: random.Random) -> list[str]:
-        heading = heading.strip().rstrip(":.")
+        heading = _NUMBERING.sub("", heading.strip()).rstrip(":.").strip()
         if not heading or len(heading.split()) > 14 or heading.lower() in STOPWORDS:
             return []
         first = heading.split()[0].lower()
@@ -212,10 +218,14 @@ class HeadingQuestions:
             if lowered.lower().startswith("how to "):
                 return [f"How do I {_second_person_to_first(heading[7:])}?"]
             return [heading + "?"]
+        if first in _IMPERATIVES:  # "Bring your old notes" → "How do I bring my old notes?"
+            return [f"How do I {_second_person_to_first(heading[0].lower() + heading[1:])}?"]
         if first.endswith("ing") and len(first) > 4:
             forms = (f"How does {lowered} work?", f"Help with {lowered}", f"What do I need to know about {lowered}?")
         else:
-            forms = (f"What is {lowered}?", f"Tell me about {lowered}", f"What should I know about {lowered}?")
+            last = heading.split()[-1].lower()
+            verb = "are" if last.endswith("s") and not last.endswith(("ss", "us", "is")) else "is"
+            forms = (f"What {verb} {lowered}?", f"Tell me about {lowered}", f"What should I know about {lowered}?")
         return [rng.choice(forms)]
 
     def from_sentences(self, text: str) -> list[str]:
