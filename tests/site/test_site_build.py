@@ -115,3 +115,14 @@ def test_cli_reports_bad_options_as_errors(cli, site_pages, tmp_path):
 def test_help_has_an_example(cli):
     result = cli("site", "build", "--help")
     assert result.exit_code == 0 and "Example" in result.output and "--questions" in result.output
+
+
+def test_oversized_and_unreadable_files_in_a_folder_are_skipped(tmp_path):
+    from embedtune.site.sources import SkipLog, read_folder
+
+    (tmp_path / "ok.md").write_text("# Help\n\nAll about the help page of the app.")
+    (tmp_path / "huge.html").write_bytes(b"<p>" + b"x" * (2 * 1024 * 1024) + b"</p>")
+    skips = SkipLog()
+    pages = read_folder(tmp_path, skips, max_bytes=1024 * 1024)
+    assert [p.url for p in pages] == ["/ok.md"]
+    assert skips.reasons == {"too large (over 1 MB)": 1}

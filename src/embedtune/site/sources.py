@@ -137,6 +137,9 @@ def read_folder(
             skips.skip(str(rel), "over --max-pages")
             continue
         try:
+            if path.stat().st_size > max_bytes:  # never read a multi-GB dump into memory to reject it
+                skips.skip(str(rel), f"too large (over {max_bytes // (1024 * 1024)} MB)")
+                continue
             raw = path.read_bytes()
         except OSError as exc:
             skips.skip(str(rel), f"unreadable ({exc.strerror})")
