@@ -67,8 +67,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         except Exception as exc:  # pyarrow raises many types for a corrupt file
             raise DataError(path, f"unreadable Parquet file: {exc}") from None
         # Parquet has no lines; the row number (1-based) stands in for one.
-        for i, row in enumerate(table.to_pylist(), start=1):
-            yield i, row
+        yield from enumerate(table.to_pylist(), start=1)
     else:
         raise DataError(path, f"unsupported pairs format {suffix!r} (use .jsonl, .csv or .parquet)")
 

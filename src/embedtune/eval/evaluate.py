@@ -45,7 +45,13 @@ import numpy as np
 from embedtune.data.beir import load_retrieval_split
 from embedtune.data.records import RetrievalSplit
 from embedtune.eval.bootstrap import SAME, Comparison, compare
-from embedtune.eval.metrics import RECSYS_METRICS, RETRIEVAL_METRICS, MetricSpec, compute_metrics, mean_metrics
+from embedtune.eval.metrics import (
+    RECSYS_METRICS,
+    RETRIEVAL_METRICS,
+    MetricSpec,
+    compute_metrics,
+    mean_metrics,
+)
 from embedtune.eval.systems import BM25System, DenseSystem, RankingSystem, Run
 from embedtune.fileio import atomic_path, write_json_atomic, write_text_atomic
 

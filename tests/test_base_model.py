@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from embedtune.base_model import BUNDLED_SHA256, bundled_model_dir, resolve_model_path, verify_weights
+from embedtune.errors import EmbedtuneError
+
+
+def test_bundled_model_resolves_and_is_verified():
+    folder = resolve_model_path("all-MiniLM-L6-v2")
+    assert (folder / "model.safetensors").is_file()
+    assert resolve_model_path("sentence-transformers/all-MiniLM-L6-v2") == folder
+
+
+def test_hash_mismatch_is_a_clear_error(tmp_path):
+    fake = tmp_path / "model.safetensors"
+    fake.write_bytes(b"not the weights")
+    with pytest.raises(EmbedtuneError, match="sha256 does not match"):
+        verify_weights(fake, BUNDLED_SHA256)
+
+
+def test_local_folders_must_hold_safetensors(tmp_path):
+    with pytest.raises(EmbedtuneError, match="not found"):
+        resolve_model_path(tmp_path / "nope")
+    folder = tmp_path / "m"
+    shutil.copytree(bundled_model_dir(), folder, ignore=shutil.ignore_patterns("*.safetensors"))
+    (folder / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(EmbedtuneError, match="only safetensors"):
+        resolve_model_path(folder)

@@ -1,0 +1,79 @@
+"""A tiny end-to-end fine-tune: the output is a stock sentence-transformers model with an honest card."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from embedtune.cli import app
+from embedtune.config import TrainConfig
+from embedtune.train import _epoch_losses, chance_loss, train
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from conftest import make_tiny_beir
+
+    root = tmp_path_factory.mktemp("train")
+    data = make_tiny_beir(root / "data")
+    out = root / "model"
+    result = train(
+        TrainConfig(data=[data], output=out, epochs=2, batch_size=4, max_seq_length=64, keep_checkpoints=False),
+        show_progress=False, echo=lambda *_: None,
+    )
+    return data, out, result
+
+
+def test_saved_model_loads_with_plain_sentence_transformers(tiny_run):
+    from sentence_transformers import SentenceTransformer
+
+    _, out, _ = tiny_run
+    model = SentenceTransformer(str(out))
+    assert model.encode(["does sync work offline?"]).shape == (1, 384)
+    assert model.max_seq_length == 64
+
+
+def test_eval_json_has_every_metric_and_baseline(tiny_run):
+    _, out, result = tiny_run
+    report = json.loads((out / "eval.json").read_text())
+    assert report["split"] == "test" and set(report["systems"]) == {"model", "base", "bm25"}
+    for system in report["systems"].values():
+        for key in ("ndcg@10", "recall@10", "mrr@10", "map@100", "accuracy@1", "accuracy@10", "precision@5", "recall@1"):
+            assert 0.0 <= system[key] <= 1.0
+    assert {c["baseline"] for c in report["comparisons"]} == {"base", "bm25"}
+    assert report["verdict"].startswith("model: ")
+    assert (out / "runs" / "bm25.trec").is_file() and (out / "per_query.jsonl").is_file()
+
+
+def test_card_logs_and_doctor(tiny_run):
+    _, out, result = tiny_run
+    card = (out / "README.md").read_text()
+    assert "## embedtune: did the fine-tune help?" in card and "| bm25 |" in card
+    assert "MultipleNegativesRankingLoss" in card and "### Framework Versions" in card
+    log = json.loads((out / "train_log.json").read_text())
+    assert len(log["epoch_losses"]) == 2 and log["dev_history"][0]["epoch"] == 0.0
+    assert json.loads((out / "doctor.json").read_text())["findings"] is not None
+    assert not list(out.parent.glob(".model.*"))  # no temporary folders left behind
+
+
+def test_epoch_losses_and_chance():
+    history = [{"loss": 3.0, "epoch": 0.5}, {"loss": 2.0, "epoch": 1.0}, {"loss": 1.0, "epoch": 1.5}, {"eval_x": 1, "epoch": 2.0}]
+    assert _epoch_losses(history) == [2.5, 1.0]
+    assert chance_loss(32) == pytest.approx(3.4657, abs=1e-4)
+
+
+def test_cli_train_eval_doctor(tiny_run, tmp_path):
+    data, out, _ = tiny_run
+    runner = CliRunner()
+    res = runner.invoke(app, ["eval", "--model", str(out), "--data", str(data), "--split", "dev",
+                              "--output", str(tmp_path / "ev"), "--quiet", "--resamples", "500"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "ev" / "eval.json").read_text())["split"] == "dev"
+    res = runner.invoke(app, ["doctor", str(data)])
+    assert res.exit_code == 0 and "finding" in res.output.lower()
+    res = runner.invoke(app, ["train", "--data", str(tmp_path / "missing"), "--output", str(tmp_path / "o")])
+    assert res.exit_code != 0 and not (tmp_path / "o").exists()
