@@ -53,6 +53,8 @@ LEAK_WHOLE_MIN_WORDS = 5
 LEAK_SHINGLE_SHARE = 0.8
 
 _WORD = re.compile(r"[\w][\w'-]*")
+# Leak checks split words the way the doctor does ("il-1beta" is two words), so both agree.
+_LEAK_WORD = re.compile(r"\w+")
 
 
 def _stopwords() -> frozenset[str]:
@@ -78,10 +80,10 @@ def repeats_passage(query: str, passage_text: str, passage_title: str = "") -> b
     short passage, is not. The shingle tests match the doctor's ``query_contains_positive`` check
     on the embedded text (title and text).
     """
-    q, p = words(query), words(passage_text)
+    q, p = _LEAK_WORD.findall(query.casefold()), _LEAK_WORD.findall(passage_text.casefold())
     if not q or not p:
         return False
-    full = words(f"{passage_title} {passage_text}") if passage_title else p
+    full = _LEAK_WORD.findall(f"{passage_title} {passage_text}".casefold()) if passage_title else p
     q_shingles, full_shingles = _shingles(q), _shingles(full)
     if len(q_shingles & full_shingles) >= LEAK_SHINGLE_SHARE * len(full_shingles):
         return True  # the query holds (nearly) the whole passage
