@@ -46,44 +46,50 @@ def build_profiles(con: duckdb.DuckDBPyConnection, config: RecsysConfig, options
     hist_len``) and ``items``.
     """
     window, decay, top_n = config.history_window, config.recency_decay, config.hist_top_n
+    fields = [f for f in PROFILE_FIELDS if f in options.item_fields]
+    with_titles = "title" in options.item_fields and config.hist_items > 0
+    carried = "".join(f", i.{f}" for f in [*fields, *(["title"] if with_titles else [])])
+    # Integer target ids: grouping millions of history rows is much cheaper on integers than strings.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE tq AS SELECT row_number() OVER () AS tid, query_id, user_id, hist_len FROM targets"
+    )
+    # One pass over (target × its last `window` earlier events), joined with the catalog once.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE hist AS
-        SELECT t.query_id, h.item_id, h.event, h.pos,
-               pow({decay!r}, t.hist_len - 1 - h.pos) AS w
-        FROM targets t JOIN ev h
+        SELECT t.tid AS query_id, h.item_id, h.event, h.pos, pow({decay!r}, t.hist_len - 1 - h.pos) AS w{carried}
+        FROM tq t JOIN ev h
           ON h.user_id = t.user_id AND h.pos < t.hist_len AND h.pos >= t.hist_len - {window}
+        LEFT JOIN items i ON i.item_id = h.item_id
         """
     )
-    selects = []
-    for fld in PROFILE_FIELDS:
-        if fld not in options.item_fields:
-            continue
-        value = f"i.{fld}"
+    # Top-N per (target, field): max_by over a (score, recency) key returns them best first; a tie
+    # on both goes to the larger value, so the order is deterministic.
+    key = "(score, last, value)" if config.hist_mode == "frequency" else "(last, score, value)"
+    parts = []
+    for fld in fields:
+        value = fld
         if fld == "category" and config.category_separator:
             sep = config.category_separator.replace("'", "''")
-            value = f"unnest(string_split(i.{fld}, '{sep}'))"
-        selects.append(
-            f"SELECT h.query_id, '{fld}' AS field, {value} AS value, h.w, h.pos "
-            f"FROM hist h JOIN items i USING (item_id) WHERE i.{fld} IS NOT NULL"
-        )
-    order = "score DESC, last DESC, value" if config.hist_mode == "frequency" else "last DESC, score DESC, value"
-    if selects:
-        con.execute(
+            value = f"unnest(string_split({fld}, '{sep}'))"
+        parts.append(
             f"""
-            CREATE OR REPLACE TEMP TABLE hist_fields AS
-            WITH vals AS ({' UNION ALL '.join(selects)}),
-            scored AS (
-                SELECT query_id, field, trim(value) AS value, sum(w) AS score, max(pos) AS last
-                FROM vals WHERE trim(value) <> '' GROUP BY ALL),
-            ranked AS (
-                SELECT *, row_number() OVER (PARTITION BY query_id, field ORDER BY {order}) AS rk FROM scored)
-            SELECT query_id, field, string_agg(value, ', ' ORDER BY rk) AS text
-            FROM ranked WHERE rk <= {top_n} GROUP BY ALL
-            """
+            (SELECT query_id, array_to_string(max_by(value, {key}, {top_n}), ', ') AS {PROFILE_FIELDS[fld]}
+             FROM (SELECT query_id, value, sum(w) AS score, max(pos) AS last
+                   FROM (SELECT query_id, trim({value}) AS value, w, pos FROM hist WHERE {fld} IS NOT NULL)
+                   WHERE value <> '' GROUP BY query_id, value)
+             GROUP BY query_id) AS f_{fld}"""
         )
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE hist_fields (query_id VARCHAR, field VARCHAR, text VARCHAR)")
+    joins = "".join(f" LEFT JOIN {part} USING (query_id)" for part in parts)
+    columns = ", ".join(
+        f"{col}" if fld in fields else f"CAST(NULL AS VARCHAR) AS {col}" for fld, col in PROFILE_FIELDS.items()
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE hist_fields AS
+        SELECT t.query_id, {columns} FROM (SELECT tid AS query_id FROM tq) t{joins}
+        """
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE hist_intent AS
@@ -91,35 +97,31 @@ def build_profiles(con: duckdb.DuckDBPyConnection, config: RecsysConfig, options
         FROM (SELECT query_id, event, count(*) AS n FROM hist GROUP BY ALL) GROUP BY query_id
         """
     )
-    if "title" in options.item_fields and config.hist_items > 0:
+    if with_titles:
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE hist_titles AS
-            SELECT query_id, string_agg(title, '; ' ORDER BY last DESC) AS text FROM (
-                SELECT h.query_id, h.item_id, max(h.pos) AS last, any_value(i.title) AS title
-                FROM hist h JOIN items i USING (item_id) WHERE i.title IS NOT NULL
-                GROUP BY h.query_id, h.item_id
-                QUALIFY row_number() OVER (PARTITION BY h.query_id ORDER BY max(h.pos) DESC) <= {config.hist_items})
+            SELECT query_id, array_to_string(max_by(title, last, {config.hist_items}), '; ') AS text FROM (
+                SELECT query_id, item_id, max(pos) AS last, any_value(title) AS title
+                FROM hist WHERE title IS NOT NULL GROUP BY query_id, item_id)
             GROUP BY query_id
             """
         )
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE hist_titles (query_id VARCHAR, text VARCHAR)")
-    pivots = ", ".join(
-        f"max(text) FILTER (WHERE field = '{fld}') AS {col}" for fld, col in PROFILE_FIELDS.items()
-    )
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TABLE profiles AS
         SELECT t.query_id, t.user_id, t.hist_len, f.hist_categories, f.hist_shops, f.hist_brands,
                it.text AS hist_intentions, ti.text AS hist_items
-        FROM targets t
-        LEFT JOIN (SELECT query_id, {pivots} FROM hist_fields GROUP BY query_id) f USING (query_id)
-        LEFT JOIN hist_intent it USING (query_id)
-        LEFT JOIN hist_titles ti USING (query_id)
+        FROM tq t
+        LEFT JOIN hist_fields f ON f.query_id = t.tid
+        LEFT JOIN hist_intent it ON it.query_id = t.tid
+        LEFT JOIN hist_titles ti ON ti.query_id = t.tid
         """
     )
     con.execute("DROP TABLE hist")
+    con.execute("DROP TABLE tq")
 
 
 def profile_coverage(con: duckdb.DuckDBPyConnection, options: ProfileOptions) -> dict[str, float]:
