@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +126,12 @@ def _mining_cache_dir() -> Path:
     return _cache_dir().parent / "mining"
 
 
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _precision_flags(precision: str) -> dict[str, bool]:
     import torch
 
@@ -224,7 +232,7 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
         metric_for_best = f"eval_{dev.name}_cosine_ndcg@10"
         before = evaluator(model)
         dev_history.append({"epoch": 0.0, **{k.removeprefix(f"{dev.name}_"): v for k, v in before.items()}})
-        echo(f"dev {dev.name} before training: ndcg@10 {before[f'{dev.name}_cosine_ndcg@10']:.4f}")
+        echo(f"split {dev.name!r} before training: ndcg@10 {before[f'{dev.name}_cosine_ndcg@10']:.4f}")
 
     loss_threshold = 0.9 * chance_loss(config.batch_size, n_neg)
     warnings: list[str] = []
@@ -259,7 +267,12 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
         transformers.utils.logging.disable_progress_bar()
         hf_datasets.disable_progress_bars()
 
-    with atomic_dir(output) as tmp:
+    # Under torchrun every rank runs this function; only rank 0 writes the output folder, the
+    # others train in a scratch folder that disappears (the HF trainer saves from rank 0 only).
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    workspace = atomic_dir(output) if is_main else tempfile.TemporaryDirectory(prefix="embedtune-rank-")
+    with workspace as tmp_name:
+        tmp = Path(tmp_name)
         ckpt_dir = tmp / "checkpoints"
         args = SentenceTransformerTrainingArguments(
             output_dir=str(ckpt_dir),
@@ -288,6 +301,7 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
             logging_first_step=True,
             report_to="none",
             disable_tqdm=not show_progress,
+            dataloader_pin_memory=_has_cuda(),
             **_precision_flags(config.precision),
         )
         train_ds = train_datasets if len(train_datasets) > 1 else next(iter(train_datasets.values()))
