@@ -84,3 +84,16 @@ def test_only_single_item_users_cannot_be_evaluated(tmp_path):
     with pytest.raises(EmbedtuneError, match=r"nothing can be evaluated \(2 users with a single item\)"):
         build_recsys(log, write(tmp_path / "items.csv", TINY_ITEMS), tmp_path / "data")
     assert not (tmp_path / "data").exists()
+
+
+def test_training_targets_at_the_instant_of_an_evaluation_target_are_left_out(tmp_path):
+    # MovieLens-style: a, b, c, d rated in the same second. Leave-one-out makes d test and c dev; a and b
+    # would share the dev/test profile text (nothing before that second but i1), so they are not trained on.
+    rows = [("u", "i1", 1), ("u", "i2", 5), ("u", "i3", 5), ("u", "i4", 5), ("u", "i5", 5)]
+    log = write(tmp_path / "log.csv", "user_id,item_id,timestamp\n" + "".join(f"{u},{i},{t}\n" for u, i, t in rows))
+    out = tmp_path / "data"
+    report = build_recsys(log, write(tmp_path / "items.csv", TINY_ITEMS), out)
+    assert qrels(out, "test") == [("uu@4", "i5")] and qrels(out, "dev") == [("uu@3", "i4")]
+    assert qrels(out, "train") == []
+    assert report.split.train_targets_tied == 2
+    assert list(pd.read_parquet(out / "interactions.parquet").split) == ["train", "test", "test", "test", "test"]

@@ -82,6 +82,11 @@ class BuildReport:
             f"  queries: train {sp.train_targets:,} (cap per user dropped {sp.train_targets_capped:,}), "
             f"dev {sp.dev_queries:,}, test {sp.test_queries:,}"
         )
+        if sp.train_targets_tied:
+            lines.append(
+                f"  kept out: {sp.train_targets_tied:,} training targets at the same instant as the user's dev/test "
+                "target (their profile would equal the evaluation query)"
+            )
         if sp.single_item_users:
             lines.append(f"  {sp.single_item_users:,} users have a single item and cannot be evaluated")
         lines += [f"  warning: {w}" for w in self.warnings]

@@ -5,7 +5,9 @@ feed the profile but are not new targets): recommending an item the user already
 a recommender is judged on, and items in the user's history are excluded from ranking by default.
 
 * ``leave_one_out`` (the protocol of SASRec/UniSRec papers): per user, the last new item → test,
-  the second-last → dev, all earlier ones → train. A user with a single item cannot be evaluated
+  the second-last → dev, all earlier ones → train — except those at the same instant as the user's
+  first evaluation target (common in MovieLens, where many ratings share a second): their profile
+  would be the very text of the dev/test query, so they are left out and counted. A user with a single item cannot be evaluated
   and is counted.
 * ``time_cut``: per user, the first new item at or after the cut → test, the last new item before
   it → dev, earlier ones → train.
@@ -37,6 +39,7 @@ class SplitReport:
     single_item_users: int = 0
     train_targets: int = 0
     train_targets_capped: int = 0
+    train_targets_tied: int = 0
     dev_queries: int = 0
     test_queries: int = 0
     time_cut: float | None = None
@@ -130,17 +133,20 @@ def make_targets(con: duckdb.DuckDBPyConnection, config: RecsysConfig) -> SplitR
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE labelled AS
-        SELECT *, {label} AS split FROM firsts
+        SELECT *, min(ts) FILTER (WHERE split <> 'train') OVER (PARTITION BY user_id) AS t_eval
+        FROM (SELECT *, {label} AS split FROM firsts)
         """
     )
-    # Training targets need a history to learn from; keep the most recent ones per user.
+    # Training targets need a history to learn from and must happen strictly before the user's first
+    # evaluation target: one at the same instant would share its profile text with the dev/test query.
+    # The most recent ones per user are kept.
     con.execute(
         f"""
         CREATE OR REPLACE TABLE targets AS
         SELECT 'u' || user_id || '@' || k AS query_id, user_id, item_id, pos, hist_len, ts, split
         FROM labelled
         WHERE split IN ('dev', 'test')
-           OR (split = 'train' AND hist_len >= 1)
+           OR (split = 'train' AND hist_len >= 1 AND (t_eval IS NULL OR ts < t_eval))
         QUALIFY split <> 'train'
              OR row_number() OVER (PARTITION BY user_id, split ORDER BY pos DESC) <= {config.max_train_per_user}
         """
@@ -164,11 +170,12 @@ def make_targets(con: duckdb.DuckDBPyConnection, config: RecsysConfig) -> SplitR
         """
         SELECT count(DISTINCT user_id),
                count(DISTINCT user_id) FILTER (WHERE n_items = 1),
-               count(*) FILTER (WHERE split = 'train' AND hist_len >= 1)
+               count(*) FILTER (WHERE split = 'train' AND hist_len >= 1 AND (t_eval IS NULL OR ts < t_eval)),
+               count(*) FILTER (WHERE split = 'train' AND hist_len >= 1 AND ts >= t_eval)
         FROM labelled
         """
     ).fetchone()
-    report.users, report.single_item_users, all_train = (int(x) for x in stats)
+    report.users, report.single_item_users, all_train, report.train_targets_tied = (int(x) for x in stats)
     counts = dict(con.execute("SELECT split, count(*) FROM targets GROUP BY split").fetchall())
     report.train_targets = int(counts.get("train", 0))
     report.train_targets_capped = all_train - report.train_targets
