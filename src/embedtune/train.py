@@ -371,6 +371,9 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
         from embedtune.card import add_embedtune_section
 
         add_embedtune_section(tmp / "README.md", config, eval_result, report, log)
+        from embedtune.report import write_report
+
+        write_report(tmp)
         result = TrainResult(
             output=output,
             n_pairs=n_pairs,

@@ -101,6 +101,9 @@ def eval_command(
     if output is not None:
         write_eval(result, output)
         typer.echo(f"wrote {output / 'eval.json'} and {output / 'eval.md'}")
+        from embedtune.report import write_report
+
+        typer.echo(f"wrote {write_report(output)}")
 
 
 def doctor_command(

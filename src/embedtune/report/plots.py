@@ -140,7 +140,7 @@ def win_tie_loss_histogram(diffs: Sequence[float], system: str, baseline: str, u
         ax.axvline(0, color="#555", lw=0.8)
         ax.set_xlim(-1.02, 1.02)
         ax.set_xlabel(f"NDCG@10 of {system} − NDCG@10 of {baseline}, per {unit}")
-        ax.set_ylabel(f"{unit}s")
+        ax.set_ylabel("users" if unit == "user" else "queries")
         ax.yaxis.get_major_locator().set_params(integer=True)
         ax.set_title(f"{system} vs {baseline}: {wins} wins, {ties} ties, {losses} losses")
         handles = [Patch(color=WIN, label=f"{system} better: {wins}"), Patch(color=TIE, label=f"ties: {ties}"),
