@@ -28,7 +28,7 @@ N_EXAMPLES = 10
 #: Results shown per system in each example.
 EXAMPLE_DEPTH = 3
 #: Characters shown of a document or query text in the examples.
-DOC_CHARS = 320
+DOC_CHARS = 220
 QUERY_CHARS = 400
 TABLE_METRICS = ("ndcg@10", "recall@10", "mrr@10", "map@100", "accuracy@1", "recall@1")
 RECSYS_TABLE_METRICS = ("ndcg@10", "recall@10", "recall@50", "ndcg@20", "mrr@100", "hit@1")
@@ -249,11 +249,24 @@ def _data_section(run: RunData) -> dict[str, Any]:
             "has_doctor": run.doctor is not None}
 
 
+def _headline(run: RunData) -> str:
+    """The verdict against the base model in a few words (the full line with CIs follows it)."""
+    ev = run.eval
+    if ev is None or not ev.comparisons:
+        return "No baseline to compare with"
+    c = next((c for c in ev.comparisons if c.baseline == "base"), ev.comparisons[0])
+    if c.verdict == "better":
+        return f"The {c.system} is better than {c.baseline}: {c.mean_diff:+.4f} {c.metric}"
+    if c.verdict == "worse":
+        return f"The {c.system} is worse than {c.baseline}: {c.mean_diff:+.4f} {c.metric}"
+    return f"No detectable difference between the {c.system} and {c.baseline} on {c.metric}"
+
+
 def _verdict_class(run: RunData) -> str:
     ev = run.eval
     if ev is None or not ev.comparisons:
         return "neutral"
-    first = ev.comparisons[0].verdict
+    first = next((c for c in ev.comparisons if c.baseline == "base"), ev.comparisons[0]).verdict
     return {"better": "good", "worse": "bad"}.get(first, "neutral")
 
 
@@ -269,6 +282,7 @@ def build_report_context(run_dir: Path, run: RunData) -> dict[str, Any]:
         "units": "users" if unit == "user" else "queries",
         "eval": ev,
         "verdict_class": _verdict_class(run),
+        "headline": _headline(run),
         "learned_nothing": bool(run.train_log and run.train_log.learned_nothing),
         "eval_missing": run.missing.get("eval"),
         "table": _metric_table(run) if ev else None,
@@ -380,12 +394,16 @@ def build_comparison_context(run_dirs: list[Path], runs: list[RunData]) -> dict[
         vs_base = next((c for c in ev.comparisons if c.baseline == "base"), None)
         rows.append({"name": n, "kind": ev.kind, "split": ev.split, "data": Path(ev.data).name or ev.data,
                      "n": ev.n_queries, "metrics": {c: ev.systems.get("model", {}).get(c) for c in cols},
-                     "vs_base": (f"{vs_base.verdict} ({vs_base.mean_diff:+.4f}, CI [{vs_base.ci_low:+.4f}, "
-                                 f"{vs_base.ci_high:+.4f}])") if vs_base else "–"})
+                     "vs_base": vs_base and {
+                         "verdict": vs_base.verdict, "cls": {"better": "good", "worse": "bad"}.get(vs_base.verdict,
+                                                                                                  "neutral"),
+                         "detail": f"{vs_base.mean_diff:+.4f}, CI [{vs_base.ci_low:+.4f}, {vs_base.ci_high:+.4f}]"}})
+    # Numbers on different data or splits are not comparable: only mark a best value when all agree.
+    same_data = len({(Path(r.eval.data).resolve(), r.eval.split) for _, r in evaluated}) == 1
     best = {c: max((row["metrics"][c] for row in rows if row["metrics"][c] is not None), default=None) for c in cols}
     for row in rows:
         row["cells"] = [{"value": _fmt(row["metrics"][c]),
-                         "best": best[c] is not None and row["metrics"][c] is not None
+                         "best": same_data and best[c] is not None and row["metrics"][c] is not None
                          and abs(row["metrics"][c] - best[c]) <= EPS and len(rows) > 1} for c in cols]
     # Baselines of the first evaluated run, for reference on the same split.
     baselines = []
@@ -393,7 +411,7 @@ def build_comparison_context(run_dirs: list[Path], runs: list[RunData]) -> dict[
         n0, r0 = evaluated[0]
         for sys_name, metrics in r0.eval.systems.items():
             if sys_name != "model":
-                baselines.append({"name": f"{sys_name} ({r0.eval.split})",
+                baselines.append({"name": sys_name, "of": f"baseline of {n0} ({r0.eval.split} split)",
                                   "cells": [{"value": _fmt(metrics.get(c)), "best": False} for c in cols]})
     paired, paired_note = _paired_comparisons([r for _, r in evaluated], [n for n, _ in evaluated]) \
         if len(evaluated) > 1 else ([], None)
@@ -439,6 +457,7 @@ def build_comparison_context(run_dirs: list[Path], runs: list[RunData]) -> dict[
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "columns": cols,
         "rows": rows,
+        "same_data": same_data or len(rows) < 2,
         "baselines": baselines,
         "paired": paired,
         "paired_note": paired_note,

@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from embedtune.eval.metrics import metric_at_k_curve  # noqa: E402
 
@@ -85,6 +86,10 @@ def loss_plot(
             for i, (name, (epochs, values)) in enumerate(dev.items()):
                 ax.plot(epochs, values, color=PALETTE[i % len(PALETTE)], lw=1.6, marker="o", ms=4,
                         label=name if len(dev) > 1 else None)
+            values_all = [v for _, values in dev.values() for v in values]
+            low, high = min(values_all), max(values_all)
+            pad = max(0.02, (high - low) * 0.15)
+            ax.set_ylim(max(0.0, low - pad), min(1.0, high + pad) if high + pad <= 1.0 else 1.01)
             ax.set_xlabel("epoch (0 = before training)")
             ax.set_ylabel(dev_metric)
             ax.set_title(f"Dev {dev_metric} per epoch")
@@ -114,6 +119,7 @@ def metric_curves(
                 ax.plot(list(ks), values, label=name, **style)
             ax.set_xscale("log")
             ax.set_xlim(min(ks), max(ks))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.set_ylim(0, 1.02)
             ax.set_xlabel("k (log scale)")
             ax.set_title(label)
