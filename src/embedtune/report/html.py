@@ -153,12 +153,15 @@ def _metric_table(run: RunData) -> dict[str, Any]:
     cols = [c for c in (RECSYS_TABLE_METRICS if ev.is_recsys else TABLE_METRICS)
             if any(c in m for m in ev.systems.values())]
     best = {c: max(m.get(c, float("-inf")) for m in ev.systems.values()) for c in cols}
+    # A column where every system scores the same has no best value.
+    tied = {c for c in cols if all(abs(m.get(c, float("-inf")) - best[c]) <= EPS for m in ev.systems.values())}
     rows = []
     for name, metrics in ev.systems.items():
         rows.append({
             "name": name,
             "description": ev.descriptions.get(name, ""),
-            "cells": [{"value": _fmt(metrics.get(c)), "best": c in metrics and abs(metrics[c] - best[c]) <= EPS}
+            "cells": [{"value": _fmt(metrics.get(c)),
+                       "best": c in metrics and c not in tied and abs(metrics[c] - best[c]) <= EPS}
                       for c in cols],
         })
     return {"columns": cols, "rows": rows}
@@ -401,6 +404,9 @@ def build_comparison_context(run_dirs: list[Path], runs: list[RunData]) -> dict[
     # Numbers on different data or splits are not comparable: only mark a best value when all agree.
     same_data = len({(Path(r.eval.data).resolve(), r.eval.split) for _, r in evaluated}) == 1
     best = {c: max((row["metrics"][c] for row in rows if row["metrics"][c] is not None), default=None) for c in cols}
+    for c in cols:
+        if all(row["metrics"][c] is not None and abs(row["metrics"][c] - best[c]) <= EPS for row in rows):
+            best[c] = None  # everyone ties: no best value
     for row in rows:
         row["cells"] = [{"value": _fmt(row["metrics"][c]),
                          "best": same_data and best[c] is not None and row["metrics"][c] is not None
