@@ -162,3 +162,16 @@ def test_cli_report_and_compare(eval_only_dir: Path, tmp_path: Path):
     for command in ("report", "compare"):
         help_text = runner.invoke(app, [command, "--help"]).output
         assert "Example" in help_text
+
+
+def test_curve_values_equal_the_evaluators_metric_definitions():
+    from embedtune.eval.metrics import metric_at_k_curve
+    from embedtune.report.plots import curve_values
+
+    relevant = {"q1": {"a", "c"}, "q2": {"z"}, "q3": {"b", "d", "e"}}
+    rankings = {"q1": ["c", "x", "a", "y"], "q2": ["x", "y"], "q3": ["e", "b", "x", "d"] + [f"n{i}" for i in range(120)]}
+    ks = [1, 2, 3, 5, 10, 100]
+    values = curve_values(rankings, relevant, ks)
+    for metric in ("recall", "ndcg"):
+        assert values[metric] == pytest.approx(metric_at_k_curve(rankings, relevant, metric, ks))
+    assert values["recall"][0] == pytest.approx((1 / 2 + 0 + 1 / 3) / 3)

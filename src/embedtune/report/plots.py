@@ -20,8 +20,6 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from embedtune.eval.metrics import metric_at_k_curve  # noqa: E402
-
 #: k values of the metric@k curves.
 CURVE_KS = tuple(range(1, 101))
 #: One colour per system, stable across plots and runs (colour-blind-safe Okabe-Ito palette).
@@ -100,6 +98,39 @@ def loss_plot(
         return _to_data_uri(fig)
 
 
+def curve_values(
+    rankings: dict[str, Sequence[str]], relevant: dict[str, set[str]], ks: Sequence[int] = CURVE_KS
+) -> dict[str, list[float]]:
+    """Mean recall@k and NDCG@k for every k in ``ks``, over the queries in ``relevant``.
+
+    The same definitions as :func:`embedtune.eval.metrics.metric_at_k_curve` (and sentence-transformers'
+    evaluator), computed once per query as cumulative sums instead of once per k: 100 cut-offs over
+    100,000 users stay a matter of seconds.
+    """
+    qids = [q for q, rel in relevant.items() if rel]
+    depth = max(ks)
+    hits = np.zeros((len(qids), depth))
+    for i, qid in enumerate(qids):
+        rel = relevant[qid]
+        for j, doc_id in enumerate(list(rankings.get(qid, []))[:depth]):
+            if doc_id in rel:
+                hits[i, j] = 1.0
+    n_rel = np.array([len(relevant[q]) for q in qids], dtype=int)
+    discounts = 1.0 / np.log2(np.arange(2, depth + 2))
+    cum_hits = hits.cumsum(axis=1)
+    dcg = (hits * discounts).cumsum(axis=1)
+    ideal = discounts.cumsum()
+    out: dict[str, list[float]] = {"recall": [], "ndcg": []}
+    for k in ks:
+        if not qids:
+            out["recall"].append(0.0)
+            out["ndcg"].append(0.0)
+            continue
+        out["recall"].append(float(np.mean(cum_hits[:, k - 1] / n_rel)))
+        out["ndcg"].append(float(np.mean(dcg[:, k - 1] / ideal[np.minimum(k, n_rel) - 1])))
+    return out
+
+
 def metric_curves(
     systems: dict[str, dict[str, Sequence[str]]],
     relevant: dict[str, set[str]],
@@ -107,14 +138,12 @@ def metric_curves(
     styles: dict[str, dict] | None = None,
 ) -> str:
     """Recall@k and NDCG@k for k in ``ks``, one line per system (rankings: ``{system: {qid: [doc ids]}}``)."""
+    curves = {name: curve_values(rankings, relevant, ks) for name, rankings in systems.items()}
     with plt.rc_context(_STYLE):
         fig, axes = plt.subplots(1, 2, figsize=(9.2, 3.2))
         for ax, metric, label in ((axes[0], "recall", "Recall@k"), (axes[1], "ndcg", "NDCG@k")):
-            for i, (name, rankings) in enumerate(systems.items()):
-                queries = {q: r for q, r in rankings.items() if q in relevant}
-                for q in relevant:
-                    queries.setdefault(q, [])
-                values = metric_at_k_curve(queries, relevant, metric, ks)
+            for i, (name, values_by_metric) in enumerate(curves.items()):
+                values = values_by_metric[metric]
                 style = {"color": color_for(name, i), "lw": 1.8, **(styles or {}).get(name, {})}
                 ax.plot(list(ks), values, label=name, **style)
             ax.set_xscale("log")
