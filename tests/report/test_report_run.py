@@ -65,3 +65,15 @@ def test_compare_a_run_with_itself_finds_no_difference(trained_run: Path, run_co
     assert "0 / 3 / 0" in paired and "no detectable difference" in paired
     assert_plot(section(html, "curves"))
     assert_plot(section(html, "training"))
+
+
+def test_training_run_without_evaluation_still_gets_its_training_sections(run_copy: Path):
+    for name in ("eval.json", "eval.md", "per_query.jsonl"):
+        (run_copy / name).unlink()
+    shutil.rmtree(run_copy / "runs")
+    html = write_report(run_copy).read_text(encoding="utf-8")
+    assert "not evaluated on a held-out split" in section(html, "results")
+    assert_plot(section(html, "training"))
+    assert_plot(section(html, "data"))
+    assert "no example rankings to show" in section(html, "examples")
+    assert not svgs(section(html, "curves")) and not svgs(section(html, "wtl"))

@@ -304,7 +304,7 @@ def build_report_context(run_dir: Path, run: RunData) -> dict[str, Any]:
         "data": _data_section(run),
         "examples": _examples(run, run.data_dir),
         "examples_missing": None if run.per_query and run.runs else (
-            run.missing.get("per_query") or run.missing.get("runs")),
+            "no per_query.jsonl and runs/*.trec from an evaluation: no example rankings to show."),
         "corpus_missing": run.missing.get("corpus"),
         "example_systems": [s for s in ("base", "model") if s in run.runs] or list(run.runs)[:2],
     }
