@@ -68,6 +68,29 @@ def stock_pairs_per_second(data_dir: Path, epochs: int, batch_size: int, lr: flo
             "pairs_per_second": round(len(pairs) * epochs / seconds, 3)}
 
 
+def throughput(args) -> None:
+    """Training pairs/s of embedtune's trainer and of stock sentence-transformers, same pairs, same process."""
+    from embedtune.config import TrainConfig
+    from embedtune.data.pairs import load_training_pairs, write_pairs
+    from embedtune.train import train
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    split_dir = make_split(args.data, args.out / "data", args.dev_share, args.seed)
+    pairs = load_training_pairs(split_dir)[: args.throughput_only]
+    pairs_file = args.out / "pairs.jsonl"
+    write_pairs(pairs_file, pairs)
+    stock = stock_pairs_per_second(pairs_file, 1, args.batch_size, args.lr, args.max_seq_length)
+    result = train(
+        TrainConfig(data=[pairs_file], output=args.out / "throughput-model", epochs=1, batch_size=args.batch_size,
+                    lr=args.lr, max_seq_length=args.max_seq_length, keep_checkpoints=False, seed=args.seed),
+        show_progress=False,
+    )
+    summary = {"pairs": len(pairs), "stock": stock, "embedtune_pairs_per_second": result.pairs_per_second,
+               "ratio": round(result.pairs_per_second / stock["pairs_per_second"], 3)}
+    (args.out / "throughput.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/scifact"))
@@ -80,7 +103,12 @@ def main() -> None:
     parser.add_argument("--stock-epochs", type=int, default=1, help="0 skips the stock throughput run")
     parser.add_argument("--dev-share", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--throughput-only", type=int, default=0, metavar="N",
+                        help="only time embedtune vs stock training on N train pairs, 1 epoch, no hard negatives")
     args = parser.parse_args()
+    if args.throughput_only:
+        throughput(args)
+        return
 
     from embedtune.config import TrainConfig
     from embedtune.train import train
