@@ -23,7 +23,7 @@ def test_site_build_train_eval_search(site_pages, site_questions, tmp_path):
     embedtune("site", "build", site_pages, "-o", data, "--url", "https://inkpad.example/",
               "--questions", site_questions, "--quiet")
     embedtune("train", "--data", data, "--output", model, "--epochs", 1, "--batch-size", 8,
-              "--max-seq-length", 128, "--quiet", "--force")
+              "--max-seq-length", 128, "--quiet")
     report = json.loads((model / "eval.json").read_text())
     assert report["split"] == "test" and report["kind"] == "site"
     assert {"model", "base", "bm25"} <= set(report["systems"])
