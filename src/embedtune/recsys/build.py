@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +103,18 @@ class BuildReport:
             "item_unk_share": self.item_unk_share,
             "warnings": self.warnings,
         }
+
+
+def duckdb_memory_limit() -> str:
+    """``$EMBEDTUNE_DUCKDB_MEMORY`` (e.g. "6GB"), else 40% of physical memory, at most 8 GB."""
+    configured = os.environ.get("EMBEDTUNE_DUCKDB_MEMORY")
+    if configured:
+        return configured
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GB"
+    return f"{max(1, min(8, int(total * 0.4 / 2**30)))}GB"
 
 
 def _sql_str(text: str) -> str:
@@ -228,6 +243,11 @@ def build_recsys(
     if out_dir.exists() and not out_dir.is_dir():
         raise EmbedtuneError(f"{out_dir} exists and is not a folder")
     con = duckdb.connect()
+    spill = Path(tempfile.mkdtemp(prefix=".duckdb-", dir=out_dir.parent if out_dir.parent.exists() else None))
+    # DuckDB's default budget (80% of RAM) ignores everything else running; cap it and let large
+    # joins spill to disk beside the output, so a 10-million-row log fits next to other jobs.
+    con.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
+    con.execute(f"SET temp_directory = {_sql_str(str(spill))}")
     try:
         shop = load_shop_log(log_path, items_path, users_path, config, con=con)
         with atomic_dir(out_dir, overwrite=overwrite) as tmp:
@@ -259,6 +279,7 @@ def build_recsys(
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n")
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
     for warning in report.warnings:
         log.warning("%s", warning)
     return report
