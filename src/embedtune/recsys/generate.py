@@ -95,7 +95,8 @@ def generate_shop(
     item_shop = item_cat * shops_per_category + rng.integers(0, shops_per_category, size=n_items)
     popularity = 1.0 / np.arange(1, n_items + 1) ** zipf
     popularity = popularity[rng.permutation(n_items)]
-    item_ids = np.array([f"{i + 1}" for i in range(n_items)])
+    # Integer ids keep a 10-million-row log small in memory (the loader reads every id as text).
+    item_ids = np.arange(1, n_items + 1, dtype=np.int64)
     adjectives = rng.choice(ADJECTIVES, size=n_items)
     titles = [
         f"{brands[b]} {adj} {CATEGORIES[c][1]}" for b, adj, c in zip(item_brand, adjectives, item_cat, strict=True)
