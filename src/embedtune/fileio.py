@@ -34,31 +34,8 @@ def decode_line(raw: bytes, path: Path, line_no: int) -> str:
         ) from None
 
 
-def iter_jsonl(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for each non-blank line; every problem names file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found")
-    with path.open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            if len(raw) > max_line_bytes:
-                raise DataError(path, f"line is {len(raw):,} bytes, over the {max_line_bytes:,}-byte limit", line_no)
-            text = decode_line(raw, path, line_no).strip()
-            if line_no == 1:
-                text = text.lstrip("\ufeff")
-            if not text:
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DataError(path, f"malformed JSON ({exc.msg} at column {exc.colno})", line_no) from None
-            if not isinstance(obj, dict):
-                raise DataError(path, f"expected a JSON object, got {type(obj).__name__}", line_no)
-            yield line_no, obj
-
-
-def iter_tsv(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line_number, fields)`` for each non-blank tab-separated line."""
+def _iter_lines(path: str | Path, max_line_bytes: int) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, decoded line)``; size and encoding problems name file and line."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file not found")
@@ -67,10 +44,27 @@ def iter_tsv(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator
             if len(raw) > max_line_bytes:
                 raise DataError(path, f"line is {len(raw):,} bytes, over the {max_line_bytes:,}-byte limit", line_no)
             text = decode_line(raw, path, line_no).rstrip("\r\n")
-            if line_no == 1:
-                text = text.lstrip("\ufeff")
-            if not text.strip():
-                continue
+            yield line_no, text.lstrip("\ufeff") if line_no == 1 else text
+
+
+def iter_jsonl(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-blank line; every problem names file and line."""
+    for line_no, text in _iter_lines(path, max_line_bytes):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, f"malformed JSON ({exc.msg} at column {exc.colno})", line_no) from None
+        if not isinstance(obj, dict):
+            raise DataError(path, f"expected a JSON object, got {type(obj).__name__}", line_no)
+        yield line_no, obj
+
+
+def iter_tsv(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line_number, fields)`` for each non-blank tab-separated line."""
+    for line_no, text in _iter_lines(path, max_line_bytes):
+        if text.strip():
             yield line_no, text.split("\t")
 
 

@@ -15,31 +15,13 @@ from typing import Any
 
 from embedtune.data.records import Document
 from embedtune.errors import DataError, EmbedtuneError
+from embedtune.eval.bootstrap import Comparison
 from embedtune.fileio import iter_jsonl, iter_tsv
 
 logger = logging.getLogger(__name__)
 
 #: Token-length histograms tokenize at most this many texts per column (a seeded sample).
 MAX_TOKENIZED = 2000
-
-
-@dataclass(frozen=True)
-class ComparisonRow:
-    """One paired-bootstrap comparison of ``eval.json``: ``system`` minus ``baseline`` on ``metric``."""
-
-    system: str
-    baseline: str
-    metric: str
-    system_score: float
-    baseline_score: float
-    mean_diff: float
-    ci_low: float
-    ci_high: float
-    verdict: str
-    n_queries: int
-    wins: int
-    ties: int
-    losses: int
 
 
 @dataclass
@@ -54,7 +36,7 @@ class EvalSummary:
     primary_metric: str
     systems: dict[str, dict[str, float]]
     descriptions: dict[str, str]
-    comparisons: list[ComparisonRow]
+    comparisons: list[Comparison]
     verdict: str
     chance: dict[str, float] = field(default_factory=dict)
     slices: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
@@ -141,7 +123,7 @@ def read_eval_summary(path: Path) -> EvalSummary:
     obj = _read_json(path)
     try:
         comparisons = [
-            ComparisonRow(**{k: c[k] for k in ComparisonRow.__dataclass_fields__}) for c in obj.get("comparisons", [])
+            Comparison(**{k: c[k] for k in Comparison.__dataclass_fields__}) for c in obj.get("comparisons", [])
         ]
         return EvalSummary(
             data=str(obj.get("data", "")),
