@@ -50,6 +50,12 @@ def make_tiny_beir(folder: Path) -> Path:
     return write_beir(folder, corpus, queries, qrels)
 
 
+@pytest.fixture(scope="session")
+def tiny_beir_maker():
+    """The :func:`make_tiny_beir` builder, for module-scoped fixtures (conftest is not importable by name)."""
+    return make_tiny_beir
+
+
 @pytest.fixture
 def tiny_beir(tmp_path: Path) -> Path:
     return make_tiny_beir(tmp_path / "tiny")

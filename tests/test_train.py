@@ -15,11 +15,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    from conftest import make_tiny_beir
-
+def tiny_run(tmp_path_factory, tiny_beir_maker):
     root = tmp_path_factory.mktemp("train")
-    data = make_tiny_beir(root / "data")
+    data = tiny_beir_maker(root / "data")
     out = root / "model"
     result = train(
         TrainConfig(data=[data], output=out, epochs=2, batch_size=4, max_seq_length=64, keep_checkpoints=False),
