@@ -42,9 +42,9 @@ demo-site: setup
 	$(BIN)/embedtune search --model $(RUNS)/site/model --corpus $(RUNS)/site/data -k 3 --quiet "share a notebook with a colleague"
 
 demo-recsys: setup
-	$(BIN)/embedtune recsys generate -o $(RUNS)/shop/raw --users 600 --items 300 --seed 0
+	$(BIN)/embedtune recsys generate -o $(RUNS)/shop/raw --users 400 --items 200 --seed 0
 	$(BIN)/embedtune recsys build --log $(RUNS)/shop/raw/log.csv --items $(RUNS)/shop/raw/items.csv \
-		-o $(RUNS)/shop/data --overwrite
+		-o $(RUNS)/shop/data --max-train-per-user 3 --overwrite --quiet
 	$(BIN)/embedtune train --data $(RUNS)/shop/data --output $(RUNS)/shop/model \
 		--epochs 1 --batch-size 32 --lr 1e-4 --max-seq-length 128 --quiet
 	$(BIN)/embedtune recommend --model $(RUNS)/shop/model --data $(RUNS)/shop/data --user 0 -k 5
