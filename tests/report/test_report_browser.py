@@ -17,21 +17,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def browser(tmp_path: Path):
-    from serve.test_serve_browser import CHROMIUM_FLAGS, ensure_chromium
+    from serve.test_serve_browser import start_chrome
 
-    chromium, driver_path = ensure_chromium()
-    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager reach for the network
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chrome-profile'}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
-    driver.set_page_load_timeout(60)
+    driver = start_chrome(tmp_path, console_log=True)
     yield driver
     driver.quit()
 

@@ -80,8 +80,8 @@ def server(index_copy: Path, tmp_path: Path):
     log.close()
 
 
-@pytest.fixture
-def browser(tmp_path: Path):
+def start_chrome(tmp_path: Path, console_log: bool = False):
+    """Headless Chromium under Selenium with a fresh profile (shared with the report's browser test)."""
     chromium, driver_path = ensure_chromium()
     webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
     from selenium.webdriver.chrome.service import Service
@@ -92,8 +92,16 @@ def browser(tmp_path: Path):
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path / 'chrome-profile'}")
+    if console_log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
     driver.set_page_load_timeout(60)
+    return driver
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    driver = start_chrome(tmp_path)
     yield driver
     driver.quit()
 
