@@ -198,7 +198,9 @@ def _weights_key(model_dir: Path) -> str:
 def cache_root(cache_dir: str | Path | None = None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir)
-    return Path(os.environ.get("EMBEDTUNE_CACHE", Path.home() / ".cache" / "embedtune"))
+    from embedtune.fileio import cache_root as default_cache_root
+
+    return default_cache_root()
 
 
 def export_onnx(model_path: str | Path, cache_dir: str | Path | None = None) -> Path:

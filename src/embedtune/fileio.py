@@ -102,6 +102,14 @@ def iter_csv(path: str | Path) -> Iterator[tuple[int, dict[str, str]]]:
         yield reader.line_num, dict(zip(header, fields, strict=True))
 
 
+def cache_root() -> Path:
+    """Where embedtune caches derived artefacts (embeddings, mined negatives, ONNX exports).
+
+    ``$EMBEDTUNE_CACHE`` if set, else ``~/.cache/embedtune``; every cache keys its entries by content.
+    """
+    return Path(os.environ.get("EMBEDTUNE_CACHE") or Path.home() / ".cache" / "embedtune")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``."""

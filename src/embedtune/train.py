@@ -26,8 +26,8 @@ from typing import Any
 
 from embedtune.config import TrainConfig
 from embedtune.data.beir import is_beir_dir, load_retrieval_split, read_corpus, read_queries
-from embedtune.data.pairs import load_training_pairs
-from embedtune.data.records import Pair, RetrievalSplit
+from embedtune.data.pairs import load_training_pairs, pairs_from_split
+from embedtune.data.records import Document, Pair, RetrievalSplit
 from embedtune.errors import EmbedtuneError
 from embedtune.fileio import atomic_dir, write_json_atomic, write_text_atomic
 
@@ -60,25 +60,35 @@ def _sample_dev(split: RetrievalSplit, max_docs: int | None, seed: int) -> Retri
     return RetrievalSplit(split.name, corpus, split.queries, split.qrels, split.exclude, split.kind)
 
 
-def _load_inputs(config: TrainConfig) -> tuple[dict[str, list[Pair]], RetrievalSplit | None, list[RetrievalSplit], Path | None]:
-    """Training pairs per dataset, the dev split (first BEIR folder's), every held-out split, and that folder."""
+def _load_inputs(
+    config: TrainConfig,
+) -> tuple[dict[str, list[Pair]], RetrievalSplit | None, list[RetrievalSplit], dict[str, Document] | None]:
+    """Training pairs per dataset, the dev split and every held-out split of the first BEIR folder, and its corpus.
+
+    Each BEIR folder's corpus and queries are read once and shared by its pairs and splits.
+    """
     datasets: dict[str, list[Pair]] = {}
     dev: RetrievalSplit | None = None
     held_out: list[RetrievalSplit] = []
-    eval_dir: Path | None = None
+    eval_corpus: dict[str, Document] | None = None
     for i, data in enumerate(config.data):
-        pairs = load_training_pairs(data)
         name = Path(data).stem.replace(".", "_") or f"data{i}"
         while name in datasets:
             name = f"{name}_{i}"
-        datasets[name] = pairs
-        if is_beir_dir(data) and eval_dir is None:
-            eval_dir = Path(data)
-            corpus = read_corpus(eval_dir / "corpus.jsonl")
-            queries = read_queries(eval_dir / "queries.jsonl")
+        if not is_beir_dir(data):
+            datasets[name] = load_training_pairs(data)
+            continue
+        data_dir = Path(data)
+        if not (data_dir / "qrels" / "train.tsv").is_file():
+            raise EmbedtuneError(f"{data_dir} has no qrels/train.tsv to train on")
+        corpus = read_corpus(data_dir / "corpus.jsonl")
+        queries = read_queries(data_dir / "queries.jsonl")
+        datasets[name] = pairs_from_split(data_dir, "train", corpus=corpus, queries=queries)
+        if eval_corpus is None:
+            eval_corpus = corpus
             for split_name in dict.fromkeys([config.eval_split, config.final_split or config.eval_split]):
-                if (eval_dir / "qrels" / f"{split_name}.tsv").is_file():
-                    held_out.append(load_retrieval_split(eval_dir, split_name, corpus=corpus, queries=queries))
+                if (data_dir / "qrels" / f"{split_name}.tsv").is_file():
+                    held_out.append(load_retrieval_split(data_dir, split_name, corpus=corpus, queries=queries))
             dev = next((s for s in held_out if s.name == config.eval_split), None)
     if config.max_pairs is not None:
         total = sum(len(p) for p in datasets.values())
@@ -87,7 +97,7 @@ def _load_inputs(config: TrainConfig) -> tuple[dict[str, list[Pair]], RetrievalS
             for name, pairs in datasets.items():
                 keep = max(1, round(len(pairs) * config.max_pairs / total))
                 datasets[name] = rng.sample(pairs, keep)
-    return datasets, dev, held_out, eval_dir
+    return datasets, dev, held_out, eval_corpus
 
 
 def _to_dataset(pairs: list[Pair]):
@@ -121,9 +131,9 @@ def _mine_negatives(dataset, model, config: TrainConfig, corpus_texts: list[str]
 
 
 def _mining_cache_dir() -> Path:
-    from embedtune.eval.systems import _cache_dir
+    from embedtune.fileio import cache_root
 
-    return _cache_dir().parent / "mining"
+    return cache_root() / "mining"
 
 
 def _has_cuda() -> bool:
@@ -176,7 +186,8 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
     config.require_io()
     started = time.perf_counter()
     output = Path(config.output)
-    datasets, dev, held_out, eval_dir = _load_inputs(config)
+    datasets, dev, held_out, eval_corpus = _load_inputs(config)
+    eval_dir = next((Path(d) for d in config.data if is_beir_dir(d)), None)
     n_pairs = sum(len(p) for p in datasets.values())
     base_path = resolve_model_path(config.base_model)
     model = load_model(base_path, max_seq_length=config.max_seq_length)
@@ -198,9 +209,7 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
             "or pass --force to train anyway"
         )
 
-    corpus_texts = None
-    if eval_dir is not None:
-        corpus_texts = [d.full_text for d in read_corpus(eval_dir / "corpus.jsonl").values()]
+    corpus_texts = [d.full_text for d in eval_corpus.values()] if eval_corpus is not None else None
     train_datasets = {}
     for name, pairs in datasets.items():
         ds = _to_dataset(pairs)
@@ -346,10 +355,9 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
                 batch_size=config.eval_batch_size, loaded_model=model, loaded_split=final_split,
                 model_description=f"fine-tuned {output.name} (from {config.base_model})",
             )
-            write_eval(eval_result, tmp)
             if learned_nothing:
                 eval_result.warnings.insert(0, loss_finding.message)
-                write_eval(eval_result, tmp)
+            write_eval(eval_result, tmp)
 
         seconds = time.perf_counter() - started
         pairs_seen = n_pairs * config.epochs

@@ -114,11 +114,16 @@ def read_pairs(path: str | Path) -> list[Pair]:
     return pairs
 
 
-def pairs_from_split(data_dir: str | Path, split: str = "train") -> list[Pair]:
-    """Turn a BEIR split's relevant (query, document) judgments into training pairs."""
+def pairs_from_split(
+    data_dir: str | Path, split: str = "train", corpus: dict | None = None, queries: dict[str, str] | None = None
+) -> list[Pair]:
+    """Turn a BEIR split's relevant (query, document) judgments into training pairs.
+
+    ``corpus``/``queries`` may be passed when the caller has read them already.
+    """
     data_dir = Path(data_dir)
-    corpus = read_corpus(data_dir / "corpus.jsonl")
-    queries = read_queries(data_dir / "queries.jsonl")
+    corpus = corpus if corpus is not None else read_corpus(data_dir / "corpus.jsonl")
+    queries = queries if queries is not None else read_queries(data_dir / "queries.jsonl")
     ret = load_retrieval_split(data_dir, split, corpus=corpus, queries=queries)
     pairs = [
         Pair(ret.queries[qid], corpus[doc_id].full_text)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -64,8 +63,9 @@ def top_k_from_scores(
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get("EMBEDTUNE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "embedtune")
-    return Path(root) / "embeddings"
+    from embedtune.fileio import cache_root
+
+    return cache_root() / "embeddings"
 
 
 def model_fingerprint(model_path: Path) -> str:
