@@ -3,7 +3,7 @@
 The data ships inside the PyPI wheel of RecBole (never commit it; ``bench/data/`` is gitignored)::
 
     .venv/bin/pip download --no-deps recbole==1.2.1 -d bench/data/
-    nice -n 10 .venv/bin/python bench/recsys_movielens.py --max-train-per-user 6 --epochs 1
+    nice -n 10 .venv/bin/python bench/recsys_movielens.py --config bench/movielens.yaml --epochs 1
 
 Steps, each the public command a user would run: ``embedtune recsys build`` (titles, genres as the
 category, ratings as intentions; ``--with-users`` adds age/gender/occupation), ``embedtune train``, ``embedtune eval
@@ -55,7 +55,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, default=ROOT / "bench" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "ml100k")
-    parser.add_argument("--max-train-per-user", type=int, default=6)
+    parser.add_argument("--config", type=Path, default=None, help="recsys build config (templates), e.g. bench/movielens.yaml")
+    parser.add_argument("--max-train-per-user", type=int, default=None)
+    parser.add_argument("--logq-correction", default="auto", choices=["auto", "on", "off"])
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=5e-5)
@@ -68,13 +70,14 @@ def main() -> None:
     data, model, evaluation = args.out / "data", args.out / "model", args.out / "eval"
     log: list[dict] = []
     users = ["--users", str(ml / "ml-100k.user")] if args.with_users else []
+    config = ["--config", str(args.config)] if args.config else []
+    per_user = ["--max-train-per-user", str(args.max_train_per_user)] if args.max_train_per_user else []
     run([*EMBEDTUNE, "recsys", "build", "--log", str(ml / "ml-100k.inter"), "--items", str(ml / "ml-100k.item"),
-         *users, "-o", str(data), "--category-sep", " ",
-         "--max-train-per-user", str(args.max_train_per_user), "--overwrite", "-q"], log)
+         *users, *config, "-o", str(data), "--category-sep", " ", *per_user, "--overwrite", "-q"], log)
     if not args.skip_train:
         run([*EMBEDTUNE, "train", "--data", str(data), "--output", str(model), "--epochs", str(args.epochs),
              "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--max-seq-length", str(args.max_seq_length),
-             "--force", "-q"], log)
+             "--logq-correction", args.logq_correction, "--force", "-q"], log)
     run([*EMBEDTUNE, "eval", "--model", str(model), "--data", str(data), "--split", "test",
          "--output", str(evaluation), "-q"], log)
 

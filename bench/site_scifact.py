@@ -33,6 +33,8 @@ VARIANTS = {
     "sentences": "sentences",
     "keywords": "keywords",
     "headings": "headings",
+    "titles-cloze": "titles,cloze",
+    "adapt": "titles,cloze,headings",
 }
 
 
@@ -52,6 +54,7 @@ def main() -> None:
     parser.add_argument("--variant", action="append", choices=sorted(VARIANTS), help="generator set(s) to run")
     parser.add_argument("--pairs", type=int, default=2500, help="training pairs (a seeded sample)")
     parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=256)
     parser.add_argument("--seed", type=int, default=42)
@@ -66,7 +69,7 @@ def main() -> None:
         run([*EMBEDTUNE, "site", "build", SCIFACT / "corpus.jsonl", "-o", data, "--generators", VARIANTS[variant],
              "--max-train-pairs", args.pairs, "--max-tokens", args.max_seq_length, "--seed", args.seed,
              "--overwrite", "--quiet"], log)
-        run([*EMBEDTUNE, "train", "--data", data / "pairs.jsonl", "--output", model, "--epochs", 1,
+        run([*EMBEDTUNE, "train", "--data", data / "pairs.jsonl", "--output", model, "--epochs", args.epochs,
              "--batch-size", args.batch_size, "--lr", args.lr, "--max-seq-length", args.max_seq_length,
              "--seed", args.seed, "--quiet"], log)
         run([*EMBEDTUNE, "eval", "--model", model, "--data", SCIFACT, "--split", "test", "--output", evaluation,

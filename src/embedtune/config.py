@@ -42,6 +42,11 @@ class TrainConfig(BaseModel):
     scale: float = Field(20.0, gt=0, description="MNRL similarity scale (inverse temperature).")
     no_duplicates: bool = Field(True, description="Never put the same text twice in a batch (it would be a false negative).")
     multi_dataset_sampler: Literal["round_robin", "proportional"] = "round_robin"
+    logq_correction: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Subtract log q(positive) from in-batch logits (sampling-bias correction, Yi et al. 2019) so "
+        "popular items are not pushed down for being frequent negatives; auto = on for recommendation data.",
+    )
     hard_negatives: int = Field(0, ge=0, le=16, description="Hard negatives mined per pair with the base model (0 = off).")
     hard_negative_range_min: int = Field(10, ge=0, description="Skip the top-ranked candidates (likely unlabeled positives).")
     hard_negative_range_max: int = Field(50, ge=1, description="Sample negatives among the top this-many candidates.")
@@ -77,6 +82,8 @@ class TrainConfig(BaseModel):
     def _check(self) -> TrainConfig:
         if self.hard_negative_range_max <= self.hard_negative_range_min:
             raise ValueError("hard_negative_range_max must be larger than hard_negative_range_min")
+        if self.mini_batch_size is not None and self.logq_correction == "on":
+            raise ValueError("logq_correction is not available with mini_batch_size (CachedMultipleNegativesRankingLoss)")
         if self.mini_batch_size is not None and self.mini_batch_size > self.batch_size:
             raise ValueError("mini_batch_size cannot exceed batch_size")
         return self

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from embedtune.config import TrainConfig
-from embedtune.data.beir import is_beir_dir, load_retrieval_split, read_corpus, read_queries
-from embedtune.data.pairs import load_training_pairs, pairs_from_split
+from embedtune.data.beir import is_beir_dir, load_retrieval_split, read_corpus, read_manifest, read_queries
+from embedtune.data.pairs import beir_training_pairs, load_training_pairs
 from embedtune.data.records import Document, Pair, RetrievalSplit
 from embedtune.errors import EmbedtuneError
 from embedtune.fileio import atomic_dir, write_json_atomic, write_text_atomic
@@ -79,11 +79,11 @@ def _load_inputs(
             datasets[name] = load_training_pairs(data)
             continue
         data_dir = Path(data)
-        if not (data_dir / "qrels" / "train.tsv").is_file():
+        if not (data_dir / "qrels" / "train.tsv").is_file() and not (data_dir / "pairs.jsonl").is_file():
             raise EmbedtuneError(f"{data_dir} has no qrels/train.tsv to train on")
         corpus = read_corpus(data_dir / "corpus.jsonl")
         queries = read_queries(data_dir / "queries.jsonl")
-        datasets[name] = pairs_from_split(data_dir, "train", corpus=corpus, queries=queries)
+        datasets[name] = beir_training_pairs(data_dir, corpus=corpus, queries=queries)
         if eval_corpus is None:
             eval_corpus = corpus
             for split_name in dict.fromkeys([config.eval_split, config.final_split or config.eval_split]):
@@ -164,6 +164,16 @@ def _epoch_losses(log_history: list[dict[str, Any]]) -> list[float]:
     return [sum(v) / len(v) for _, v in sorted(per_epoch.items())]
 
 
+def _use_logq(config: TrainConfig) -> bool:
+    """logQ correction: explicit on/off, or auto = on when the first BEIR folder is recommendation data."""
+    if config.logq_correction != "auto":
+        return config.logq_correction == "on"
+    if config.mini_batch_size:
+        return False
+    first = next((Path(d) for d in config.data if is_beir_dir(d)), None)
+    return first is not None and read_manifest(first).get("kind") == "recsys"
+
+
 def chance_loss(batch_size: int, n_negatives: int = 0) -> float:
     """MNRL loss of a model that cannot tell candidates apart: ln(number of candidates per anchor)."""
     return math.log(batch_size * (1 + n_negatives))
@@ -219,7 +229,20 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
         train_datasets[name] = ds
     n_neg = len(next(iter(train_datasets.values())).column_names) - 2
 
-    if config.mini_batch_size:
+    use_logq = _use_logq(config)
+    chance = chance_loss(config.batch_size, n_neg)
+    if use_logq:
+        from embedtune.losses import LogQCorrectedMNRL, chance_loss_logq, log_sampling_probabilities
+
+        all_log_q: list[float] = []
+        for name, ds in train_datasets.items():
+            log_q = log_sampling_probabilities(ds["positive"])
+            all_log_q.extend(log_q)
+            train_datasets[name] = ds.add_column("label", log_q)
+        chance = chance_loss_logq(all_log_q, config.batch_size, seed=config.seed)
+        echo(f"logQ correction on: in-batch logits minus log q(positive); chance-level loss {chance:.3f}")
+        loss = LogQCorrectedMNRL(model, scale=config.scale)
+    elif config.mini_batch_size:
         loss = losses.CachedMultipleNegativesRankingLoss(model, scale=config.scale, mini_batch_size=config.mini_batch_size)
     else:
         loss = losses.MultipleNegativesRankingLoss(model, scale=config.scale)
@@ -243,7 +266,7 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
         dev_history.append({"epoch": 0.0, **{k.removeprefix(f"{dev.name}_"): v for k, v in before.items()}})
         echo(f"split {dev.name!r} before training: ndcg@10 {before[f'{dev.name}_cosine_ndcg@10']:.4f}")
 
-    loss_threshold = 0.9 * chance_loss(config.batch_size, n_neg)
+    loss_threshold = 0.9 * chance
     warnings: list[str] = []
 
     class EpochWatch(TrainerCallback):
@@ -330,7 +353,9 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
         trainer.train()
         train_seconds = time.perf_counter() - train_started
         epoch_losses = _epoch_losses(trainer.state.log_history)
-        loss_finding = doctor_mod.check_training_loss(epoch_losses, config.batch_size * (1 + n_neg))
+        loss_finding = doctor_mod.check_training_loss(
+            epoch_losses, config.batch_size * (1 + n_neg), chance=chance if use_logq else None
+        )
         learned_nothing = loss_finding is not None
         if loss_finding is not None:
             report.findings.append(loss_finding)
@@ -364,7 +389,8 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
         log = {
             "log_history": trainer.state.log_history,
             "epoch_losses": epoch_losses,
-            "chance_loss": chance_loss(config.batch_size, n_neg),
+            "chance_loss": chance,
+            "logq_correction": use_logq,
             "learned_nothing": learned_nothing,
             "dev_history": dev_history,
             "n_pairs": n_pairs,

@@ -91,6 +91,12 @@ def test_beir_split_and_training_pairs(tiny_beir):
     assert pairs[0].positive.startswith("Billing ")  # title + text, as the evaluator embeds it
 
 
+def test_beir_folder_with_its_own_pairs_file_trains_on_it(tiny_beir):
+    """site build ships pairs.jsonl: its positives may be cut from the passage, unlike the corpus text."""
+    (tiny_beir / "pairs.jsonl").write_text('{"anchor": "a sentence", "positive": "the rest of its passage"}\n')
+    assert [(p.anchor, p.positive) for p in load_training_pairs(tiny_beir)] == [("a sentence", "the rest of its passage")]
+
+
 def test_qrels_unknown_ids_and_bad_score(tiny_beir):
     corpus = read_corpus(tiny_beir / "corpus.jsonl")
     bad = tiny_beir / "qrels" / "bad.tsv"

@@ -83,3 +83,15 @@ def test_config_file_and_bad_template_are_clear_errors(tiny_shop, tmp_path):
         build_recsys(*tiny_shop, tmp_path / "d", config=RecsysConfig(user_template="{% for x %}"))
     with pytest.raises(Exception, match="variables available"):
         build_recsys(*tiny_shop, tmp_path / "d", config=RecsysConfig(user_template="{{ nope }}"))
+
+
+def test_recbole_type_suffixes_are_dropped_from_attribute_names(tmp_path):
+    inter = write(tmp_path / "ml.inter", "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+                  "1\t10\t5\t100\n1\t11\t4\t200\n1\t10\t3\t300\n")
+    item = write(tmp_path / "ml.item", "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
+                 "10\tHeat\t1995\tAction Crime\n11\tFargo\t1996\tCrime Drama\n")
+    config = RecsysConfig(item_template="{{ title }} ({{ attributes.release_year }})")
+    build_recsys(inter, item, tmp_path / "data", config=config)
+    corpus = read_corpus(tmp_path / "data" / "corpus.jsonl")
+    assert corpus["10"].text == "Heat (1995)"
+    assert corpus["11"].metadata["release_year"] == "1996"

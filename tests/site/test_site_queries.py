@@ -12,11 +12,13 @@ import pytest
 from embedtune.data.records import Document
 from embedtune.errors import EmbedtuneError
 from embedtune.site.queries import (
+    ClozeQueries,
     HeadingQuestions,
     KeywordQueries,
     LLMQueries,
     SentenceFragments,
     TemplateQueries,
+    TitleQueries,
     generate_queries,
     make_generators,
     repeats_passage,
@@ -199,3 +201,36 @@ def test_llm_endpoint_errors_stop_the_build_with_a_clear_message(fake_llm):
     llm.close()
     with pytest.raises(EmbedtuneError, match="unreachable"):
         LLMQueries("http://127.0.0.1:9/v1", "m", timeout=2).generate(SYNC, random.Random(0))
+
+
+PAPER = Document(
+    id="paper",
+    title="Open access increases citation rate",
+    text="Citation counts were compared across journals. Articles were matched by field and year. "
+    "Open access articles were cited more often than closed ones in every field studied.",
+)
+
+
+def test_title_queries_pair_a_descriptive_title_with_the_text_alone():
+    assert _run(TitleQueries(), PAPER) == [("Open access increases citation rate", PAPER.text)]
+    assert _run(TitleQueries(), EXPORT) == []  # "Exporting notes" is a heading, not a statement
+
+
+def test_cloze_queries_cut_the_sentence_out_of_the_positive():
+    out = _run(ClozeQueries(), PAPER, seed=3)
+    assert out[0][0] == "Open access articles were cited more often than closed ones in every field studied."
+    assert len(out) == 2
+    for sentence, positive in out:
+        assert sentence not in positive
+        assert positive.startswith(PAPER.title + " ")
+    assert _run(ClozeQueries(), PRICING) == []  # one sentence: nothing left to match
+
+
+def test_generated_cut_out_queries_carry_their_positive_and_never_copy_it():
+    generated, stats = generate_queries([PAPER, SYNC], make_generators(["cloze", "titles"]), max_per_passage=10)
+    paper = generated["paper"]
+    assert {q.generator for q in paper} == {"cloze", "titles"}
+    for query in paper:
+        assert query.positive is not None and query.text not in query.positive
+        assert not repeats_passage(query.text, query.positive)
+    assert stats.as_dict()["cloze"]["kept"] == len([q for q in paper + generated["sync"] if q.generator == "cloze"])

@@ -98,3 +98,15 @@ def test_read_questions_names_file_and_line(tmp_path):
 def test_page_key_matches_the_forms_of_one_page():
     assert page_key("https://site/docs/sync/") == page_key("/docs/sync") == page_key("docs/sync/index.html")
     assert page_key("https://site/docs/a.html") == page_key("docs/a") != page_key("/docs/b.html")
+
+
+def test_cut_out_positives_are_trained_on_and_kept_out_of_dev():
+    docs, generated = _site(20, 1)
+    for doc in docs:
+        generated[doc.id].append(GeneratedQuery(f"sentence of {doc.id}", doc.id, "cloze", positive=f"rest of {doc.id}"))
+    result = split_by_passage(docs, generated, dev_fraction=0.3, seed=1)
+    trained = {p.anchor: p.positive for p in result.train_pairs}
+    cut = {a: pos for a, pos in trained.items() if a.startswith("sentence of")}
+    assert cut and all(pos == "rest of " + a.removeprefix("sentence of ") for a, pos in cut.items())
+    dev_queries = {result.queries[q] for q in result.qrels["dev"]}
+    assert dev_queries and not any(q.startswith("sentence of") for q in dev_queries)

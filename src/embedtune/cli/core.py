@@ -31,6 +31,10 @@ def train_command(
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     hard_negatives: Annotated[int | None, typer.Option(help="Hard negatives mined per pair (0 = off).")] = None,
     max_pairs: Annotated[int | None, typer.Option(help="Train on at most this many pairs.")] = None,
+    logq_correction: Annotated[
+        str | None,
+        typer.Option(help="auto|on|off: subtract log q(item) from in-batch logits (auto = on for recsys data)."),
+    ] = None,
     keep: Annotated[str | None, typer.Option(help="Save the 'best' (dev) or 'last' epoch.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Train even if the data doctor reports errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -59,6 +63,7 @@ def train_command(
         seed=seed,
         hard_negatives=hard_negatives,
         max_pairs=max_pairs,
+        logq_correction=logq_correction,
         keep=keep,
         force=force or None,
     )

@@ -135,15 +135,30 @@ def pairs_from_split(
     return pairs
 
 
+def beir_training_pairs(
+    data_dir: str | Path, corpus: dict | None = None, queries: dict[str, str] | None = None
+) -> list[Pair]:
+    """A BEIR folder's training pairs: its own ``pairs.jsonl`` when it ships one, else its train qrels.
+
+    ``embedtune site build`` writes ``pairs.jsonl`` beside the qrels because some generated positives
+    are not the corpus text (the cloze and title generators cut the query out of its passage); the
+    qrels alone would pair a sentence with the passage that contains it.
+    """
+    data_dir = Path(data_dir)
+    if (data_dir / "pairs.jsonl").is_file():
+        return read_pairs(data_dir / "pairs.jsonl")
+    if not (data_dir / "qrels" / "train.tsv").is_file():
+        raise EmbedtuneError(f"{data_dir} has no qrels/train.tsv to train on")
+    return pairs_from_split(data_dir, "train", corpus=corpus, queries=queries)
+
+
 def load_training_pairs(data: str | Path) -> list[Pair]:
-    """Pairs from a pairs file, or from a BEIR folder's ``train`` qrels."""
+    """Pairs from a pairs file, or from a BEIR folder (see :func:`beir_training_pairs`)."""
     data = Path(data)
     if data.is_file():
         return read_pairs(data)
     if is_beir_dir(data):
-        if not (data / "qrels" / "train.tsv").is_file():
-            raise EmbedtuneError(f"{data} has no qrels/train.tsv to train on")
-        return pairs_from_split(data, "train")
+        return beir_training_pairs(data)
     if data.is_dir():
         for name in ("pairs.jsonl", "pairs.csv", "pairs.parquet"):
             if (data / name).is_file():

@@ -181,9 +181,14 @@ def iter_user_prompts(
             "hist_intentions": or_unk(row["hist_intentions"]),
             "hist_items": or_unk(row["hist_items"]) if has_titles else None,
             "history_length": int(row["hist_len"]),
-            "user_attributes": {a: or_unk(row.get(f"attr:{a}")) for a in attrs},
+            "user_attributes": {_attribute_name(a): or_unk(row.get(f"attr:{a}")) for a in attrs},
         }
         yield row["query_id"], template.render(values), int(row["hist_len"])
+
+
+def _attribute_name(column: str) -> str:
+    """``release_year:token`` → ``release_year``: RecBole's type suffix is not part of the name."""
+    return column.split(":", 1)[0].strip() or column
 
 
 def _jsonable(value: Any) -> Any:
@@ -204,7 +209,7 @@ def iter_item_prompts(con: duckdb.DuckDBPyConnection, config: RecsysConfig) -> I
         description = row.get("description")
         if description and config.description_chars and len(description) > config.description_chars:
             description = description[: config.description_chars].rsplit(" ", 1)[0] + " …"
-        attributes = {k[5:]: _jsonable(v) for k, v in row.items() if k.startswith("attr:")}
+        attributes = {_attribute_name(k[5:]): _jsonable(v) for k, v in row.items() if k.startswith("attr:")}
         values = {
             "item_id": row["item_id"],
             "category": or_unk(row.get("category")),

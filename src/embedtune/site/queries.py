@@ -42,7 +42,7 @@ from embedtune.site.chunk import split_sentences
 
 log = logging.getLogger(__name__)
 
-GENERATOR_NAMES = ("templates", "headings", "keywords", "sentences", "llm")
+GENERATOR_NAMES = ("templates", "headings", "keywords", "sentences", "titles", "cloze", "llm")
 DEFAULT_GENERATORS = ("headings", "keywords", "sentences")
 DEFAULT_MAX_QUERIES_PER_PASSAGE = 4
 # A query sharing this many consecutive words with its passage's text copies the answer.
@@ -132,16 +132,23 @@ class GeneratedQuery:
     text: str
     passage_id: str
     generator: str
+    #: the training positive when it is not the whole passage (cloze: the passage without the query
+    #: sentence; titles: the passage without its title), else None
+    positive: str | None = None
 
 
 class QueryGenerator(Protocol):
-    """Writes candidate queries for one passage; ``prepare`` sees the whole site first."""
+    """Writes candidate queries for one passage; ``prepare`` sees the whole site first.
+
+    ``generate`` returns query texts, or ``(query, positive)`` tuples when the query was cut out of
+    the passage and the training positive must be what is left (never the query's own words).
+    """
 
     name: str
 
     def prepare(self, passages: Sequence[Document]) -> None: ...
 
-    def generate(self, passage: Document, rng: random.Random) -> list[str]: ...
+    def generate(self, passage: Document, rng: random.Random) -> list[str | tuple[str, str]]: ...
 
 
 class TemplateQueries:
@@ -322,6 +329,66 @@ class SentenceFragments:
         return queries
 
 
+class TitleQueries:
+    """The passage's own title as a query for its text (the title → abstract pairs of S2ORC/SPECTER).
+
+    Only descriptive titles (at least ``min_words`` words: "Open access increases citation rate", not
+    "Installation") are used, and the positive is the passage text without the title, so the model
+    learns to match a statement to the body that supports it.
+    """
+
+    name = "titles"
+
+    def __init__(self, min_words: int = 4) -> None:
+        self.min_words = min_words
+
+    def prepare(self, passages: Sequence[Document]) -> None:
+        return None
+
+    def generate(self, passage: Document, rng: random.Random) -> list[str | tuple[str, str]]:
+        topic = topic_of(passage).rstrip(" .:")
+        if len(topic.split()) < self.min_words or not passage.text.strip():
+            return []
+        return [(topic, passage.text)]
+
+
+class ClozeQueries:
+    """Inverse Cloze Task (Lee et al., ACL 2019): one sentence of the passage as the query, the rest as positive.
+
+    The passage's last sentence (where abstracts and help pages state their finding or answer) and one
+    random other sentence of at least ``min_words`` words are taken; each is removed from the positive,
+    so the query never appears in the text it is trained to match. Passages with fewer than three
+    sentences are skipped (too little context is left).
+    """
+
+    name = "cloze"
+
+    def __init__(self, per_passage: int = 2, min_words: int = 6) -> None:
+        self.per_passage = per_passage
+        self.min_words = min_words
+
+    def prepare(self, passages: Sequence[Document]) -> None:
+        return None
+
+    def generate(self, passage: Document, rng: random.Random) -> list[str | tuple[str, str]]:
+        sentences = split_sentences(" ".join(passage.text.split()))
+        if len(sentences) < 3:
+            return []
+        usable = [i for i, s in enumerate(sentences) if len(s.split()) >= self.min_words]
+        if not usable:
+            return []
+        picked = [usable[-1]]
+        others = usable[:-1]
+        rng.shuffle(others)
+        picked += others[: self.per_passage - 1]
+        out: list[str | tuple[str, str]] = []
+        for i in picked:
+            rest = " ".join(sentences[:i] + sentences[i + 1 :])
+            positive = f"{passage.title} {rest}".strip() if passage.title else rest
+            out.append((sentences[i], positive))
+        return out
+
+
 class LLMQueries:
     """Questions from an OpenAI-compatible chat endpoint (``POST {url}/chat/completions``).
 
@@ -411,7 +478,8 @@ def make_generators(
             generators.append(LLMQueries(llm_url, llm_model))
         else:
             generators.append({"templates": TemplateQueries, "headings": HeadingQuestions,
-                               "keywords": KeywordQueries, "sentences": SentenceFragments}[name]())
+                               "keywords": KeywordQueries, "sentences": SentenceFragments,
+                               "titles": TitleQueries, "cloze": ClozeQueries}[name]())
     return generators
 
 
@@ -462,13 +530,20 @@ def generate_queries(
         seen: set[str] = set()
         for generator in generators:
             mine = []
-            for text in generator.generate(doc, rng):
+            for item in generator.generate(doc, rng):
+                text, positive = item if isinstance(item, tuple) else (item, None)
                 text = " ".join(text.split())
                 key = normalize_query(text)
                 stats.generated[generator.name] += 1
                 if not key:
                     continue
-                if repeats_passage(text, doc.text, doc.title):
+                if positive is not None and not positive.strip():
+                    continue
+                if (
+                    repeats_passage(text, positive, "")
+                    if positive is not None
+                    else repeats_passage(text, doc.text, doc.title)
+                ):
                     stats.repeats_passage[generator.name] += 1
                     continue
                 if key in seen:
@@ -476,7 +551,7 @@ def generate_queries(
                     continue
                 seen.add(key)
                 owners[key].add(doc.id)
-                mine.append(GeneratedQuery(text, doc.id, generator.name))
+                mine.append(GeneratedQuery(text, doc.id, generator.name, positive))
             per_generator.append(mine)
         # Generators take turns in a per-passage random order, so a small cap is shared fairly.
         rng.shuffle(per_generator)

@@ -175,7 +175,9 @@ def split_by_passage(
                 continue
             if split == "train" and keep is not None and id(query) not in keep:
                 continue
-            if split == "dev" and names_title(query.text, doc.title):
+            if split == "dev" and (names_title(query.text, doc.title) or query.positive is not None):
+                # A title or a sentence cut from the passage would be judged against the whole
+                # passage, which contains it: dev would measure copying, not retrieval.
                 continue
             n += 1
             by_generator[split][query.generator] += 1
@@ -183,7 +185,7 @@ def split_by_passage(
             queries[qid] = query.text
             qrels[split][qid] = {doc.id: 1}
             if split == "train":
-                pairs.append(Pair(query.text, by_id[doc.id].full_text))
+                pairs.append(Pair(query.text, query.positive or by_id[doc.id].full_text))
     if not pairs:
         raise EmbedtuneError("no training pairs: every passage is in dev/test or no generator wrote a query for it")
     trained_on = {doc_id for judged in qrels["train"].values() for doc_id in judged}
