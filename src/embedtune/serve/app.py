@@ -326,6 +326,39 @@ class BodySizeLimit:
         await response({"type": "http"}, None, send)
 
 
+class RequestMetrics:
+    """Count requests by endpoint and status and time them (a plain ASGI middleware: Starlette's
+    ``@app.middleware("http")`` wraps every response in a task and a stream, which costs more than
+    a small search)."""
+
+    ENDPOINTS = frozenset({"/search", "/embed", "/recommend", "/health", "/metrics", "/admin/reload"})
+
+    def __init__(self, app: Any, requests_total: Any, latency: Any):
+        self.app = app
+        self.requests_total = requests_total
+        self.latency = latency
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") not in self.ENDPOINTS:
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_and_record(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route = scope["path"]
+            self.requests_total.labels(route, str(status)).inc()
+            self.latency.labels(route).observe(time.perf_counter() - start)
+
+
 def _replay(chunks: list[bytes], final: dict | None, receive: Any = None) -> Any:
     """An ASGI ``receive`` that first returns the buffered body, then defers to the real one."""
     pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}] if final is None else [final]
@@ -392,19 +425,7 @@ def create_app(settings: ServeSettings, encoder: Any = None) -> FastAPI:
     app.state.service = service
     app.state.batcher = batcher
 
-    @app.middleware("http")
-    async def record_metrics(request: Request, call_next):
-        start = time.perf_counter()
-        route = request.url.path
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            if route in ("/search", "/embed", "/recommend", "/health", "/metrics", "/admin/reload"):
-                requests_total.labels(route, str(status)).inc()
-                latency.labels(route).observe(time.perf_counter() - start)
+    app.add_middleware(RequestMetrics, requests_total=requests_total, latency=latency)
 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
