@@ -2,13 +2,15 @@
 
     nice -n 10 .venv/bin/python bench/serve_load.py prepare            # passages + both indexes
     nice -n 10 .venv/bin/python bench/serve_load.py load --requests 10000 --concurrency 32
+    .venv/bin/python bench/serve_load.py load --client wrk --seconds 30 --concurrency 1 32   # apt install wrk
 
 `prepare` splits SciFact abstracts (../shared/data/scifact) into sentence windows of 1-3 sentences
 until it has 100,000 passages (synthetic but realistic text), encodes them once with the fastest
 backend (onnx-int8, after its agreement check) and saves an exact index and a copy with an HNSW
 graph. `load` starts `embedtune serve` for each (backend, index) pair on 127.0.0.1, sends a bounded
 number of /search requests (SciFact queries, k=10) from an httpx async client with fixed
-concurrency, and reports QPS, p50/p99 latency, errors and the server's peak RSS. Results go to
+concurrency (or, with ``--client wrk``, runs wrk for ``--seconds``: a C client that leaves the CPU
+to the server), and reports QPS, p50/p99 latency, errors and the server's peak RSS. Results go to
 bench/out/serve_load.json. The load generator shares the 2 cores with the server (and with other
 users of the machine): the numbers are pessimistic and noisy.
 """
@@ -20,6 +22,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -131,7 +134,43 @@ async def drive(base: str, texts: list[str], n: int, concurrency: int) -> tuple[
     return latencies, errors, wall
 
 
-def run_one(index: Path, backend: str, n: int, concurrency: int, texts: list[str]) -> dict:
+WRK_SCRIPT = r"""
+local queries = {}
+for line in io.lines(os.getenv("WRK_QUERIES")) do queries[#queries + 1] = line end
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i + 1
+  return wrk.format(nil, "/search", nil, queries[(i % #queries) + 1])
+end
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
+  io.write(string.format('WRK_JSON {"requests": %d, "seconds": %.3f, "p50_ms": %.2f, "p90_ms": %.2f, "p99_ms": %.2f, "errors": %d}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(99) / 1000, errors))
+end
+"""
+
+
+def drive_wrk(base: str, texts: list[str], seconds: float, concurrency: int) -> dict:
+    """wrk (C, one thread) as the client: far less CPU per request than a Python client on 2 shared cores."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script, bodies = Path(tmp) / "search.lua", Path(tmp) / "queries.jsonl"
+        script.write_text(WRK_SCRIPT, encoding="utf-8")
+        bodies.write_text("".join(json.dumps({"query": t, "k": 10}) + "\n" for t in texts), encoding="utf-8")
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(script), base],
+            capture_output=True, text=True, check=True, env={**os.environ, "WRK_QUERIES": str(bodies)},
+        ).stdout
+    line = next(row for row in out.splitlines() if row.startswith("WRK_JSON "))
+    return json.loads(line.removeprefix("WRK_JSON "))
+
+
+def run_one(index: Path, backend: str, n: int, concurrency: int, texts: list[str], client: str = "httpx",
+            seconds: float = 30.0) -> dict:
     import httpx
     import psutil
 
@@ -160,11 +199,19 @@ def run_one(index: Path, backend: str, n: int, concurrency: int, texts: list[str
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
+        if client == "wrk":
+            stats = drive_wrk(base, texts, seconds, concurrency)
+            stop.set()
+            sampler.join()
+            return {"index": index.name, "backend": backend, "client": "wrk", "requests": stats["requests"],
+                    "concurrency": concurrency, "qps": round(stats["requests"] / stats["seconds"], 1),
+                    "p50_ms": round(stats["p50_ms"], 1), "p99_ms": round(stats["p99_ms"], 1),
+                    "errors": stats["errors"], "peak_rss_mb": round(peak["rss"] / 2**20)}
         lat, errors, wall = asyncio.run(drive(base, texts, n, concurrency))
         stop.set()
         sampler.join()
         ms = np.array(lat) * 1000
-        return {"index": index.name, "backend": backend, "requests": n, "concurrency": concurrency,
+        return {"index": index.name, "backend": backend, "client": "httpx", "requests": n, "concurrency": concurrency,
                 "qps": round(n / wall, 1), "p50_ms": round(float(np.percentile(ms, 50)), 1),
                 "p99_ms": round(float(np.percentile(ms, 99)), 1), "errors": errors,
                 "peak_rss_mb": round(peak["rss"] / 2**20)}
@@ -176,18 +223,20 @@ def run_one(index: Path, backend: str, n: int, concurrency: int, texts: list[str
 def load(args: argparse.Namespace) -> None:
     texts = queries()
     results = []
+    client = args.client or ("wrk" if shutil.which("wrk") else "httpx")
     for index_name in args.indexes:
         for backend in args.backends:
-            result = run_one(DATA / index_name, backend, args.requests, args.concurrency, texts)
-            print(json.dumps(result), flush=True)
-            results.append(result)
+            for concurrency in args.concurrency:
+                result = run_one(DATA / index_name, backend, args.requests, concurrency, texts, client, args.seconds)
+                print(json.dumps(result), flush=True)
+                results.append(result)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "serve_load.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print("| index | backend | requests | concurrency | QPS | p50 ms | p99 ms | errors | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    (OUT / args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print("| index | backend | client | requests | concurrency | QPS | p50 ms | p99 ms | errors | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['index']} | {r['backend']} | {r['requests']:,} | {r['concurrency']} | {r['qps']} | {r['p50_ms']} | "
-              f"{r['p99_ms']} | {r['errors']} | {r['peak_rss_mb']} |")
+        print(f"| {r['index']} | {r['backend']} | {r['client']} | {r['requests']:,} | {r['concurrency']} | {r['qps']} | "
+              f"{r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {r['peak_rss_mb']} |")
 
 
 def main() -> None:
@@ -201,7 +250,10 @@ def main() -> None:
     p.set_defaults(func=prepare)
     p = sub.add_parser("load")
     p.add_argument("--requests", type=int, default=10_000)
-    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--concurrency", type=int, nargs="+", default=[32], help="one run per level (e.g. 1 8 32)")
+    p.add_argument("--client", choices=["wrk", "httpx"], default=None, help="default: wrk when installed (apt install wrk)")
+    p.add_argument("--seconds", type=float, default=30.0, help="wrk: duration of each run (wrk is time-bounded)")
+    p.add_argument("--out", default="serve_load.json", help="results file under bench/out/")
     p.add_argument("--indexes", nargs="+", default=["index-exact", "index-hnsw"])
     p.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"])
     p.set_defaults(func=load)
