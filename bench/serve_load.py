@@ -170,14 +170,14 @@ def drive_wrk(base: str, texts: list[str], seconds: float, concurrency: int) -> 
 
 
 def run_one(index: Path, backend: str, n: int, concurrency: int, texts: list[str], client: str = "httpx",
-            seconds: float = 30.0) -> dict:
+            seconds: float = 30.0, extra: tuple[str, ...] = ()) -> dict:
     import httpx
     import psutil
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "embedtune", "serve", str(index), "--port", str(port), "--backend", backend,
-                             "--quiet", "--reload-poll", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             "--quiet", "--reload-poll", "0", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         for _ in range(600):
             try:
@@ -227,7 +227,9 @@ def load(args: argparse.Namespace) -> None:
     for index_name in args.indexes:
         for backend in args.backends:
             for concurrency in args.concurrency:
-                result = run_one(DATA / index_name, backend, args.requests, concurrency, texts, client, args.seconds)
+                extra = ("--batch-wait-ms", str(args.batch_wait_ms)) if args.batch_wait_ms is not None else ()
+                result = run_one(DATA / index_name, backend, args.requests, concurrency, texts, client, args.seconds, extra)
+                result["batch_wait_ms"] = args.batch_wait_ms
                 print(json.dumps(result), flush=True)
                 results.append(result)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -254,6 +256,7 @@ def main() -> None:
     p.add_argument("--client", choices=["wrk", "httpx"], default=None, help="default: wrk when installed (apt install wrk)")
     p.add_argument("--seconds", type=float, default=30.0, help="wrk: duration of each run (wrk is time-bounded)")
     p.add_argument("--out", default="serve_load.json", help="results file under bench/out/")
+    p.add_argument("--batch-wait-ms", type=float, default=None, help="passed to `embedtune serve` (default: its own)")
     p.add_argument("--indexes", nargs="+", default=["index-exact", "index-hnsw"])
     p.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"])
     p.set_defaults(func=load)

@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=256)
+    parser.add_argument("--max-tokens", type=int, default=None,
+                        help="passage size for site build (default: max-seq-length; 512 keeps most abstracts whole)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     variants = args.variant or ["default", "templates"]
@@ -67,7 +69,7 @@ def main() -> None:
         model = OUT / f"model-{variant}"
         evaluation = OUT / f"eval-{variant}"
         run([*EMBEDTUNE, "site", "build", SCIFACT / "corpus.jsonl", "-o", data, "--generators", VARIANTS[variant],
-             "--max-train-pairs", args.pairs, "--max-tokens", args.max_seq_length, "--seed", args.seed,
+             "--max-train-pairs", args.pairs, "--max-tokens", args.max_tokens or args.max_seq_length, "--seed", args.seed,
              "--overwrite", "--quiet"], log)
         run([*EMBEDTUNE, "train", "--data", data / "pairs.jsonl", "--output", model, "--epochs", args.epochs,
              "--batch-size", args.batch_size, "--lr", args.lr, "--max-seq-length", args.max_seq_length,
