@@ -48,18 +48,24 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
+    parser.add_argument("--threads", type=int, default=None, help="threads for torch and onnxruntime (default: all cores)")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     texts = sentences(args.n)
     stock = TorchEncoder(args.model)
     rate, reference = timed(lambda t: stock.model.encode(t, batch_size=args.batch_size, normalize_embeddings=True), texts, args.repeats)
     rows = [{"backend": "stock SentenceTransformer.encode (torch fp32)", "sentences_per_s": round(rate, 1), "speedup": 1.0}]
     stock_rate = rate
-    for name, enc in (("embedtune torch", stock), ("onnx", OnnxEncoder(args.model)), ("onnx-int8", OnnxEncoder(args.model, quantized=True))):
+    for name, enc in (("embedtune torch", stock), ("onnx", OnnxEncoder(args.model, threads=args.threads)),
+                      ("onnx-int8", OnnxEncoder(args.model, quantized=True, threads=args.threads))):
         rate, vectors = timed(lambda t, e=enc: e.encode(t, batch_size=args.batch_size), texts, args.repeats)
         a = check_agreement(reference, vectors, name)
         rows.append({"backend": name, "sentences_per_s": round(rate, 1), "speedup": round(rate / stock_rate, 2),
                      "mean_cosine": round(a.mean_cosine, 5), "top10_overlap": round(a.top10_overlap, 3), "top1_same": round(a.top1_same, 3)})
-    print(f"{len(texts)} sentences, batch {args.batch_size}, best of {args.repeats}")
+    print(f"{len(texts)} sentences, batch {args.batch_size}, best of {args.repeats}, threads {args.threads or 'all'}")
     print("| backend | sentences/s | vs stock | mean cosine | top-10 overlap | top-1 same |")
     print("|---|---|---|---|---|---|")
     for r in rows:

@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=2500, help="training pairs (a seeded sample)")
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--hard-negatives", type=int, default=0, help="mined per pair from the site's passages")
+    parser.add_argument("--tag", default="", help="suffix for the output folders (several runs of one variant)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=256)
     parser.add_argument("--max-tokens", type=int, default=None,
@@ -65,13 +67,17 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for variant in variants:
         log: list[dict] = []
+        name = f"{variant}{args.tag}"
         data = OUT / f"data-{variant}"
-        model = OUT / f"model-{variant}"
-        evaluation = OUT / f"eval-{variant}"
+        model = OUT / f"model-{name}"
+        evaluation = OUT / f"eval-{name}"
         run([*EMBEDTUNE, "site", "build", SCIFACT / "corpus.jsonl", "-o", data, "--generators", VARIANTS[variant],
              "--max-train-pairs", args.pairs, "--max-tokens", args.max_tokens or args.max_seq_length, "--seed", args.seed,
              "--overwrite", "--quiet"], log)
-        run([*EMBEDTUNE, "train", "--data", data / "pairs.jsonl", "--output", model, "--epochs", args.epochs,
+        # Training on the DATA_DIR reads its pairs.jsonl; with --hard-negatives the negatives are mined
+        # from its passages (the whole SciFact corpus, never the test queries).
+        run([*EMBEDTUNE, "train", "--data", data, "--output", model, "--epochs", args.epochs,
+             "--hard-negatives", args.hard_negatives,
              "--batch-size", args.batch_size, "--lr", args.lr, "--max-seq-length", args.max_seq_length,
              "--seed", args.seed, "--quiet"], log)
         run([*EMBEDTUNE, "eval", "--model", model, "--data", SCIFACT, "--split", "test", "--output", evaluation,
@@ -89,7 +95,7 @@ def main() -> None:
             "verdict": result["verdict"],
             "commands": log,
         }
-        (OUT / f"result-{variant}.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (OUT / f"result-{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
         print(json.dumps({k: summary[k] for k in ("variant", "train_pairs", "ndcg@10", "verdict")}), flush=True)
 
 
