@@ -15,7 +15,7 @@ import re
 import time
 from pathlib import Path
 
-from embedtune.encoders import OnnxEncoder, TorchEncoder, check_agreement
+from embedtune.encoders import OnnxEncoder, OpenVinoEncoder, TorchEncoder, check_agreement
 
 SCIFACT = Path("/work/shared/data/scifact")
 
@@ -60,7 +60,9 @@ def main() -> None:
     rows = [{"backend": "stock SentenceTransformer.encode (torch fp32)", "sentences_per_s": round(rate, 1), "speedup": 1.0}]
     stock_rate = rate
     for name, enc in (("embedtune torch", stock), ("onnx", OnnxEncoder(args.model, threads=args.threads)),
-                      ("onnx-int8", OnnxEncoder(args.model, quantized=True, threads=args.threads))):
+                      ("onnx-int8", OnnxEncoder(args.model, quantized=True, threads=args.threads)),
+                      ("openvino (fp32 forced)", OpenVinoEncoder(args.model, threads=args.threads, precision="f32")),
+                      ("openvino (default precision)", OpenVinoEncoder(args.model, threads=args.threads))):
         rate, vectors = timed(lambda t, e=enc: e.encode(t, batch_size=args.batch_size), texts, args.repeats)
         a = check_agreement(reference, vectors, name)
         rows.append({"backend": name, "sentences_per_s": round(rate, 1), "speedup": round(rate / stock_rate, 2),

@@ -6,7 +6,7 @@
 
 `prepare` splits SciFact abstracts (../shared/data/scifact) into sentence windows of 1-3 sentences
 until it has 100,000 passages (synthetic but realistic text), encodes them once with the fastest
-backend (onnx-int8, after its agreement check) and saves an exact index and a copy with an HNSW
+backend (openvino, after its agreement check) and saves an exact index and a copy with an HNSW
 graph. `load` starts `embedtune serve` for each (backend, index) pair on 127.0.0.1, sends a bounded
 number of /search requests (SciFact queries, k=10) from an httpx async client with fixed
 concurrency (or, with ``--client wrk``, runs wrk for ``--seconds``: a C client that leaves the CPU
@@ -246,7 +246,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare")
     p.add_argument("--model", default="all-MiniLM-L6-v2")
-    p.add_argument("--backend", default="onnx-int8")
+    p.add_argument("--backend", default="openvino")
     p.add_argument("--passages", type=int, default=N_PASSAGES)
     p.add_argument("--synthetic-vectors", action="store_true", help="random unit vectors instead of encoding (serving cost only)")
     p.set_defaults(func=prepare)
@@ -258,7 +258,7 @@ def main() -> None:
     p.add_argument("--out", default="serve_load.json", help="results file under bench/out/")
     p.add_argument("--batch-wait-ms", type=float, default=None, help="passed to `embedtune serve` (default: its own)")
     p.add_argument("--indexes", nargs="+", default=["index-exact", "index-hnsw"])
-    p.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"])
+    p.add_argument("--backends", nargs="+", default=["torch", "onnx-int8", "openvino"])
     p.set_defaults(func=load)
     args = parser.parse_args()
     args.func(args)

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from embedtune.encoders import OnnxEncoder, TorchEncoder, check_agreement, export_onnx, load_encoder
+from embedtune.encoders import OnnxEncoder, OpenVinoEncoder, TorchEncoder, check_agreement, export_onnx, load_encoder
 from embedtune.errors import EmbedtuneError
 
 TEXTS = [
@@ -69,6 +69,23 @@ def test_int8_agreement_is_measured_and_reported(onnx_cache, reference):
     assert "top-10 overlap" in agreement.summary()
 
 
+def test_openvino_fp32_reproduces_sentence_transformers(onnx_cache, reference):
+    encoder = OpenVinoEncoder("all-MiniLM-L6-v2", cache_dir=onnx_cache, precision="f32", threads=1)
+    assert encoder.backend == "openvino" and encoder.precision.lower().startswith("f32")
+    vectors = encoder.encode(TEXTS, batch_size=5)
+    assert vectors.shape == (len(TEXTS), 384) and vectors.dtype == np.float32
+    assert np.min(np.sum(vectors * reference, axis=1)) > 0.9999
+    assert np.allclose(encoder.encode([TEXTS[8]])[0], vectors[8], atol=1e-4)
+
+
+def test_openvino_default_precision_passes_the_agreement_check(onnx_cache):
+    # On CPUs with bf16 units OpenVINO computes in bf16 by default: the gate measures what that costs.
+    encoder = load_encoder("all-MiniLM-L6-v2", "openvino", check_texts=TEXTS, cache_dir=onnx_cache)
+    assert isinstance(encoder, OpenVinoEncoder) and encoder.agreement is not None
+    assert encoder.agreement.backend == "openvino" and encoder.agreement.mean_cosine > 0.999
+    assert encoder.encode([]).shape == (0, 384)
+
+
 def test_failed_agreement_falls_back_to_torch_with_a_warning(onnx_cache, caplog):
     with caplog.at_level(logging.WARNING, logger="embedtune.encoders"):
         encoder = load_encoder("all-MiniLM-L6-v2", "onnx-int8", check_texts=TEXTS, min_cosine=1.01, cache_dir=onnx_cache)
@@ -87,5 +104,5 @@ def test_check_agreement_counts_changed_neighbours():
 
 
 def test_unknown_backend_is_a_clear_error():
-    with pytest.raises(EmbedtuneError, match="unknown backend 'openvino'"):
-        load_encoder("all-MiniLM-L6-v2", "openvino")
+    with pytest.raises(EmbedtuneError, match="unknown backend 'tensorrt'"):
+        load_encoder("all-MiniLM-L6-v2", "tensorrt")

@@ -1,10 +1,12 @@
-"""Inference backends that turn texts into normalized embeddings: ``torch``, ``onnx``, ``onnx-int8``.
+"""Inference backends that turn texts into normalized embeddings: ``torch``, ``onnx``, ``onnx-int8``, ``openvino``.
 
 ``torch`` is stock :meth:`SentenceTransformer.encode`. ``onnx`` exports the whole
 sentence-transformers pipeline (transformer + pooling + normalize) once with
 ``torch.onnx.export(..., dynamo=False)`` and serves it with onnxruntime + tokenizers only;
 ``onnx-int8`` is the same graph after ``onnxruntime.quantization.quantize_dynamic``. Both graphs are first
-rewritten with onnxruntime's transformer fusions (attention, LayerNorm, GELU as single kernels). Exports are
+rewritten with onnxruntime's transformer fusions (attention, LayerNorm, GELU as single kernels). ``openvino``
+compiles the same fp32 ONNX graph with the OpenVINO runtime, which on CPUs with bf16 units (AMX, AVX512-BF16)
+computes in bf16 by default -- the fastest backend on this project's machines, with fp32-level agreement. Exports are
 cached under ``$EMBEDTUNE_CACHE`` (default ``~/.cache/embedtune``), keyed by the model's weights.
 
 A quantized model can change rankings even when cosines look close (see MEASUREMENTS.md), so
@@ -27,6 +29,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,8 +43,8 @@ from embedtune.fileio import atomic_dir
 
 log = logging.getLogger(__name__)
 
-Backend = Literal["torch", "onnx", "onnx-int8"]
-BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
+Backend = Literal["torch", "onnx", "onnx-int8", "openvino"]
+BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8", "openvino")
 DEFAULT_BACKEND: Backend = "torch"
 DEFAULT_BATCH_SIZE = 32
 MIN_AGREEMENT_COSINE = 0.99
@@ -125,25 +128,18 @@ class TorchEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-class OnnxEncoder:
-    """onnxruntime + tokenizers: no torch at inference time. Batches are sorted by length (less padding)."""
+class _ExportedEncoder:
+    """Shared by the exported-graph backends: the fast tokenizer, length-sorted batches, padding, normalization.
+    Subclasses load the graph in ``_load`` and run one padded batch in ``_infer``."""
 
-    def __init__(self, model_path: str | Path, quantized: bool = False, threads: int | None = None,
-                 cache_dir: str | Path | None = None):
-        import onnxruntime as ort
+    backend: str
+
+    def __init__(self, model_path: str | Path, threads: int | None = None, cache_dir: str | Path | None = None):
         from tokenizers import Tokenizer
 
         self.model_path = resolve_model_path(model_path)
-        self.backend = "onnx-int8" if quantized else "onnx"
         export_dir = export_onnx(self.model_path, cache_dir=cache_dir)
         info = json.loads((export_dir / "export.json").read_text(encoding="utf-8"))
-        onnx_file = export_dir / ("model_int8.onnx" if quantized else "model.onnx")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or default_threads()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
-        self.input_names = {i.name for i in self.session.get_inputs()}
         self.tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
         self.max_seq_length = int(info["max_seq_length"])
         self.tokenizer.enable_truncation(max_length=self.max_seq_length)
@@ -151,6 +147,13 @@ class OnnxEncoder:
         self.pad_id = int(info["pad_token_id"])
         self.dim = int(info["dim"])
         self.agreement: Agreement | None = None
+        self._load(export_dir, threads or default_threads())
+
+    def _load(self, export_dir: Path, threads: int) -> None:
+        raise NotImplementedError
+
+    def _infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
 
     def _run(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
@@ -163,9 +166,7 @@ class OnnxEncoder:
             input_ids[row, :n] = enc.ids
             attention[row, :n] = 1
             type_ids[row, :n] = enc.type_ids
-        feeds = {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": type_ids}
-        (out,) = self.session.run(None, {k: v for k, v in feeds.items() if k in self.input_names})
-        return out
+        return self._infer({"input_ids": input_ids, "attention_mask": attention, "token_type_ids": type_ids})
 
     def encode(self, texts: list[str], batch_size: int = DEFAULT_BATCH_SIZE, show_progress: bool = False) -> np.ndarray:
         texts = list(texts)
@@ -182,9 +183,73 @@ class OnnxEncoder:
         for start in starts:
             idx = order[start : start + batch_size]
             result[idx] = self._run([texts[i] for i in idx])
-        # The graph ends in the model's own Normalize module; re-normalizing guards int8 drift.
+        # The graph ends in the model's own Normalize module; re-normalizing guards int8/bf16 drift.
         norms = np.linalg.norm(result, axis=1, keepdims=True)
         return result / np.maximum(norms, 1e-12)
+
+
+class OnnxEncoder(_ExportedEncoder):
+    """onnxruntime + tokenizers: no torch at inference time. Batches are sorted by length (less padding)."""
+
+    def __init__(self, model_path: str | Path, quantized: bool = False, threads: int | None = None,
+                 cache_dir: str | Path | None = None):
+        self.backend = "onnx-int8" if quantized else "onnx"
+        self._quantized = quantized
+        super().__init__(model_path, threads=threads, cache_dir=cache_dir)
+
+    def _load(self, export_dir: Path, threads: int) -> None:
+        import onnxruntime as ort
+
+        onnx_file = export_dir / ("model_int8.onnx" if self._quantized else "model.onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        self.input_names = {i.name for i in self.session.get_inputs()}
+
+    def _infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        (out,) = self.session.run(None, {k: v for k, v in feeds.items() if k in self.input_names})
+        return out
+
+
+class OpenVinoEncoder(_ExportedEncoder):
+    """The fp32 ONNX export compiled by the OpenVINO runtime (CPU plugin, latency hint).
+
+    OpenVINO picks its inference precision from the CPU: bf16 where the CPU has bf16 units (AMX or
+    AVX512-BF16, as on this project's reference machines), fp32 elsewhere; ``precision`` forces one
+    (``"f32"`` or ``"bf16"``). The precision it ran with is in ``self.precision``. Like int8, bf16
+    must pass the agreement check of :func:`load_encoder` before it serves.
+    """
+
+    backend = "openvino"
+
+    def __init__(self, model_path: str | Path, threads: int | None = None, cache_dir: str | Path | None = None,
+                 precision: str | None = None):
+        self._precision_hint = precision or os.environ.get("EMBEDTUNE_OPENVINO_PRECISION") or None
+        super().__init__(model_path, threads=threads, cache_dir=cache_dir)
+
+    def _load(self, export_dir: Path, threads: int) -> None:
+        try:
+            import openvino as ov
+        except ImportError as exc:  # pragma: no cover - openvino is a declared dependency
+            raise EmbedtuneError("the openvino backend needs the `openvino` package: pip install openvino") from exc
+        config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+        if self._precision_hint:
+            config["INFERENCE_PRECISION_HINT"] = self._precision_hint
+        core = ov.Core()
+        self.compiled = core.compile_model(core.read_model(str(export_dir / "model.onnx")), "CPU", config)
+        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        self.precision = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)  # "f32" / "bf16"
+        self._output = self.compiled.output(0)
+        self.input_names = {name for port in self.compiled.inputs for name in port.get_names()}
+        self._request = self.compiled.create_infer_request()
+        self._lock = threading.Lock()  # one infer request: callers from several threads take turns
+
+    def _infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        with self._lock:
+            result = self._request.infer({k: v for k, v in feeds.items() if k in self.input_names})
+            return np.array(result[self._output], dtype=np.float32, copy=True)
 
 
 def _fuse_transformer(onnx_file: Path, hf_config) -> bool:
@@ -357,8 +422,8 @@ def load_encoder(
     min_cosine: float = MIN_AGREEMENT_COSINE,
     threads: int | None = None,
     cache_dir: str | Path | None = None,
-) -> TorchEncoder | OnnxEncoder:
-    """Load an encoder for ``backend``; with ``check_texts``, verify an onnx backend against torch.
+) -> TorchEncoder | OnnxEncoder | OpenVinoEncoder:
+    """Load an encoder for ``backend``; with ``check_texts``, verify an onnx/openvino backend against torch.
 
     A failed check logs a warning and returns the torch encoder (with ``.agreement`` set so the
     caller can report why).
@@ -371,7 +436,11 @@ def load_encoder(
         torch.set_num_threads(threads)
     if backend == "torch":
         return TorchEncoder(model_path)
-    candidate = OnnxEncoder(model_path, quantized=backend == "onnx-int8", threads=threads, cache_dir=cache_dir)
+    candidate: OnnxEncoder | OpenVinoEncoder
+    if backend == "openvino":
+        candidate = OpenVinoEncoder(model_path, threads=threads, cache_dir=cache_dir)
+    else:
+        candidate = OnnxEncoder(model_path, quantized=backend == "onnx-int8", threads=threads, cache_dir=cache_dir)
     if not check_texts:
         return candidate
     sample = sample_texts([t for t in check_texts if t.strip()])

@@ -42,7 +42,7 @@ def index_build(
     output: Annotated[Path, typer.Option("--output", "-o", help="index folder to write (replaced atomically)")],
     ann: Annotated[str, typer.Option(help="auto: HNSW from 50,000 documents; none: exact only; hnsw: always")] = "auto",
     dtype: Annotated[str, typer.Option(help="vector storage: float32 | float16 | int8")] = "float32",
-    backend: Annotated[str, typer.Option(help="encoder: torch | onnx | onnx-int8 (checked against torch on your corpus)")] = DEFAULT_BACKEND,
+    backend: Annotated[str, typer.Option(help="encoder: torch | onnx | onnx-int8 | openvino (checked against torch on your corpus)")] = DEFAULT_BACKEND,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
@@ -220,11 +220,11 @@ def serve(
     index: Annotated[Path, typer.Argument(help="index folder (from `embedtune index build`)")],
     host: Annotated[str, typer.Option(help="address to bind; 0.0.0.0 exposes the service to the network")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    backend: Annotated[str | None, typer.Option(help="torch | onnx | onnx-int8; default: the index's")] = None,
+    backend: Annotated[str | None, typer.Option(help="torch | onnx | onnx-int8 | openvino; default: the index's")] = None,
     api_key: Annotated[str | None, typer.Option(help="require this key on API calls", envvar="EMBEDTUNE_API_KEY", show_envvar=True)] = None,
     cors: Annotated[list[str] | None, typer.Option("--cors", help="allowed browser origin (repeat; '*' for any)")] = None,
     max_batch: Annotated[int, typer.Option(min=1, help="most requests micro-batched into one encoder call")] = 64,
-    batch_wait_ms: Annotated[float, typer.Option(min=0, help="how long a request waits for others to batch with")] = 2.0,
+    batch_wait_ms: Annotated[float, typer.Option(min=0, help="how long a request waits for others to batch with (0: batch only what is already queued)")] = 0.0,
     reload_poll: Annotated[float, typer.Option(min=0, help="seconds between checks for a new index version (0: off)")] = 2.0,
     threads: Annotated[int | None, typer.Option(min=1, help="encoder threads (default: all cores)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no access log")] = False,
@@ -238,11 +238,15 @@ def serve(
         curl -s localhost:8000/search -H 'content-type: application/json' -d '{"query": "export notes", "k": 3}'
     """
     import uvicorn
+    from threadpoolctl import threadpool_limits
 
     from embedtune.serve.app import ServeSettings, create_app
 
     _check_backend(backend)
     logging.getLogger("embedtune").setLevel(logging.INFO)
+    # Exact search is a memory-bound matrix-vector product: one BLAS thread is as fast, and BLAS threads
+    # spinning beside the encoder's own thread pool made single torch requests 5x slower on 2 cores.
+    threadpool_limits(limits=1, user_api="blas")
     settings = ServeSettings(index=index, backend=backend, api_key=api_key, cors_origins=list(cors or []),
                              max_batch=max_batch, batch_wait_ms=batch_wait_ms, reload_poll_s=reload_poll, threads=threads)
     app = create_app(settings)

@@ -67,7 +67,7 @@ class ServeSettings(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
     index: Path
-    backend: str | None = Field(None, description="torch | onnx | onnx-int8; default: the backend the index was built with")
+    backend: str | None = Field(None, description="torch | onnx | onnx-int8 | openvino; default: the backend the index was built with")
     api_key: str | None = Field(None, description=f"require this key (Authorization: Bearer KEY or X-API-Key); default ${API_KEY_ENV}")
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed to call the API from a browser ('*' for any)")
     max_query_chars: int = 2_000
@@ -76,7 +76,7 @@ class ServeSettings(BaseModel):
     max_k: int = 100
     max_body_bytes: int = 1_000_000
     max_batch: int = 64
-    batch_wait_ms: float = 2.0
+    batch_wait_ms: float = 0.0
     reload_poll_s: float = Field(2.0, description="how often to check the index folder for a new version; 0 turns it off")
     threads: int | None = None
     title: str = "embedtune search"
