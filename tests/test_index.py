@@ -77,6 +77,30 @@ def test_hnsw_reports_recall_and_matches_exact(tmp_path: Path):
     assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approx, exact, strict=True)]) >= 0.95
 
 
+def test_hnsw_recall_is_measured_on_given_queries_and_kept(tmp_path: Path):
+    vectors, queries = unit_vectors(2000, dim=32), unit_vectors(50, dim=32, seed=4)
+    index = VectorIndex.from_documents(make_docs(2000), vectors, model="m", ann="hnsw", recall_queries=queries)
+    info = index.manifest.ann
+    assert info.recall_queries == "queries" and info.recall_sample == 50 and info.recall_at_10 >= 0.98
+    # the stored figure is what these queries get at the chosen ef_search
+    exact = [[h.id for h in hits] for hits in index.search(queries, k=10, exact=True)]
+    approx = [[h.id for h in hits] for hits in index.search(queries, k=10)]
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approx, exact, strict=True)]) == pytest.approx(info.recall_at_10, abs=1e-4)
+    index.save(tmp_path / "idx")
+    loaded = VectorIndex.load(tmp_path / "idx")
+    assert np.array_equal(loaded.recall_queries, queries)
+    assert loaded.measure_ann_recall() == pytest.approx(info.recall_at_10, abs=1e-4)
+    # without queries, stored rows stand in with their own row left out
+    plain = VectorIndex.from_documents(make_docs(2000), vectors, model="m", ann="hnsw")
+    assert plain.manifest.ann.recall_queries == "stored rows" and plain.recall_queries is None
+
+
+def test_queries_beside_a_corpus_file_are_read(tmp_path: Path):
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "a", "text": "alpha"}\n{"_id": "b", "text": "beta"}\n', encoding="utf-8")
+    (tmp_path / "queries.jsonl").write_text('{"_id": "q1", "text": "what is alpha"}\n', encoding="utf-8")
+    assert read_index_corpus(tmp_path / "corpus.jsonl").queries == ["what is alpha"]
+
+
 @pytest.mark.parametrize("ann", ["none", "hnsw"])
 def test_filters_on_metadata(ann: str):
     vectors, queries = unit_vectors(400), unit_vectors(5, seed=4)

@@ -68,6 +68,9 @@ class AnnInfo(BaseModel):
     ef_search: int = HNSW_EF_SEARCH
     recall_at_10: float | None = None
     recall_sample: int = 0
+    # "queries": the corpus's own queries (a DATA_DIR's queries.jsonl), encoded like real searches;
+    # "stored rows": stored vectors as queries with the row itself left out of both rankings (optimistic).
+    recall_queries: Literal["queries", "stored rows"] = "stored rows"
     build_seconds: float | None = None
 
 
@@ -156,14 +159,19 @@ class VectorIndex:
         self.path = path
         self.id_to_row = {doc_id: row for row, doc_id in enumerate(ids) if not deleted[row]}
         self._postings: dict[str, dict[str, np.ndarray]] = {}
+        self.recall_queries: np.ndarray | None = None  # query vectors that measure the graph's recall
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
     def from_documents(cls, docs: list[Document], vectors: np.ndarray, model: str, backend: str = "torch",
                        dtype: str = "float32", ann: str = "auto", kind: str = "retrieval",
                        source: str | None = None, data_dir: str | None = None,
-                       agreement: dict[str, Any] | None = None) -> VectorIndex:
-        """Build an index in memory from documents and their (unit-length) vectors, row for row."""
+                       agreement: dict[str, Any] | None = None,
+                       recall_queries: np.ndarray | None = None) -> VectorIndex:
+        """Build an index in memory from documents and their (unit-length) vectors, row for row.
+
+        ``recall_queries`` (query vectors from the same encoder) measure the HNSW graph's recall@10
+        the way searches will use it; without them, stored rows stand in for queries."""
         if dtype not in DTYPES:
             raise EmbedtuneError(f"unknown --dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
         if ann not in ANN_MODES:
@@ -186,6 +194,8 @@ class VectorIndex:
         index = cls(manifest, stored, scale, [d.id for d in docs], [d.title for d in docs],
                     [dict(d.metadata) for d in docs], _TextStore.from_texts([d.text for d in docs]),
                     np.zeros(len(docs), dtype=bool))
+        if recall_queries is not None and len(recall_queries):
+            index.recall_queries = np.ascontiguousarray(recall_queries[:RECALL_SAMPLE], dtype=np.float32)
         if ann == "hnsw" or (ann == "auto" and len(docs) >= ANN_AUTO_MIN_ROWS):
             index.build_ann()
         return index
@@ -194,7 +204,7 @@ class VectorIndex:
     def build_ann(self, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION,
                   target_recall: float = HNSW_TARGET_RECALL) -> AnnInfo:
         """Build the HNSW graph over all rows and tune ``ef_search`` until recall@10 vs exact reaches
-        ``target_recall`` on a sample of stored vectors used as queries."""
+        ``target_recall`` (see :meth:`measure_ann_recall`)."""
         import faiss
 
         start = time.perf_counter()
@@ -212,21 +222,38 @@ class VectorIndex:
         return info
 
     def measure_ann_recall(self, k: int = 10, sample: int = RECALL_SAMPLE, seed: int = 0) -> float | None:
-        """recall@k of the graph against exact search, with live stored vectors as queries."""
+        """recall@k of the graph against exact search over the live rows.
+
+        Queries are :attr:`recall_queries` when the index has them (real queries of the corpus). Otherwise a
+        sample of stored vectors stands in, each with its own row left out of both rankings -- a stored
+        vector finds itself trivially, which made an earlier version report 1.0 where real queries got 0.96.
+        """
         if self.ann is None or self.manifest.ann is None:
             return None
         live = np.flatnonzero(~self.deleted)
         if len(live) == 0:
             return None
-        rng = np.random.default_rng(seed)
-        rows = np.sort(rng.choice(live, size=min(sample, len(live)), replace=False))
-        queries = self._dense(rows)
-        kk = min(k, len(live))
-        exact = self._exact_rows(queries, kk, ~self.deleted)
-        approx = self._ann_rows(queries, kk, None)
-        recall = float(np.mean([len(set(e) & set(a)) / kk for (e, _), (a, _) in zip(exact, approx, strict=True)]))
+        if self.recall_queries is not None:
+            queries, own_rows, kind = self.recall_queries, None, "queries"
+        else:
+            rng = np.random.default_rng(seed)
+            own_rows = np.sort(rng.choice(live, size=min(sample, len(live)), replace=False))
+            queries, kind = self._dense(own_rows), "stored rows"
+        kk = min(k, len(live) - (own_rows is not None))
+        if kk <= 0:
+            return None
+        extra = 0 if own_rows is None else 1
+        exact = self._exact_rows(queries, kk + extra, ~self.deleted)
+        approx = self._ann_rows(queries, kk + extra, ~self.deleted if self.deleted.any() else None)
+        hits = []
+        for qi, ((e, _), (a, _)) in enumerate(zip(exact, approx, strict=True)):
+            if own_rows is not None:
+                e, a = e[e != own_rows[qi]][:kk], a[a != own_rows[qi]][:kk]
+            hits.append(len(set(e.tolist()) & set(a.tolist())) / kk)
+        recall = float(np.mean(hits))
         self.manifest.ann.recall_at_10 = round(recall, 4)
-        self.manifest.ann.recall_sample = len(rows)
+        self.manifest.ann.recall_sample = len(queries)
+        self.manifest.ann.recall_queries = kind
         return recall
 
     # ---- properties ---------------------------------------------------------------------------
@@ -439,6 +466,8 @@ class VectorIndex:
                     fh.write(json.dumps({"id": doc_id, "title": title, "metadata": meta}, ensure_ascii=False) + "\n")
             if self.ann is not None:
                 faiss.write_index(self.ann, str(tmp / "hnsw.faiss"))
+            if self.recall_queries is not None:
+                np.save(tmp / "recall_queries.npy", self.recall_queries)
             (tmp / MANIFEST_FILE).write_text(self.manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
         self.path = path
         return path
@@ -476,7 +505,10 @@ class VectorIndex:
             if ann.ntotal != manifest.rows:
                 raise DataError(path / "hnsw.faiss", f"graph holds {ann.ntotal} vectors, the index {manifest.rows}; rebuild the index")
         texts = _TextStore.open(path / "docs.jsonl", path / "docs.offsets.npy")
-        return cls(manifest, vectors, scale, ids, titles, metadata, texts, deleted, ann=ann, path=path)
+        index = cls(manifest, vectors, scale, ids, titles, metadata, texts, deleted, ann=ann, path=path)
+        if (path / "recall_queries.npy").is_file():
+            index.recall_queries = np.load(path / "recall_queries.npy")
+        return index
 
 
 class _TextStore:
@@ -552,10 +584,11 @@ def read_index_corpus(corpus: str | Path) -> CorpusSource:
     docs = list(read_corpus(corpus_path).values())
     kind = str(read_manifest(data_dir).get("kind", "retrieval")) if data_dir else "retrieval"
     queries: list[str] = []
-    if data_dir is not None and (data_dir / "queries.jsonl").is_file():
+    queries_file = (data_dir or corpus_path.parent) / "queries.jsonl"  # a DATA_DIR's, or the BEIR file beside the corpus
+    if queries_file.is_file():
         from embedtune.fileio import iter_jsonl
 
-        queries = [str(obj.get("text", "")) for _line, obj in iter_jsonl(data_dir / "queries.jsonl") if obj.get("text")]
+        queries = [str(obj.get("text", "")) for _line, obj in iter_jsonl(queries_file) if obj.get("text")]
     return CorpusSource(docs=docs, corpus_path=corpus_path.resolve(), data_dir=data_dir.resolve() if data_dir else None,
                         kind=kind, queries=queries)
 
@@ -564,7 +597,7 @@ def build_index(model: str | Path, corpus: str | Path, output: str | Path, ann: 
                 dtype: str = "float32", backend: str = "torch", batch_size: int = 32,
                 show_progress: bool = True, encoder: Any = None) -> VectorIndex:
     """Encode a corpus and save an index folder at ``output`` (atomically)."""
-    from embedtune.encoders import load_encoder
+    from embedtune.encoders import load_encoder, sample_texts
 
     source = read_index_corpus(corpus)
     texts = [d.full_text for d in source.docs]
@@ -572,10 +605,11 @@ def build_index(model: str | Path, corpus: str | Path, output: str | Path, ann: 
         encoder = load_encoder(model, backend, check_texts=texts + source.queries)
     agreement = encoder.agreement.to_dict() if getattr(encoder, "agreement", None) else None
     vectors = encoder.encode(texts, batch_size=batch_size, show_progress=show_progress)
+    queries = sample_texts([q for q in source.queries if q.strip()], n=RECALL_SAMPLE)
     index = VectorIndex.from_documents(
         source.docs, vectors, model=model_reference(model), backend=encoder.backend, dtype=dtype, ann=ann,
         kind=source.kind, source=str(source.corpus_path), data_dir=str(source.data_dir) if source.data_dir else None,
-        agreement=agreement,
+        agreement=agreement, recall_queries=encoder.encode(queries) if queries else None,
     )
     index.save(output)
     return index

@@ -66,7 +66,7 @@ def index_build(
                    f"top-10 overlap {a['top10_overlap']:.3f}, top-1 same {a['top1_same']:.3f} -> {state}")
     search_kind = "exact"
     if m.ann is not None:
-        search_kind = f"HNSW (M={m.ann.m}, ef_search={m.ann.ef_search}, recall@10 vs exact {m.ann.recall_at_10:.4f} on {m.ann.recall_sample} queries)"
+        search_kind = f"HNSW (M={m.ann.m}, ef_search={m.ann.ef_search}, recall@10 vs exact {m.ann.recall_at_10:.4f} on {m.ann.recall_sample} {'real queries' if m.ann.recall_queries == 'queries' else 'stored rows'})"
     typer.echo(f"indexed {m.live:,} documents ({m.kind}) with {m.model} [{m.backend}], {m.dim}-d {m.dtype}, {search_kind} -> {output}")
 
 
