@@ -7,7 +7,14 @@ import logging
 import numpy as np
 import pytest
 
-from embedtune.encoders import OnnxEncoder, OpenVinoEncoder, TorchEncoder, check_agreement, export_onnx, load_encoder
+from embedtune.encoders import (
+    OnnxEncoder,
+    OpenVinoEncoder,
+    TorchEncoder,
+    check_agreement,
+    export_onnx,
+    load_encoder,
+)
 from embedtune.errors import EmbedtuneError
 
 TEXTS = [

@@ -314,8 +314,8 @@ def export_onnx(model_path: str | Path, cache_dir: str | Path | None = None) -> 
     if not (model_dir / "tokenizer.json").is_file():
         raise EmbedtuneError(f"{model_dir} has no tokenizer.json (a fast tokenizer is needed for the onnx backends)")
 
-    import torch
     import onnx
+    import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from embedtune.base_model import load_model

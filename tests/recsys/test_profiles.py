@@ -106,3 +106,15 @@ def test_profile_never_sees_the_target_or_later_events(tmp_path_factory, data):
             r[1] == target_item for r in before
         )
         assert not any(r[1] == target_item for r in before)  # a target is a first encounter
+
+
+def test_chunked_profiles_equal_one_pass(tmp_path, monkeypatch):
+    # Large logs are profiled in chunks of targets; the queries must not depend on the chunking.
+    items = [(f"i{k}", f"cat{k % 3}", f"brand{k % 4}", f"title{k}") for k in range(9)]
+    rows = [(f"u{u}", f"i{(u * 5 + t * 7) % 9}", t, (u + t) % 4) for u in range(6) for t in range(8)]
+    _, one_pass, qrels = build(tmp_path / "one", rows, items, max_train_per_user=50)
+    monkeypatch.setattr("embedtune.recsys.profiles.HIST_ROWS_PER_CHUNK", 5)
+    out, chunked, chunked_qrels = build(tmp_path / "chunked", rows, items, max_train_per_user=50)
+    assert len(one_pass) > 20 and chunked == one_pass and chunked_qrels == qrels
+    ids = [json.loads(line)["_id"] for line in (out / "queries.jsonl").read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == len(one_pass)

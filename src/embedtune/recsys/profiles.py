@@ -12,6 +12,7 @@ the most recent distinct values. ``HistIntentions`` counts event types in the wi
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,9 @@ from embedtune.recsys.templates import UNK, PromptTemplate, or_unk
 
 PROFILE_FIELDS = {"category": "hist_categories", "shop": "hist_shops", "brand": "hist_brands"}
 ITEM_PROMPT_FIELDS = ("category", "shop", "brand")
+# Targets are profiled in chunks of about this many (target, history event) rows: the history rows
+# carry item strings, and one pass over a 10-million-event log made DuckDB spill more than the disk held.
+HIST_ROWS_PER_CHUNK = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -45,14 +49,26 @@ def build_profiles(con: duckdb.DuckDBPyConnection, config: RecsysConfig, options
     Needs tables ``ev`` (``user_id, item_id, event, pos``), ``targets`` (``query_id, user_id,
     hist_len``) and ``items``.
     """
-    window, decay, top_n = config.history_window, config.recency_decay, config.hist_top_n
+    window = config.history_window
     fields = [f for f in PROFILE_FIELDS if f in options.item_fields]
     with_titles = "title" in options.item_fields and config.hist_items > 0
     carried = "".join(f", i.{f}" for f in [*fields, *(["title"] if with_titles else [])])
     # Integer target ids: grouping millions of history rows is much cheaper on integers than strings.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE tq AS SELECT row_number() OVER () AS tid, query_id, user_id, hist_len FROM targets"
+        "CREATE OR REPLACE TEMP TABLE tq_all AS SELECT row_number() OVER () AS tid, query_id, user_id, hist_len FROM targets"
     )
+    hist_rows = int(con.execute(f"SELECT coalesce(sum(least(hist_len, {window})), 0) FROM tq_all").fetchone()[0])
+    chunks = max(1, math.ceil(hist_rows / HIST_ROWS_PER_CHUNK))
+    for chunk in range(chunks):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE tq AS SELECT * FROM tq_all WHERE tid % {chunks} = {chunk}")
+        _profile_chunk(con, config, fields, with_titles, carried, first=chunk == 0)
+    con.execute("DROP TABLE tq_all")
+
+
+def _profile_chunk(con: duckdb.DuckDBPyConnection, config: RecsysConfig, fields: list[str], with_titles: bool,
+                   carried: str, first: bool) -> None:
+    """Profiles of the targets in ``tq``, created as (``first``) or appended to table ``profiles``."""
+    window, decay, top_n = config.history_window, config.recency_decay, config.hist_top_n
     # One pass over (target × its last `window` earlier events), joined with the catalog once.
     con.execute(
         f"""
@@ -110,8 +126,8 @@ def build_profiles(con: duckdb.DuckDBPyConnection, config: RecsysConfig, options
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE hist_titles (query_id VARCHAR, text VARCHAR)")
     con.execute(
-        """
-        CREATE OR REPLACE TABLE profiles AS
+        f"""
+        {"CREATE OR REPLACE TABLE profiles AS" if first else "INSERT INTO profiles"}
         SELECT t.query_id, t.user_id, t.hist_len, f.hist_categories, f.hist_shops, f.hist_brands,
                it.text AS hist_intentions, ti.text AS hist_items
         FROM tq t
