@@ -78,12 +78,12 @@ def prepare(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     if args.ann_only:
         # Reuse the encoded exact index; only (re)measure recall on real queries and rebuild the graph.
-        from embedtune.encoders import load_encoder, sample_texts
-        from embedtune.index import RECALL_SAMPLE
+        from embedtune.encoders import load_encoder
+        from embedtune.index import recall_query_vectors
 
         index = VectorIndex.load(DATA / "index-exact", mmap_vectors=False)
-        queries = sample_texts(read_index_corpus(corpus).queries, n=RECALL_SAMPLE)
-        index.recall_queries = load_encoder(index.manifest.model, index.manifest.backend).encode(queries)
+        encoder = load_encoder(index.manifest.model, index.manifest.backend)
+        index.recall_queries = recall_query_vectors(encoder, read_index_corpus(corpus).queries)
         index.save(DATA / "index-exact")
     elif args.synthetic_vectors:
         # Serving cost depends on the row count and dimension, not on what the vectors mean; encoding

@@ -130,9 +130,10 @@ class TorchEncoder:
 
 class _ExportedEncoder:
     """Shared by the exported-graph backends: the fast tokenizer, length-sorted batches, padding, normalization.
-    Subclasses load the graph in ``_load`` and run one padded batch in ``_infer``."""
+    Subclasses load the graph in ``_load`` (setting ``input_names``) and run one padded batch in ``_infer``."""
 
     backend: str
+    input_names: set[str]
 
     def __init__(self, model_path: str | Path, threads: int | None = None, cache_dir: str | Path | None = None):
         from tokenizers import Tokenizer
@@ -166,7 +167,8 @@ class _ExportedEncoder:
             input_ids[row, :n] = enc.ids
             attention[row, :n] = 1
             type_ids[row, :n] = enc.type_ids
-        return self._infer({"input_ids": input_ids, "attention_mask": attention, "token_type_ids": type_ids})
+        feeds = {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": type_ids}
+        return self._infer({k: v for k, v in feeds.items() if k in self.input_names})
 
     def encode(self, texts: list[str], batch_size: int = DEFAULT_BATCH_SIZE, show_progress: bool = False) -> np.ndarray:
         texts = list(texts)
@@ -209,7 +211,7 @@ class OnnxEncoder(_ExportedEncoder):
         self.input_names = {i.name for i in self.session.get_inputs()}
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        (out,) = self.session.run(None, {k: v for k, v in feeds.items() if k in self.input_names})
+        (out,) = self.session.run(None, feeds)
         return out
 
 
@@ -248,7 +250,7 @@ class OpenVinoEncoder(_ExportedEncoder):
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         with self._lock:
-            result = self._request.infer({k: v for k, v in feeds.items() if k in self.input_names})
+            result = self._request.infer(feeds)
             return np.array(result[self._output], dtype=np.float32, copy=True)
 
 

@@ -593,11 +593,19 @@ def read_index_corpus(corpus: str | Path) -> CorpusSource:
                         kind=kind, queries=queries)
 
 
+def recall_query_vectors(encoder: Any, queries: list[str]) -> np.ndarray | None:
+    """Vectors of up to ``RECALL_SAMPLE`` of a corpus's queries (seeded sample), to measure HNSW recall with."""
+    from embedtune.encoders import sample_texts
+
+    texts = sample_texts([q for q in queries if q.strip()], n=RECALL_SAMPLE)
+    return encoder.encode(texts) if texts else None
+
+
 def build_index(model: str | Path, corpus: str | Path, output: str | Path, ann: str = "auto",
                 dtype: str = "float32", backend: str = "torch", batch_size: int = 32,
                 show_progress: bool = True, encoder: Any = None) -> VectorIndex:
     """Encode a corpus and save an index folder at ``output`` (atomically)."""
-    from embedtune.encoders import load_encoder, sample_texts
+    from embedtune.encoders import load_encoder
 
     source = read_index_corpus(corpus)
     texts = [d.full_text for d in source.docs]
@@ -605,11 +613,10 @@ def build_index(model: str | Path, corpus: str | Path, output: str | Path, ann: 
         encoder = load_encoder(model, backend, check_texts=texts + source.queries)
     agreement = encoder.agreement.to_dict() if getattr(encoder, "agreement", None) else None
     vectors = encoder.encode(texts, batch_size=batch_size, show_progress=show_progress)
-    queries = sample_texts([q for q in source.queries if q.strip()], n=RECALL_SAMPLE)
     index = VectorIndex.from_documents(
         source.docs, vectors, model=model_reference(model), backend=encoder.backend, dtype=dtype, ann=ann,
         kind=source.kind, source=str(source.corpus_path), data_dir=str(source.data_dir) if source.data_dir else None,
-        agreement=agreement, recall_queries=encoder.encode(queries) if queries else None,
+        agreement=agreement, recall_queries=recall_query_vectors(encoder, source.queries),
     )
     index.save(output)
     return index
