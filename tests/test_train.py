@@ -75,3 +75,38 @@ def test_cli_train_eval_doctor(tiny_run, tmp_path):
     assert res.exit_code == 0 and "finding" in res.output.lower()
     res = runner.invoke(app, ["train", "--data", str(tmp_path / "missing"), "--output", str(tmp_path / "o")])
     assert res.exit_code != 0 and not (tmp_path / "o").exists()
+
+
+def _mining_corpus() -> tuple[list, list[str]]:
+    from embedtune.data.records import Pair
+
+    topics = ["billing", "passwords", "shipping", "returns", "invoices", "accounts", "refunds", "coupons",
+              "gift cards", "subscriptions", "exports", "backups"]
+    corpus = [f"How {t} work: the {t} page explains every step of managing {t} in the app." for t in topics]
+    corpus += [f"Unrelated note number {i} about the weather and gardening." for i in range(20)]
+    pairs = [Pair(f"where do I manage {t}?", corpus[i]) for i, t in enumerate(topics)]
+    return pairs, corpus
+
+
+def test_mining_keeps_pairs_it_cannot_serve_with_random_negatives(base_model, tmp_path, monkeypatch):
+    """sentence-transformers drops pairs without enough candidates below the margin; embedtune keeps them."""
+    from embedtune.train import _mine_negatives
+
+    monkeypatch.setenv("EMBEDTUNE_CACHE", str(tmp_path / "cache"))
+    pairs, corpus = _mining_corpus()
+    # A margin of 0.99 rejects every candidate scoring above 1% of the positive: nothing can be mined.
+    strict = TrainConfig(data=["x"], output="y", hard_negatives=2, hard_negative_range_min=0,
+                         hard_negative_range_max=5, hard_negative_margin=0.99)
+    kept, n_random = _mine_negatives(pairs, base_model, strict, corpus)
+    assert n_random == len(pairs) and len(kept) == len(pairs)
+    for original, pair in zip(pairs, kept, strict=True):
+        assert (pair.anchor, pair.positive) == (original.anchor, original.positive)
+        assert len(pair.negatives) == 2 and len(set(pair.negatives)) == 2
+        assert pair.positive not in pair.negatives and set(pair.negatives) <= set(corpus)
+
+    # Without a margin every pair gets mined negatives: the nearest other topic pages, not the weather notes.
+    loose = strict.model_copy(update={"hard_negative_margin": None, "hard_negative_range_min": 1})
+    mined, n_random = _mine_negatives(pairs, base_model, loose, corpus)
+    assert n_random == 0 and len(mined) == len(pairs)
+    assert all(p.positive not in p.negatives for p in mined)
+    assert sum("weather" in n for p in mined for n in p.negatives) < len(pairs) // 2

@@ -110,17 +110,28 @@ def _to_dataset(pairs: list[Pair]):
     return Dataset.from_dict(columns)
 
 
-def _mine_negatives(dataset, model, config: TrainConfig, corpus_texts: list[str] | None):
+def _mine_negatives(
+    pairs: list[Pair], model, config: TrainConfig, corpus_texts: list[str] | None
+) -> tuple[list[Pair], int]:
+    """Add ``config.hard_negatives`` mined negatives to every pair; returns the pairs and how many got random ones.
+
+    sentence-transformers' ``mine_hard_negatives`` drops every pair for which it finds fewer than
+    ``num_negatives`` candidates in ``[range_min, range_max)`` below the relative margin. Those are the
+    queries whose positive the base model scores low — the pairs with the most to teach (on SciFact's
+    train split, 131 of 835 pairs at one negative). They are kept here, with negatives drawn at random
+    from the corpus instead (what FlagEmbedding's ``hn_mine`` does when the range runs dry).
+    """
     from sentence_transformers.util import mine_hard_negatives
 
-    return mine_hard_negatives(
-        dataset,
+    k = config.hard_negatives
+    mined = mine_hard_negatives(
+        _to_dataset(pairs),
         model,
         corpus=corpus_texts,
         range_min=config.hard_negative_range_min,
         range_max=config.hard_negative_range_max,
         relative_margin=config.hard_negative_margin,
-        num_negatives=config.hard_negatives,
+        num_negatives=k,
         sampling_strategy="top",
         output_format="n-tuple",
         batch_size=config.eval_batch_size,
@@ -128,6 +139,40 @@ def _mine_negatives(dataset, model, config: TrainConfig, corpus_texts: list[str]
         # Mining re-encodes the whole corpus with the base model: cache it across runs.
         cache_folder=str(_mining_cache_dir()),
     )
+    found: dict[tuple[str, str], tuple[str, ...]] = {}
+    for row in mined:
+        found[(row["anchor"], row["positive"])] = tuple(row[f"negative_{j + 1}"] for j in range(k))
+    pool = list(dict.fromkeys(corpus_texts if corpus_texts is not None else (p.positive for p in pairs)))
+    positives_of: dict[str, set[str]] = {}
+    for p in pairs:
+        positives_of.setdefault(p.anchor, set()).add(p.positive)
+    rng = random.Random(config.seed)
+    out: list[Pair] = []
+    n_random = 0
+    for p in pairs:
+        negatives = found.get((p.anchor, p.positive))
+        if negatives is None:
+            n_random += 1
+            negatives = _random_negatives(pool, positives_of[p.anchor], k, rng)
+        out.append(Pair(p.anchor, p.positive, negatives))
+    return out, n_random
+
+
+def _random_negatives(pool: list[str], exclude: set[str], k: int, rng: random.Random) -> tuple[str, ...]:
+    """``k`` distinct texts from ``pool`` that are not in ``exclude`` (fewer only if the pool has fewer)."""
+    chosen: list[str] = []
+    for _ in range(50 * k):
+        if len(chosen) == k:
+            break
+        text = pool[rng.randrange(len(pool))]
+        if text not in exclude and text not in chosen:
+            chosen.append(text)
+    if len(chosen) < k:
+        chosen.extend(t for t in pool if t not in exclude and t not in chosen)
+        chosen = chosen[:k]
+    if len(chosen) < k:
+        raise EmbedtuneError(f"cannot draw {k} negatives: the corpus has too few texts besides the positives")
+    return tuple(chosen)
 
 
 def _mining_cache_dir() -> Path:
@@ -222,11 +267,16 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
     corpus_texts = [d.full_text for d in eval_corpus.values()] if eval_corpus is not None else None
     train_datasets = {}
     for name, pairs in datasets.items():
-        ds = _to_dataset(pairs)
         if config.hard_negatives and not pairs[0].negatives:
             echo(f"mining {config.hard_negatives} hard negative(s) per pair for {name} with the base model ...")
-            ds = _mine_negatives(ds, model, config, corpus_texts)
-        train_datasets[name] = ds
+            pairs, n_random = _mine_negatives(pairs, model, config, corpus_texts)
+            if n_random:
+                echo(
+                    f"hard negatives: {n_random} of {len(pairs)} pairs in {name} had too few candidates ranked "
+                    f"{config.hard_negative_range_min}-{config.hard_negative_range_max} below the margin; they are "
+                    "kept with random corpus negatives"
+                )
+        train_datasets[name] = _to_dataset(pairs)
     n_neg = len(next(iter(train_datasets.values())).column_names) - 2
 
     use_logq = _use_logq(config)
