@@ -34,6 +34,7 @@ VARIANTS = {
     "keywords": "keywords",
     "headings": "headings",
     "titles-cloze": "titles,cloze",
+    "cloze": "cloze",
     "adapt": "titles,cloze,headings",
 }
 
