@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--hard-negatives", type=int, default=0, help="mined per pair from the site's passages")
+    parser.add_argument("--merge-base", type=float, default=None,
+                        help="also score the model interpolated with the base model at this weight (embedtune merge)")
     parser.add_argument("--tag", default="", help="suffix for the output folders (several runs of one variant)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=256)
@@ -71,7 +73,6 @@ def main() -> None:
         name = f"{variant}{args.tag}"
         data = OUT / f"data-{variant}"
         model = OUT / f"model-{name}"
-        evaluation = OUT / f"eval-{name}"
         run([*EMBEDTUNE, "site", "build", SCIFACT / "corpus.jsonl", "-o", data, "--generators", VARIANTS[variant],
              "--max-train-pairs", args.pairs, "--max-tokens", args.max_tokens or args.max_seq_length, "--seed", args.seed,
              "--overwrite", "--quiet"], log)
@@ -81,24 +82,32 @@ def main() -> None:
              "--hard-negatives", args.hard_negatives,
              "--batch-size", args.batch_size, "--lr", args.lr, "--max-seq-length", args.max_seq_length,
              "--seed", args.seed, "--quiet"], log)
-        run([*EMBEDTUNE, "eval", "--model", model, "--data", SCIFACT, "--split", "test", "--output", evaluation,
-             "--quiet"], log)
-        result = json.loads((evaluation / "eval.json").read_text())
+        candidates = [(name, model)]
+        if args.merge_base is not None:
+            merged = OUT / f"model-{name}-merge{args.merge_base:g}"
+            run([*EMBEDTUNE, "merge", "--model", model, "--alpha", args.merge_base, "--output", merged,
+                 "--overwrite"], log)
+            candidates.append((f"{name}-merge{args.merge_base:g}", merged))
         manifest = json.loads((data / "embedtune.json").read_text())
-        summary = {
-            "variant": variant,
-            "generators": manifest["generators"],
-            "train_pairs": manifest["counts"]["train_pairs"],
-            "query_generation": manifest["query_generation"],
-            "ndcg@10": {name: round(m["ndcg@10"], 4) for name, m in result["systems"].items()},
-            "recall@10": {name: round(m["recall@10"], 4) for name, m in result["systems"].items()},
-            "comparisons": result["comparisons"],
-            "verdict": result["verdict"],
-            "commands": log,
-        }
-        (OUT / f"result-{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
-        print(json.dumps({k: summary[k] for k in ("variant", "train_pairs", "ndcg@10", "verdict")}), flush=True)
-
+        for label, path in candidates:
+            evaluation = OUT / f"eval-{label}"
+            run([*EMBEDTUNE, "eval", "--model", path, "--data", SCIFACT, "--split", "test", "--output", evaluation,
+                 "--quiet"], log)
+            result = json.loads((evaluation / "eval.json").read_text())
+            summary = {
+                "variant": variant,
+                "model": str(path),
+                "generators": manifest["generators"],
+                "train_pairs": manifest["counts"]["train_pairs"],
+                "query_generation": manifest["query_generation"],
+                "ndcg@10": {system: round(m["ndcg@10"], 4) for system, m in result["systems"].items()},
+                "recall@10": {system: round(m["recall@10"], 4) for system, m in result["systems"].items()},
+                "comparisons": result["comparisons"],
+                "verdict": result["verdict"],
+                "commands": log,
+            }
+            (OUT / f"result-{label}.json").write_text(json.dumps(summary, indent=2) + "\n")
+            print(json.dumps({k: summary[k] for k in ("model", "train_pairs", "ndcg@10", "verdict")}), flush=True)
 
 if __name__ == "__main__":
     main()

@@ -110,3 +110,21 @@ def test_mining_keeps_pairs_it_cannot_serve_with_random_negatives(base_model, tm
     assert n_random == 0 and len(mined) == len(pairs)
     assert all(p.positive not in p.negatives for p in mined)
     assert sum("weather" in n for p in mined for n in p.negatives) < len(pairs) // 2
+
+
+def test_merge_base_zero_gives_back_the_base_model(tiny_beir_maker, tmp_path, base_model):
+    """``merge_base`` is applied before saving and before the final evaluation: at 0 the model is the base."""
+    from sentence_transformers import SentenceTransformer
+
+    data = tiny_beir_maker(tmp_path / "data")
+    result = train(
+        TrainConfig(data=[data], output=tmp_path / "m", epochs=1, batch_size=4, max_seq_length=64, merge_base=0.0,
+                    baselines=True),
+        show_progress=False, echo=lambda *_: None,
+    )
+    texts = ["where is my invoice", "reset a password"]
+    saved = SentenceTransformer(str(result.output)).encode(texts)
+    assert abs(saved - base_model.encode(texts)).max() < 1e-5
+    scores = {s: m["ndcg@10"] for s, m in json.loads((result.output / "eval.json").read_text())["systems"].items()}
+    assert scores["model"] == pytest.approx(scores["base"], abs=1e-6)
+    assert json.loads((result.output / "train_log.json").read_text())["merge_base"] == 0.0

@@ -53,6 +53,12 @@ class TrainConfig(BaseModel):
     hard_negative_margin: float | None = Field(
         0.05, description="Relative margin: a negative must score below (1 - margin) x the positive's similarity."
     )
+    merge_base: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="After training, interpolate the weights with the base model (WiSE-FT): "
+        "(1 - merge_base) * base + merge_base * tuned. 0.5 guards synthetic-query training against drift; "
+        "None = keep the fine-tuned weights.",
+    )
     precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         "auto", description="auto = bf16 (or fp16) on a GPU that supports it, fp32 on a CPU."
     )

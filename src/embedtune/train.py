@@ -415,6 +415,12 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
         model = trainer.model
         if not trainer.is_world_process_zero():
             return TrainResult(output, n_pairs, epoch_losses, dev_history, learned_nothing, 0.0, 0.0)
+        if config.merge_base is not None:
+            from embedtune.merge import interpolate_with_base
+
+            interpolate_with_base(model, load_model(config.base_model), config.merge_base)
+            echo(f"weights interpolated with the base model: {1 - config.merge_base:g} x base + "
+                 f"{config.merge_base:g} x tuned (WiSE-FT)")
         model.save(str(tmp))
         if not config.keep_checkpoints:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
@@ -448,6 +454,7 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
             "total_seconds": round(seconds, 2),
             "pairs_per_second": round(pairs_seen / train_seconds, 3) if train_seconds else None,
             "best_checkpoint": trainer.state.best_model_checkpoint and Path(trainer.state.best_model_checkpoint).name,
+            "merge_base": config.merge_base,
         }
         write_json_atomic(tmp / "train_log.json", log)
         write_json_atomic(tmp / "doctor.json", report.to_dict())

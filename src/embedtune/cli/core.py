@@ -14,6 +14,7 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
     app.command("eval")(eval_command)
     app.command("doctor")(doctor_command)
+    app.command("merge")(merge_command)
 
 
 def train_command(
@@ -36,6 +37,10 @@ def train_command(
         typer.Option(help="auto|on|off: subtract log q(item) from in-batch logits (auto = on for recsys data)."),
     ] = None,
     keep: Annotated[str | None, typer.Option(help="Save the 'best' (dev) or 'last' epoch.")] = None,
+    merge_base: Annotated[
+        float | None,
+        typer.Option(help="Interpolate the trained weights with the base model: (1-x)*base + x*tuned (WiSE-FT)."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Train even if the data doctor reports errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
@@ -65,6 +70,7 @@ def train_command(
         max_pairs=max_pairs,
         logq_correction=logq_correction,
         keep=keep,
+        merge_base=merge_base,
         force=force or None,
     )
     result = train(cfg, show_progress=not quiet, echo=typer.echo)
@@ -134,3 +140,25 @@ def doctor_command(
         write_json_atomic(output, report.to_dict())
     if report.has_errors:
         raise typer.Exit(1)
+
+
+def merge_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Fine-tuned model folder.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the interpolated model.")],
+    alpha: Annotated[float, typer.Option(help="Weight of the fine-tuned model: (1-alpha)*base + alpha*model.")] = 0.5,
+    base_model: Annotated[str, typer.Option(help="The model it was fine-tuned from.")] = DEFAULT_BASE_MODEL,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")] = False,
+) -> None:
+    """Interpolate a fine-tuned model's weights with its base model (WiSE-FT).
+
+    Guards against fine-tunes on synthetic or narrow data drifting away from what the base model
+    did well; evaluate the result with `embedtune eval` like any model.
+
+    Example:
+
+        embedtune merge --model runs/site --alpha 0.5 --output runs/site-merged
+    """
+    from embedtune.merge import merge_model_dir
+
+    out = merge_model_dir(model, base_model, alpha, output, overwrite=overwrite)
+    typer.echo(f"wrote {out}: {1 - alpha:g} x {base_model} + {alpha:g} x {model}")
