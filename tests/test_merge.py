@@ -28,6 +28,8 @@ def tuned_dir(tmp_path_factory):
             p.add_(torch.randn(p.shape, generator=gen) * 0.01)
     path = tmp_path_factory.mktemp("merge") / "tuned"
     model.save(str(path))
+    card = path / "README.md"
+    card.write_text(card.read_text() + "\n## embedtune: did the fine-tune help?\n\n| model | ndcg@10 0.9876 |\n")
     return path
 
 
@@ -75,6 +77,9 @@ def test_merge_dir_at_alpha_zero_is_the_base_model(tuned_dir, base_model, tmp_pa
     )
     record = json.loads((out / "merge.json").read_text())
     assert record["alpha"] == 0.0 and record["base_model"] == "all-MiniLM-L6-v2"
+    card = (out / "README.md").read_text()
+    assert "Weight interpolation (WiSE-FT)" in card and card.count("## embedtune: did the fine-tune help?") == 1
+    assert "0.9876" not in card  # the unmerged model's metrics do not describe the merged weights
     with pytest.raises(EmbedtuneError, match="already exists"):
         merge_model_dir(tuned_dir, "all-MiniLM-L6-v2", 0.5, out)
 

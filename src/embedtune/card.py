@@ -63,14 +63,32 @@ def add_embedtune_section(card_path: Path, config, eval_result, doctor_report, l
     card_path = Path(card_path)
     text = card_path.read_text(encoding="utf-8") if card_path.is_file() else f"# {card_path.parent.name}\n"
     section = embedtune_section(config, eval_result, doctor_report, log)
+    write_text_atomic(card_path, _put_section(text, SECTION_TITLE, section))
+
+
+def _put_section(text: str, title: str, section: str) -> str:
+    """Replace the ``## title`` section of a card by ``section``, or insert it before "Training Details"."""
     marker = "\n## Training Details"
-    if SECTION_TITLE in text:
-        start = text.index(SECTION_TITLE)
-        end = text.find("\n## ", start + len(SECTION_TITLE))
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
-    elif marker in text:
+    if title in text:
+        start = text.index(title)
+        end = text.find("\n## ", start + len(title))
+        return text[:start] + section + (text[end + 1 :] if end != -1 else "")
+    if marker in text:
         idx = text.index(marker)
-        text = text[: idx + 1] + section + text[idx + 1 :]
-    else:
-        text = text.rstrip() + "\n\n" + section
-    write_text_atomic(card_path, text)
+        return text[: idx + 1] + section + text[idx + 1 :]
+    return text.rstrip() + "\n\n" + section
+
+
+def note_merge(card_path: Path, record: dict[str, Any]) -> None:
+    """Replace the embedtune section of a merged model's card: its metrics described the unmerged weights."""
+    card_path = Path(card_path)
+    text = card_path.read_text(encoding="utf-8") if card_path.is_file() else f"# {card_path.parent.name}\n"
+    section = (
+        f"{SECTION_TITLE}\n\n"
+        f"**Weight interpolation (WiSE-FT):** these weights are {1 - record['alpha']:g} × `{record['base_model']}` + "
+        f"{record['alpha']:g} × `{record['model']}` (`merge.json`). The embedtune evaluation of the fine-tuned "
+        "model was removed from this card because it does not describe these weights; score them with "
+        "`embedtune eval --model <this folder> --data DATA --split test`. The training details below are the "
+        "fine-tuned model's.\n"
+    )
+    write_text_atomic(card_path, _put_section(text, SECTION_TITLE, section))

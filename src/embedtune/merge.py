@@ -65,9 +65,13 @@ def merge_model_dir(model_dir: str | Path, base_model: str, alpha: float, output
     model = load_model(model_dir)
     base = load_model(base_model)
     n = interpolate_with_base(model, base, alpha)
+    from embedtune.card import note_merge
+
+    record = merge_record(str(model_dir), base_model, alpha, n)
     with atomic_dir(output, overwrite=overwrite) as tmp:
         model.save(str(tmp))
-        write_json_atomic(tmp / MERGE_FILE, merge_record(str(model_dir), base_model, alpha, n))
+        write_json_atomic(tmp / MERGE_FILE, record)
+        note_merge(tmp / "README.md", record)
     return Path(output)
 
 
