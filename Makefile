@@ -47,7 +47,7 @@ demo-recsys: setup
 		-o $(RUNS)/shop/data --max-train-per-user 3 --overwrite --quiet
 	$(BIN)/embedtune train --data $(RUNS)/shop/data --output $(RUNS)/shop/model \
 		--epochs 1 --batch-size 32 --lr 1e-4 --max-seq-length 128 --quiet
-	$(BIN)/embedtune recommend --model $(RUNS)/shop/model --data $(RUNS)/shop/data --user 0 -k 5
+	$(BIN)/embedtune recommend --model $(RUNS)/shop/model --data $(RUNS)/shop/data --user 1 -k 5
 
 ## The bundled help-centre set (core path only, no site build).
 demo-help: setup

@@ -39,3 +39,16 @@ def test_seed_scenario_has_no_structure_and_no_attributes():
     assert list(shop.items.columns) == ["item_id"]
     assert shop.log.user_id.nunique() == 200
     assert shop.log.item_id.nunique() > 400
+
+
+def test_make_demo_recommends_for_a_user_the_generator_makes():
+    """`make demo` asks `recommend --user U` on the log `recsys generate --users 400 --items 200 --seed 0` writes."""
+    import re
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    gen = re.search(r"recsys generate .*--users (\d+) --items (\d+) --seed (\d+)", makefile)
+    user = re.search(r"embedtune recommend .*--user (\S+)", makefile)
+    assert gen and user, "make demo no longer generates a shop log and recommends for one of its users"
+    shop = generate_shop(n_users=int(gen[1]), n_items=int(gen[2]), seed=int(gen[3]))
+    assert user[1] in set(shop.log["user_id"].astype(str))
