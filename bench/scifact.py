@@ -20,6 +20,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def _text(query: str) -> str:
+    return " ".join(query.lower().split())
+
+
 def make_split(src: Path, dst: Path, dev_share: float, seed: int) -> Path:
     from embedtune.data import read_corpus, read_qrels, read_queries, write_beir
 
@@ -31,6 +35,9 @@ def make_split(src: Path, dst: Path, dev_share: float, seed: int) -> Path:
     random.Random(seed).shuffle(qids)
     n_dev = round(len(qids) * dev_share)
     dev_ids = set(qids[:n_dev])
+    # SciFact repeats some claim texts under different ids: a text held out for dev leaves training whole.
+    dev_texts = {_text(queries[q]) for q in dev_ids}
+    dev_ids |= {q for q in qids if _text(queries[q]) in dev_texts}
     qrels = {
         "train": {q: d for q, d in train.items() if q not in dev_ids},
         "dev": {q: d for q, d in train.items() if q in dev_ids},
