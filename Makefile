@@ -46,7 +46,7 @@ demo-recsys: setup
 	$(BIN)/embedtune recsys build --log $(RUNS)/shop/raw/log.csv --items $(RUNS)/shop/raw/items.csv \
 		-o $(RUNS)/shop/data --max-train-per-user 3 --overwrite --quiet
 	$(BIN)/embedtune train --data $(RUNS)/shop/data --output $(RUNS)/shop/model \
-		--epochs 1 --batch-size 32 --lr 1e-4 --max-seq-length 128 --quiet
+		--epochs 2 --batch-size 32 --lr 1e-4 --max-seq-length 160 --quiet
 	$(BIN)/embedtune recommend --model $(RUNS)/shop/model --data $(RUNS)/shop/data --user 1 -k 5
 
 ## The bundled help-centre set (core path only, no site build).
