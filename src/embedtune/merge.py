@@ -60,13 +60,11 @@ def merge_model_dir(model_dir: str | Path, base_model: str, alpha: float, output
     with ``merge.json`` recording the inputs; nothing is written if anything fails.
     """
     from embedtune.base_model import load_model
+    from embedtune.card import note_merge
     from embedtune.fileio import atomic_dir, write_json_atomic
 
     model = load_model(model_dir)
-    base = load_model(base_model)
-    n = interpolate_with_base(model, base, alpha)
-    from embedtune.card import note_merge
-
+    n = interpolate_with_base(model, load_model(base_model), alpha)
     record = merge_record(str(model_dir), base_model, alpha, n)
     with atomic_dir(output, overwrite=overwrite) as tmp:
         model.save(str(tmp))
@@ -84,4 +82,3 @@ def merge_record(model: str, base_model: str, alpha: float, n_tensors: int) -> d
         "base_model": base_model,
         "tensors": n_tensors,
     }
-

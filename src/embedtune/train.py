@@ -159,7 +159,7 @@ def _mine_negatives(
 
 
 def _random_negatives(pool: list[str], exclude: set[str], k: int, rng: random.Random) -> tuple[str, ...]:
-    """``k`` distinct texts from ``pool`` that are not in ``exclude`` (fewer only if the pool has fewer)."""
+    """``k`` distinct texts drawn from ``pool`` (distinct texts) that are not in ``exclude``."""
     chosen: list[str] = []
     for _ in range(50 * k):
         if len(chosen) == k:
@@ -167,9 +167,8 @@ def _random_negatives(pool: list[str], exclude: set[str], k: int, rng: random.Ra
         text = pool[rng.randrange(len(pool))]
         if text not in exclude and text not in chosen:
             chosen.append(text)
-    if len(chosen) < k:
-        chosen.extend(t for t in pool if t not in exclude and t not in chosen)
-        chosen = chosen[:k]
+    if len(chosen) < k:  # a tiny pool that random draws keep missing: take the first eligible texts
+        chosen += [t for t in pool if t not in exclude and t not in chosen][: k - len(chosen)]
     if len(chosen) < k:
         raise EmbedtuneError(f"cannot draw {k} negatives: the corpus has too few texts besides the positives")
     return tuple(chosen)
