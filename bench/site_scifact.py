@@ -109,5 +109,6 @@ def main() -> None:
             (OUT / f"result-{label}.json").write_text(json.dumps(summary, indent=2) + "\n")
             print(json.dumps({k: summary[k] for k in ("model", "train_pairs", "ndcg@10", "verdict")}), flush=True)
 
+
 if __name__ == "__main__":
     main()
