@@ -60,29 +60,28 @@ def embedtune_section(config, eval_result, doctor_report, log: dict[str, Any]) -
 
 def add_embedtune_section(card_path: Path, config, eval_result, doctor_report, log: dict[str, Any]) -> None:
     """Insert the section before the card's "Training Details" (or append it), atomically."""
-    card_path = Path(card_path)
+    _write_section(Path(card_path), embedtune_section(config, eval_result, doctor_report, log))
+
+
+def _write_section(card_path: Path, section: str) -> None:
+    """Put ``section`` (starting with SECTION_TITLE) in the card: replace the old one, or insert it before
+    "Training Details", or append it; atomically."""
     text = card_path.read_text(encoding="utf-8") if card_path.is_file() else f"# {card_path.parent.name}\n"
-    section = embedtune_section(config, eval_result, doctor_report, log)
-    write_text_atomic(card_path, _put_section(text, SECTION_TITLE, section))
-
-
-def _put_section(text: str, title: str, section: str) -> str:
-    """Replace the ``## title`` section of a card by ``section``, or insert it before "Training Details"."""
     marker = "\n## Training Details"
-    if title in text:
-        start = text.index(title)
-        end = text.find("\n## ", start + len(title))
-        return text[:start] + section + (text[end + 1 :] if end != -1 else "")
-    if marker in text:
+    if SECTION_TITLE in text:
+        start = text.index(SECTION_TITLE)
+        end = text.find("\n## ", start + len(SECTION_TITLE))
+        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+    elif marker in text:
         idx = text.index(marker)
-        return text[: idx + 1] + section + text[idx + 1 :]
-    return text.rstrip() + "\n\n" + section
+        text = text[: idx + 1] + section + text[idx + 1 :]
+    else:
+        text = text.rstrip() + "\n\n" + section
+    write_text_atomic(card_path, text)
 
 
 def note_merge(card_path: Path, record: dict[str, Any]) -> None:
     """Replace the embedtune section of a merged model's card: its metrics described the unmerged weights."""
-    card_path = Path(card_path)
-    text = card_path.read_text(encoding="utf-8") if card_path.is_file() else f"# {card_path.parent.name}\n"
     section = (
         f"{SECTION_TITLE}\n\n"
         f"**Weight interpolation (WiSE-FT):** these weights are {1 - record['alpha']:g} × `{record['base_model']}` + "
@@ -91,4 +90,4 @@ def note_merge(card_path: Path, record: dict[str, Any]) -> None:
         "`embedtune eval --model <this folder> --data DATA --split test`. The training details below are the "
         "fine-tuned model's.\n"
     )
-    write_text_atomic(card_path, _put_section(text, SECTION_TITLE, section))
+    _write_section(Path(card_path), section)
