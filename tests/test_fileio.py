@@ -15,7 +15,7 @@ def test_atomic_dir_failure_keeps_previous_output(tmp_path):
         (tmp / "a.txt").write_text("second", encoding="utf-8")
         raise RuntimeError("crash mid-write")
     assert (out / "a.txt").read_text(encoding="utf-8") == "first"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".embedtune.out.lock", "out"]  # the writers' lock stays
 
 
 def test_atomic_dir_replaces_whole_folder(tmp_path):

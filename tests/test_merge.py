@@ -80,8 +80,10 @@ def test_merge_dir_at_alpha_zero_is_the_base_model(tuned_dir, base_model, tmp_pa
     card = (out / "README.md").read_text()
     assert "Weight interpolation (WiSE-FT)" in card and card.count("## embedtune: did the fine-tune help?") == 1
     assert "0.9876" not in card  # the unmerged model's metrics do not describe the merged weights
-    with pytest.raises(EmbedtuneError, match="already exists"):
-        merge_model_dir(tuned_dir, "all-MiniLM-L6-v2", 0.5, out)
+    merge_model_dir(tuned_dir, "all-MiniLM-L6-v2", 0.5, out)  # an earlier merge is replaced
+    assert json.loads((out / "merge.json").read_text())["alpha"] == 0.5
+    with pytest.raises(EmbedtuneError, match="already exists"):  # any other folder is not
+        merge_model_dir(tuned_dir, "all-MiniLM-L6-v2", 0.5, tuned_dir.parent)
 
 
 def test_cli_merge(tuned_dir, tmp_path):

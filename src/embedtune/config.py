@@ -76,6 +76,7 @@ class TrainConfig(BaseModel):
     logging_steps: int = Field(10, ge=1)
     baselines: bool = Field(True, description="Evaluate base model and BM25/popularity beside the tuned model.")
     force: bool = Field(False, description="Train even when the data doctor reports errors.")
+    overwrite: bool = Field(False, description="Replace an output folder that is not empty and not a previous train run.")
 
     @field_validator("data", mode="before")
     @classmethod

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
+import glob
 import io
 import json
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from embedtune.errors import DataError
+from embedtune.errors import DataError, EmbedtuneError
 
 # A single record larger than this is almost certainly a mistake (a whole site in one field, a
 # binary blob); refusing it early keeps memory bounded and the message clear.
@@ -114,6 +117,8 @@ def cache_root() -> Path:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``."""
     path = Path(path)
+    if path.is_dir():
+        raise EmbedtuneError(f"{path} is a folder: give a file name to write to")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -149,34 +154,198 @@ def write_jsonl_atomic(path: str | Path, rows: Any) -> None:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+# ---- output folders -------------------------------------------------------------------------------
+def _has_files(*names: str) -> Callable[[Path], bool]:
+    return lambda folder: all((folder / name).is_file() for name in names)
+
+
+def _is_data_dir(*kinds: str) -> Callable[[Path], bool]:
+    def check(folder: Path) -> bool:
+        try:
+            manifest = json.loads((folder / "embedtune.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(manifest, dict) and (not kinds or manifest.get("kind", "retrieval") in kinds)
+
+    return check
+
+
+def _is_shop(folder: Path) -> bool:
+    return any((folder / f"log.{fmt}").is_file() and (folder / f"items.{fmt}").is_file() for fmt in ("csv", "parquet", "jsonl"))
+
+
+# How each command recognises a folder it wrote before (and may therefore replace without --overwrite):
+# the marker files it always writes.
+OUTPUT_PRODUCERS: dict[str, tuple[str, Callable[[Path], bool]]] = {
+    "train": ("an `embedtune train` run", _has_files("config.yaml", "modules.json")),
+    "merge": ("an `embedtune merge` model", _has_files("merge.json", "modules.json")),
+    "index": ("an embedtune index", _has_files("index.json")),
+    "eval": ("an `embedtune eval` output", _has_files("eval.json")),
+    "site": ("a site DATA_DIR", _is_data_dir("site")),
+    "recsys": ("a recsys DATA_DIR", _is_data_dir("recsys")),
+    "data_dir": ("an embedtune DATA_DIR", _is_data_dir()),
+    "shop": ("an `embedtune recsys generate` output", _is_shop),
+}
+
+
+def check_output_dir(path: str | Path, *, overwrite: bool, producer: str) -> Path:
+    """Refuse an output folder that writing ``producer``'s output into would lose something; call it
+    before any work.
+
+    Always refused: a path that is a file, the current folder or any folder above it, the home folder,
+    and a repository root. Refused unless ``overwrite``: a non-empty folder that is not a previous
+    output of the same command (recognised by the marker files in :data:`OUTPUT_PRODUCERS`). A missing
+    folder, an empty one and a previous output are fine. Returns ``path`` as a :class:`Path`.
+    """
+    if producer not in OUTPUT_PRODUCERS:
+        raise ValueError(f"unknown output producer {producer!r}")
+    path = Path(path)
+    recover_dir(path)
+    what, is_previous = OUTPUT_PRODUCERS[producer]
+    target = path.expanduser().resolve()
+    cwd = Path.cwd().resolve()
+    if target == cwd or target in cwd.parents:
+        where = "the current folder" if target == cwd else "a folder above the current one"
+        raise EmbedtuneError(f"refusing to write into {path} ({where}): writing replaces the whole folder; "
+                             f"give a new folder, e.g. {path / 'out'}")
+    if target == Path.home().resolve() or (target / ".git").exists():
+        raise EmbedtuneError(f"refusing to write into {path}: it is your home folder or a repository root; give a new folder")
+    if path.exists() and not path.is_dir():
+        raise EmbedtuneError(f"{path} is a file, not a folder: give a folder to write {what} into")
+    if not path.is_dir() or overwrite or is_previous(path):
+        return path
+    entries = sorted(p.name for p in path.iterdir())
+    if entries:
+        shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+        raise EmbedtuneError(f"{path} already exists, is not empty ({shown}) and is not {what}: "
+                             "pass --overwrite to replace it, or give a new folder")
+    return path
+
+
+def dir_lock(path: str | Path):
+    """The lock that serialises writers of the folder ``path`` (a ``filelock.FileLock`` on
+    ``.embedtune.NAME.lock`` beside it, which stays; re-entrant in one thread, exclusive across
+    threads and processes).
+
+    ``with dir_lock(p):`` waits as long as it takes; ``dir_lock(p).acquire(timeout=s)`` gives up
+    after ``s`` seconds with ``filelock.Timeout``. The folder's parent must exist.
+    """
+    from filelock import FileLock
+
+    path = Path(path).absolute()
+    return FileLock(path.parent / f".embedtune.{path.name}.lock", is_singleton=True)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems cannot fsync a directory; the rename order still holds
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and folder under ``root`` to disk, so a rename never publishes data that a
+    power cut could still take back."""
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            _fsync_path(Path(folder) / name)
+        _fsync_path(Path(folder))
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``). False where the
+    system or filesystem cannot; the caller then falls back to two renames."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: not supported here
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _swap_leftovers(path: Path, suffix: str) -> list[Path]:
+    return sorted(path.parent.glob(f".{glob.escape(path.name)}.*.{suffix}"), key=lambda p: p.lstat().st_mtime_ns)
+
+
+def recover_dir(path: str | Path) -> bool:
+    """Finish a folder swap that a kill interrupted between its two renames (see :func:`atomic_dir`):
+    if ``path`` is missing and its previous version waits beside it as ``.NAME.*.old``, put it back.
+    Returns True if something was restored. Cheap when there is nothing to do."""
+    path = Path(path)
+    if path.exists() or path.is_symlink() or not path.parent.is_dir() or not _swap_leftovers(path, "old"):
+        return False
+    with dir_lock(path):
+        olds = _swap_leftovers(path, "old")
+        if path.exists() or not olds:
+            return False
+        os.replace(olds[-1], path)
+        _fsync_path(path.parent)
+        return True
+
+
 @contextlib.contextmanager
-def atomic_dir(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
+def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a fresh temporary folder beside ``path``; on success it replaces ``path`` whole.
 
-    On any failure the temporary folder is removed and an existing ``path`` is left untouched.
+    On any failure the temporary folder is removed and an existing ``path`` is left untouched. The
+    new folder is flushed to disk and renamed ``.NAME.*.new`` (complete) before it is published, and
+    the swap always leaves a complete version reachable: one atomic exchange where Linux offers it;
+    elsewhere the old folder is renamed to ``.NAME.*.old`` and the new one in, and a kill between
+    those two renames is undone by :func:`recover_dir` (called by embedtune's readers and writers
+    before they open a folder). Swaps of one ``path`` are serialised by :func:`dir_lock`. Whether
+    ``path`` may be replaced at all is the caller's decision: see :func:`check_output_dir`.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        from embedtune.errors import EmbedtuneError
-
-        raise EmbedtuneError(f"{path} already exists (pass --overwrite to replace it)")
     path.parent.mkdir(parents=True, exist_ok=True)
+    recover_dir(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    ready = tmp.with_suffix(".new")
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            old.rmdir()
-            os.replace(path, old)
-            try:
-                os.replace(tmp, path)
-            except BaseException:
-                os.replace(old, path)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
+        _fsync_tree(tmp)
+        with dir_lock(path):
+            recover_dir(path)
+            if path.exists():  # versions that earlier swaps, killed half-way, left beside it
+                for leftover in _swap_leftovers(path, "old") + _swap_leftovers(path, "new"):
+                    _remove(leftover)
+            os.replace(tmp, ready)
+            if not (path.exists() or path.is_symlink()):
+                os.replace(ready, path)
+            elif _exchange(ready, path):
+                _remove(ready)  # it holds the previous version now
+            else:
+                old = tmp.with_suffix(".old")
+                os.replace(path, old)
+                try:
+                    os.replace(ready, path)
+                except BaseException:
+                    os.replace(old, path)
+                    raise
+                _fsync_path(path.parent)
+                _remove(old)
+            _fsync_path(path.parent)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove(tmp)
+        _remove(ready)
         raise

@@ -37,7 +37,7 @@ from embedtune.base_model import BUNDLED_ALIASES, resolve_model_path
 from embedtune.data.beir import read_corpus, read_manifest
 from embedtune.data.records import Document
 from embedtune.errors import DataError, EmbedtuneError
-from embedtune.fileio import atomic_dir
+from embedtune.fileio import atomic_dir, check_output_dir, dir_lock, recover_dir
 
 log = logging.getLogger(__name__)
 
@@ -447,11 +447,13 @@ class VectorIndex:
         self.manifest.updated_at = _now()
 
     # ---- persistence --------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write the index folder atomically: it replaces ``path`` whole, or ``path`` is untouched."""
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the index folder atomically: it replaces ``path`` whole, or ``path`` is untouched.
+
+        ``path`` may be missing, empty or an index; anything else only with ``overwrite``."""
         import faiss
 
-        path = Path(path)
+        path = check_output_dir(path, overwrite=overwrite, producer="index")
         if self.deleted.any() and self.deleted.mean() >= COMPACT_DEAD_FRACTION:
             self.compact()
         self._touch()
@@ -476,15 +478,7 @@ class VectorIndex:
     def load(cls, path: str | Path, mmap_vectors: bool = True) -> VectorIndex:
         """Open an index folder; vectors and texts are memory-mapped, ids and metadata read in."""
         path = Path(path)
-        manifest_path = path / MANIFEST_FILE
-        if not manifest_path.is_file():
-            raise EmbedtuneError(f"{path} is not an embedtune index (no {MANIFEST_FILE}); build one with `embedtune index build`")
-        try:
-            manifest = IndexManifest.model_validate_json(manifest_path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise DataError(manifest_path, f"invalid index manifest: {exc}") from None
-        if manifest.schema_version > SCHEMA_VERSION:
-            raise DataError(manifest_path, f"index schema {manifest.schema_version} is newer than this embedtune supports ({SCHEMA_VERSION})")
+        manifest = read_index_manifest(path)
         vectors = np.load(path / "vectors.npy", mmap_mode="r" if mmap_vectors else None)
         scale = np.load(path / "scale.npy") if (path / "scale.npy").is_file() else None
         deleted = np.array(np.load(path / "deleted.npy"), dtype=bool)
@@ -603,10 +597,14 @@ def recall_query_vectors(encoder: Any, queries: list[str]) -> np.ndarray | None:
 
 def build_index(model: str | Path, corpus: str | Path, output: str | Path, ann: str = "auto",
                 dtype: str = "float32", backend: str = "torch", batch_size: int = 32,
-                show_progress: bool = True, encoder: Any = None) -> VectorIndex:
-    """Encode a corpus and save an index folder at ``output`` (atomically)."""
+                show_progress: bool = True, encoder: Any = None, overwrite: bool = False) -> VectorIndex:
+    """Encode a corpus and save an index folder at ``output`` (atomically).
+
+    ``output`` is checked first (:func:`~embedtune.fileio.check_output_dir`): it may be missing, empty
+    or a previous index; a folder holding anything else is replaced only with ``overwrite``."""
     from embedtune.encoders import load_encoder
 
+    check_output_dir(output, overwrite=overwrite, producer="index")
     source = read_index_corpus(corpus)
     texts = [d.full_text for d in source.docs]
     if encoder is None:
@@ -618,28 +616,55 @@ def build_index(model: str | Path, corpus: str | Path, output: str | Path, ann: 
         kind=source.kind, source=str(source.corpus_path), data_dir=str(source.data_dir) if source.data_dir else None,
         agreement=agreement, recall_queries=recall_query_vectors(encoder, source.queries),
     )
-    index.save(output)
+    index.save(output, overwrite=overwrite)
     return index
+
+
+def read_index_manifest(index_path: str | Path) -> IndexManifest:
+    """The manifest (``index.json``) of the index folder at ``index_path``, validated."""
+    path = Path(index_path)
+    recover_dir(path)
+    manifest_path = path / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise EmbedtuneError(f"{path} is not an embedtune index (no {MANIFEST_FILE}); build one with `embedtune index build`")
+    try:
+        manifest = IndexManifest.model_validate_json(manifest_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DataError(manifest_path, f"invalid index manifest: {exc}") from None
+    if manifest.schema_version > SCHEMA_VERSION:
+        raise DataError(manifest_path, f"index schema {manifest.schema_version} is newer than this embedtune supports ({SCHEMA_VERSION})")
+    return manifest
 
 
 def add_to_index(index_path: str | Path, corpus: str | Path, encoder: Any = None, batch_size: int = 32,
                  show_progress: bool = True) -> tuple[int, int]:
-    """Upsert the documents of ``corpus`` into the index at ``index_path``; returns (added, updated)."""
+    """Upsert the documents of ``corpus`` into the index at ``index_path``; returns (added, updated).
+
+    The documents are encoded first; then, holding the index's writer lock
+    (:func:`~embedtune.fileio.dir_lock`) from load to save, the index is read, updated and saved, so
+    concurrent adds and deletes on one index all take effect, one after the other."""
     from embedtune.encoders import load_encoder
 
-    index = VectorIndex.load(index_path)
     source = read_index_corpus(corpus)
-    encoder = encoder or load_encoder(index.manifest.model, index.manifest.backend)
+    manifest = read_index_manifest(index_path)
+    encoder = encoder or load_encoder(manifest.model, manifest.backend)
     vectors = encoder.encode([d.full_text for d in source.docs], batch_size=batch_size, show_progress=show_progress)
-    result = index.add(source.docs, vectors)
-    index.save(index_path)
+    with dir_lock(index_path):
+        index = VectorIndex.load(index_path)
+        if (index.manifest.model, index.manifest.dim) != (manifest.model, manifest.dim):
+            raise EmbedtuneError(f"{index_path} was rebuilt with another model while the documents were encoded; "
+                                 "run the add again")
+        result = index.add(source.docs, vectors)
+        index.save(index_path)
     return result
 
 
 def delete_from_index(index_path: str | Path, doc_ids: list[str]) -> int:
-    """Delete documents by id from the index at ``index_path``; returns how many existed."""
-    index = VectorIndex.load(index_path)
-    n = index.delete(doc_ids)
-    if n:
-        index.save(index_path)
+    """Delete documents by id from the index at ``index_path``; returns how many existed.
+    Holds the index's writer lock from load to save (see :func:`add_to_index`)."""
+    with dir_lock(index_path):
+        index = VectorIndex.load(index_path)
+        n = index.delete(doc_ids)
+        if n:
+            index.save(index_path)
     return n

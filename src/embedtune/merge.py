@@ -26,8 +26,7 @@ def interpolate_with_base(model: SentenceTransformer, base: SentenceTransformer,
     Returns the number of tensors interpolated. Both must be the same architecture (same parameter
     names and shapes); integer buffers are kept from ``model``.
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise EmbedtuneError(f"merge alpha must be between 0 and 1, got {alpha}")
+    check_alpha(alpha)
     import torch
 
     tuned_module, base_module = model[0].auto_model, base[0].auto_model
@@ -52,21 +51,29 @@ def interpolate_with_base(model: SentenceTransformer, base: SentenceTransformer,
     return sum(1 for t in tuned_state.values() if t.is_floating_point())
 
 
+def check_alpha(alpha: float) -> None:
+    if not 0.0 <= alpha <= 1.0:
+        raise EmbedtuneError(f"merge alpha must be between 0 and 1, got {alpha}")
+
+
 def merge_model_dir(model_dir: str | Path, base_model: str, alpha: float, output: str | Path,
                     overwrite: bool = False) -> Path:
     """Write ``output``: the model in ``model_dir`` interpolated with ``base_model`` (see module doc).
 
     The output is a plain sentence-transformers folder (loadable with ``SentenceTransformer(path)``)
-    with ``merge.json`` recording the inputs; nothing is written if anything fails.
+    with ``merge.json`` recording the inputs; nothing is written if anything fails. ``alpha`` and
+    ``output`` are checked before any model is loaded (:func:`~embedtune.fileio.check_output_dir`).
     """
     from embedtune.base_model import load_model
     from embedtune.card import note_merge
-    from embedtune.fileio import atomic_dir, write_json_atomic
+    from embedtune.fileio import atomic_dir, check_output_dir, write_json_atomic
 
+    check_alpha(alpha)
+    check_output_dir(output, overwrite=overwrite, producer="merge")
     model = load_model(model_dir)
     n = interpolate_with_base(model, load_model(base_model), alpha)
     record = merge_record(str(model_dir), base_model, alpha, n)
-    with atomic_dir(output, overwrite=overwrite) as tmp:
+    with atomic_dir(output) as tmp:
         model.save(str(tmp))
         write_json_atomic(tmp / MERGE_FILE, record)
         note_merge(tmp / "README.md", record)

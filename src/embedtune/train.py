@@ -29,7 +29,7 @@ from embedtune.data.beir import is_beir_dir, load_retrieval_split, read_corpus, 
 from embedtune.data.pairs import beir_training_pairs, load_training_pairs
 from embedtune.data.records import Document, Pair, RetrievalSplit
 from embedtune.errors import EmbedtuneError
-from embedtune.fileio import atomic_dir, write_json_atomic, write_text_atomic
+from embedtune.fileio import atomic_dir, check_output_dir, write_json_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +225,8 @@ def chance_loss(batch_size: int, n_negatives: int = 0) -> float:
 
 def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainResult:
     """Run a full fine-tune described by ``config``; see the module docstring."""
+    config.require_io()
+    check_output_dir(config.output, overwrite=config.overwrite, producer="train")  # before any work
     from sentence_transformers import (
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
@@ -237,7 +239,6 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
     from embedtune import doctor as doctor_mod
     from embedtune.base_model import load_model, resolve_model_path
 
-    config.require_io()
     started = time.perf_counter()
     output = Path(config.output)
     datasets, dev, held_out, eval_corpus = _load_inputs(config)

@@ -22,7 +22,7 @@ def test_generate_then_build_from_the_command_line(tmp_path):
     assert manifest["config"]["max_train_per_user"] == 2 and manifest["config"]["hist_top_n"] == 3
 
 
-def test_build_maps_columns_by_flag_and_refuses_to_overwrite(tmp_path):
+def test_build_maps_columns_by_flag_and_refuses_a_foreign_folder(tmp_path):
     (tmp_path / "log.csv").write_text("buyer,sku,when,kind\nb1,s1,1,view\nb1,s2,2,purchase\nb1,s3,3,view\n")
     (tmp_path / "items.csv").write_text("sku,genre\ns1,jazz\ns2,rock\ns3,jazz\n")
     args = ["recsys", "build", "--log", str(tmp_path / "log.csv"), "--items", str(tmp_path / "items.csv"),
@@ -32,9 +32,12 @@ def test_build_maps_columns_by_flag_and_refuses_to_overwrite(tmp_path):
     assert result.exit_code == 0, result.output
     test_query = json.loads((tmp_path / "data" / "queries.jsonl").read_text().splitlines()[-1])["text"]
     assert "- HistCategories: rock, jazz" in test_query and "- HistIntentions: click: 1, buy: 1" in test_query
-    result = runner.invoke(app, args)
+    assert runner.invoke(app, args).exit_code == 0  # its own earlier output is rebuilt
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    result = runner.invoke(app, [*args[:6], "-o", str(tmp_path / "other"), *args[8:]])
     assert result.exit_code != 0
-    assert "already exists" in str(result.exception)
+    assert "already exists" in str(result.exception) and "--overwrite" in str(result.exception)
 
 
 def test_help_shows_examples():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import threading
 import types
@@ -271,3 +272,28 @@ def test_broken_index_on_disk_keeps_serving_the_previous_one(index_copy: Path, s
         resp = c.post("/admin/reload")
         assert resp.status_code == 409 and "previous index" in resp.json()["detail"]
         assert c.post("/search", json={"query": "refund", "k": 1}).status_code == 200
+
+
+def test_reload_waits_for_a_writer_and_never_loads_a_half_written_index(index_copy: Path, serve_encoder):
+    """A writer holds the index's lock from load to save; a poll meanwhile skips its turn instead of
+    reading the folder half-way through (here: a manifest that no longer matches the vectors)."""
+    from embedtune.fileio import dir_lock
+    from embedtune.serve.app import SearchService
+
+    service = SearchService(ServeSettings(index=index_copy, reload_poll_s=0), encoder=serve_encoder)
+    manifest = json.loads((index_copy / "index.json").read_text())
+
+    def poll() -> list:
+        outcome: list = []
+        thread = threading.Thread(target=lambda: outcome.append(service.reload_if_changed()))
+        thread.start()
+        thread.join()
+        return outcome
+
+    with dir_lock(index_copy):
+        (index_copy / "index.json").unlink()  # a writer mid-way: new manifest, old vectors
+        (index_copy / "index.json").write_text(json.dumps({**manifest, "rows": 9, "live": 9}))
+        assert poll() == [False] and service.reloads == 0 and len(service.state.index) == 8
+        (index_copy / "index.json").unlink()
+        (index_copy / "index.json").write_text(json.dumps({**manifest, "live": 8}))  # done: consistent again
+    assert poll() == [True] and service.reloads == 1 and len(service.state.index) == 8

@@ -56,7 +56,7 @@ def test_site_form_builds_and_reuses_a_cached_index(app, tiny_beir: Path, tmp_pa
     monkeypatch.setenv("EMBEDTUNE_CACHE", str(tmp_path / "cache"))
     args = ("search", "--model", "all-MiniLM-L6-v2", "--corpus", str(tiny_beir), "where are my invoices?", "-k", "1", "--quiet")
     assert "[billing-2]" in run(app, *args)
-    cached = list((tmp_path / "cache" / "indexes").iterdir())
+    cached = [p for p in (tmp_path / "cache" / "indexes").iterdir() if not p.name.startswith(".")]
     assert len(cached) == 1
     stamp = (cached[0] / "index.json").stat().st_mtime_ns
     assert "[billing-2]" in run(app, *args)

@@ -99,7 +99,7 @@ def test_failed_build_leaves_nothing_behind_and_keeps_old_output(site_pages, tmp
     empty.mkdir()
     (empty / "blank.html").write_text("<html><body></body></html>")
     with pytest.raises(EmbedtuneError, match="no page with usable text"):
-        build_site_dataset(empty, out)
+        build_site_dataset(empty, out, overwrite=True)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "empty-site"]  # no temp folders left
 

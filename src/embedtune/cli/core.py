@@ -42,6 +42,9 @@ def train_command(
         typer.Option(help="Interpolate the trained weights with the base model: (1-x)*base + x*tuned (WiSE-FT)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Train even if the data doctor reports errors.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace OUTPUT even if it holds something other than a previous run.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Fine-tune a bi-encoder (MultipleNegativesRankingLoss) and evaluate it against the baselines.
@@ -72,6 +75,7 @@ def train_command(
         keep=keep,
         merge_base=merge_base,
         force=force or None,
+        overwrite=overwrite or None,
     )
     result = train(cfg, show_progress=not quiet, echo=typer.echo)
     typer.echo("")
@@ -94,6 +98,9 @@ def eval_command(
     max_seq_length: Annotated[int | None, typer.Option(help="Override the model's max tokens.")] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not cache corpus embeddings.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Write into OUTPUT even if it holds something other than an evaluation.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Score a model and its baselines (base model, BM25 or popularity) on a held-out split.
@@ -103,7 +110,10 @@ def eval_command(
         embedtune eval --model runs/scifact --data ../shared/data/scifact --split test --output runs/scifact/eval
     """
     from embedtune.eval import evaluate, write_eval
+    from embedtune.fileio import check_output_dir
 
+    if output is not None:
+        check_output_dir(output, overwrite=overwrite, producer="eval")
     result = evaluate(
         model, data, split, base_model=base_model, baselines=not no_baselines, batch_size=batch_size,
         max_seq_length=max_seq_length, n_resamples=resamples, use_cache=not no_cache, show_progress=not quiet,

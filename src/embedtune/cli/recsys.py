@@ -119,6 +119,7 @@ def generate(
     no_attributes: bool = typer.Option(False, "--no-attributes", help="catalog with item ids only"),
     fmt: str = typer.Option("csv", "--format", help="csv, parquet or jsonl"),
     seed: int = typer.Option(0, help="random seed (same seed, same files)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="write into a folder that holds other files"),
 ) -> None:
     """Write a synthetic shop: users with tastes over categories, brands and shops; click/cart/fav/buy.
 
@@ -130,13 +131,15 @@ def generate(
 
         embedtune recsys generate -o data/raw/seed --users 200 --items 500 --uniform --no-attributes
     """
+    from embedtune.fileio import check_output_dir
     from embedtune.recsys.generate import generate_shop, write_shop
 
+    check_output_dir(output, overwrite=overwrite, producer="shop")
     shop = generate_shop(
         n_users=users, n_items=items, n_categories=categories, events_per_user=events_per_user,
         uniform=uniform, attributes=not no_attributes, seed=seed,
     )
-    paths = write_shop(shop, output, fmt)
+    paths = write_shop(shop, output, fmt, overwrite=overwrite)
     typer.echo(f"wrote {paths['log']} ({len(shop.log):,} events) and {paths['items']} ({len(shop.items):,} items)")
 
 

@@ -44,6 +44,7 @@ def index_build(
     dtype: Annotated[str, typer.Option(help="vector storage: float32 | float16 | int8")] = "float32",
     backend: Annotated[str, typer.Option(help="encoder: torch | onnx | onnx-int8 | openvino (checked against torch on your corpus)")] = DEFAULT_BACKEND,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace OUTPUT even if it holds something other than an index")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Encode a corpus and save an index folder.
@@ -57,7 +58,7 @@ def index_build(
     _check_backend(backend)
     _quiet_logging(quiet)
     index = build_index(model, corpus, output, ann=ann, dtype=dtype, backend=backend, batch_size=batch_size,
-                        show_progress=not quiet)
+                        show_progress=not quiet, overwrite=overwrite)
     m = index.manifest
     if m.agreement:
         a = m.agreement

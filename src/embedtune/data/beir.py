@@ -20,7 +20,7 @@ from typing import Any
 
 from embedtune.data.records import Document, RetrievalSplit
 from embedtune.errors import DataError, EmbedtuneError
-from embedtune.fileio import atomic_dir, iter_jsonl, iter_tsv, write_json_atomic
+from embedtune.fileio import atomic_dir, check_output_dir, iter_jsonl, iter_tsv, write_json_atomic
 
 MANIFEST = "embedtune.json"
 _QRELS_HEADER = ("query-id", "corpus-id")
@@ -172,13 +172,15 @@ def write_beir(
     qrels: Mapping[str, Mapping[str, Mapping[str, int]]],
     manifest: Mapping[str, Any] | None = None,
     exclude: Mapping[str, Mapping[str, Iterable[str]]] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write a BEIR-layout folder atomically (it replaces ``out_dir`` whole, or nothing changes).
 
-    To add files of your own to the same folder, call :func:`write_beir_files` inside
-    :func:`embedtune.fileio.atomic_dir` instead.
+    An existing ``out_dir`` must be empty or an embedtune DATA_DIR unless ``overwrite``
+    (:func:`embedtune.fileio.check_output_dir`). To add files of your own to the same folder, call
+    :func:`write_beir_files` inside :func:`embedtune.fileio.atomic_dir` instead.
     """
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir, overwrite=overwrite, producer="data_dir")
     with atomic_dir(out_dir) as tmp:
         write_beir_files(tmp, corpus, queries, qrels, manifest, exclude)
     return out_dir

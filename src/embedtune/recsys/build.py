@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from embedtune.data.beir import MANIFEST
 from embedtune.errors import EmbedtuneError
-from embedtune.fileio import atomic_dir
+from embedtune.fileio import atomic_dir, check_output_dir
 from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.load import LoadReport, ShopLog, load_shop_log
 from embedtune.recsys.profiles import (
@@ -234,14 +234,12 @@ def build_recsys(
     out_dir: str | Path,
     users_path: str | Path | None = None,
     config: RecsysConfig | None = None,
-    overwrite: bool = True,
+    overwrite: bool = False,
     progress: bool = False,
 ) -> BuildReport:
     """Load, split and write a recommendation DATA_DIR atomically (nothing half-written on failure)."""
     config = config or RecsysConfig()
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise EmbedtuneError(f"{out_dir} exists and is not a folder")
+    out_dir = check_output_dir(out_dir, overwrite=overwrite, producer="recsys")
     con = duckdb.connect()
     spill = Path(tempfile.mkdtemp(prefix=".duckdb-", dir=out_dir.parent if out_dir.parent.exists() else None))
     # DuckDB's default budget (80% of RAM) ignores everything else running; cap it and let large
@@ -250,7 +248,7 @@ def build_recsys(
     con.execute(f"SET temp_directory = {_sql_str(str(spill))}")
     try:
         shop = load_shop_log(log_path, items_path, users_path, config, con=con)
-        with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        with atomic_dir(out_dir) as tmp:
             split, profile_unk, item_unk = write_recsys_files(shop, config, tmp, progress)
             report = BuildReport(
                 out_dir=out_dir, load=shop.report, split=split,

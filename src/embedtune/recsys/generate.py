@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from embedtune.errors import EmbedtuneError
-from embedtune.fileio import atomic_path
+from embedtune.fileio import atomic_path, check_output_dir
 
 CATEGORIES = (
     ("running shoes", "shoes"), ("rain jackets", "jacket"), ("coffee beans", "coffee"), ("yoga mats", "mat"),
@@ -180,9 +180,10 @@ def _sample_in_category(
     return picked
 
 
-def write_shop(shop: SyntheticShop, out_dir: str | Path, fmt: str = "csv") -> dict[str, Path]:
-    """Write ``log.<fmt>`` and ``items.<fmt>`` (csv, parquet or jsonl) atomically into ``out_dir``."""
-    out_dir = Path(out_dir)
+def write_shop(shop: SyntheticShop, out_dir: str | Path, fmt: str = "csv", overwrite: bool = False) -> dict[str, Path]:
+    """Write ``log.<fmt>`` and ``items.<fmt>`` (csv, parquet or jsonl) atomically into ``out_dir``
+    (a new, empty or earlier such folder; one holding other files only with ``overwrite``)."""
+    out_dir = check_output_dir(out_dir, overwrite=overwrite, producer="shop")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, frame in (("log", shop.log), ("items", shop.items)):

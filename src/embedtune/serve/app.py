@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -52,6 +52,7 @@ from prometheus_client import (
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from embedtune.errors import EmbedtuneError
+from embedtune.fileio import dir_lock
 from embedtune.index import MANIFEST_FILE, SearchHit, VectorIndex
 from embedtune.serve.batcher import MicroBatcher
 
@@ -191,6 +192,32 @@ class _Loaded:
     loaded_at: str
 
 
+RELOAD_LOCK_WAIT_S = 30.0
+
+
+@contextlib.contextmanager
+def _writers_excluded(index_dir: Path, wait_s: float) -> Iterator[bool]:
+    """Hold the index's writer lock; yields False if a writer keeps it longer than ``wait_s``. An
+    index in a folder the service may not write to (no lock file possible) has no writers to wait for."""
+    from filelock import Timeout
+
+    try:
+        lock = dir_lock(index_dir)
+        lock.acquire(timeout=wait_s)
+    except Timeout:
+        if wait_s:
+            raise EmbedtuneError(f"{index_dir} is being written (locked for over {wait_s:g} s); try again") from None
+        yield False
+        return
+    except OSError:  # read-only location
+        yield True
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
 def _stamp(index_dir: Path) -> tuple[int, int]:
     stat = (index_dir / MANIFEST_FILE).stat()
     return stat.st_ino, stat.st_mtime_ns
@@ -214,6 +241,8 @@ class SearchService:
         path = self.settings.index
         stamp = _stamp(path)
         index = VectorIndex.load(path)
+        if _stamp(path) != stamp:
+            raise EmbedtuneError(f"{path} changed while it was being read; it is read again on the next poll")
         backend = self.settings.backend or index.manifest.backend
         encoder = self._given_encoder
         if encoder is None and previous is not None:
@@ -227,7 +256,11 @@ class SearchService:
 
     def reload_if_changed(self, force: bool = False) -> bool:
         """Load the index folder again if it changed; the swap is one assignment, so a request in
-        flight finishes on the old index (its memory maps stay valid) and the next one sees the new."""
+        flight finishes on the old index (its memory maps stay valid) and the next one sees the new.
+
+        The folder is read under its writers' lock (:func:`~embedtune.fileio.dir_lock`), so a reload
+        never sees an index half-way through an ``index add``/``delete``/``build``: a poll that finds
+        a writer at work skips its turn; a forced reload waits up to ``RELOAD_LOCK_WAIT_S``."""
         with self._reload_lock:
             try:
                 stamp = _stamp(self.settings.index)
@@ -235,7 +268,10 @@ class SearchService:
                 return False  # mid-swap by an atomic save: try again on the next poll
             if not force and stamp == self.state.stamp:
                 return False
-            self.state = self._load(self.state)
+            with _writers_excluded(self.settings.index, RELOAD_LOCK_WAIT_S if force else 0) as free:
+                if not free:
+                    return False
+                self.state = self._load(self.state)
             self.reloads += 1
             log.info("reloaded index %s (%d documents)", self.settings.index, len(self.state.index))
             return True

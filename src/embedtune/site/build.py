@@ -29,7 +29,7 @@ from embedtune.data.beir import read_corpus, write_beir_files
 from embedtune.data.pairs import write_pairs
 from embedtune.data.records import Document
 from embedtune.errors import EmbedtuneError
-from embedtune.fileio import atomic_dir
+from embedtune.fileio import atomic_dir, check_output_dir
 from embedtune.site import crawl, queries, split
 from embedtune.site.chunk import DEFAULT_MAX_TOKENS, chunk_document, chunk_page, load_token_counter
 from embedtune.site.dedupe import DEFAULT_NEAR_DUPLICATE_THRESHOLD, dedupe_passages
@@ -154,13 +154,13 @@ def _corpus_passages(source: Path, options: SiteBuildOptions, count) -> list[Doc
 
 def build_site_dataset(
     source: str | Path | None, out_dir: str | Path, options: SiteBuildOptions | None = None,
-    progress: bool = False, overwrite: bool = True,
+    progress: bool = False, overwrite: bool = False,
 ) -> SiteBuildReport:
     """Build a site dataset from ``source`` into ``out_dir`` (see the module docstring)."""
     from tqdm.auto import tqdm
 
     options = options or SiteBuildOptions()
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir, overwrite=overwrite, producer="site")
     kind = detect_source(source, options.url)
     generators = queries.make_generators(options.generators, options.llm_url, options.llm_model)
     real_questions = split.read_questions(options.questions) if options.questions else []
@@ -225,7 +225,7 @@ def build_site_dataset(
     }
     if options.llm_url:
         manifest["llm"] = {"url": options.llm_url, "model": options.llm_model}
-    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+    with atomic_dir(out_dir) as tmp:
         write_beir_files(tmp, passages, site_split.queries, site_split.qrels, manifest)
         write_pairs(tmp / "pairs.jsonl", site_split.train_pairs)
     return SiteBuildReport(out_dir=out_dir, manifest=manifest)
