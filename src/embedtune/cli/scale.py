@@ -1,0 +1,75 @@
+"""CLI commands for running beyond one process: ``embed`` (local or Ray Data) and ``index push`` (PostgreSQL + pgvector).
+
+Registered by :mod:`embedtune.cli`; each command parses, calls the library, prints.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from embedtune.encoders import BACKENDS, DEFAULT_BACKEND
+
+
+def _quiet(quiet: bool) -> None:
+    logging.getLogger("embedtune").setLevel(logging.WARNING if quiet else logging.INFO)
+    if quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
+def embed_command(
+    model: Annotated[str, typer.Option("--model", "-m", help="model folder or 'all-MiniLM-L6-v2'")],
+    corpus: Annotated[str, typer.Option("--corpus", "-c", help="corpus.jsonl, a .parquet file, a DATA_DIR, a folder of .jsonl/.parquet shards, or a quoted glob")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="folder for the Parquet shards and embeddings.json (a rerun resumes)")],
+    engine: Annotated[str, typer.Option(help="local: this process; ray: a Ray Data actor pool (pip install 'embedtune[ray]')")] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster to join, e.g. ray://head:10001 or auto (default: start a local Ray)")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="ray: actors in the pool (default: cluster CPUs / --threads)")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="encoder threads per worker (ray default 1; local default all cores)")] = None,
+    backend: Annotated[str, typer.Option(help="torch | onnx | onnx-int8 | openvino (a non-torch backend is checked against torch first)")] = DEFAULT_BACKEND,
+    batch_size: Annotated[int, typer.Option(min=1, help="texts per encoder call")] = 32,
+    shard_rows: Annotated[int, typer.Option(min=1, help="documents per output shard (the unit of resuming and of Ray work)")] = 10_000,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="discard embeddings already in --output and start again")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Embed a corpus into Parquet shards (id, title, text, metadata, vector); rerun to resume.
+
+    Example:
+
+        embedtune embed --model runs/my-model --corpus data/corpus.jsonl -o runs/emb
+
+        embedtune embed --model runs/my-model --corpus 'data/part-*.parquet' -o runs/emb --engine ray --ray-address auto
+
+        embedtune index build --from-embeddings runs/emb -o runs/index
+    """
+    from embedtune.embed import ENGINES, embed_corpus
+
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"{engine!r} is not one of {', '.join(ENGINES)}", param_hint="--engine")
+    if backend not in BACKENDS:
+        raise typer.BadParameter(f"{backend!r} is not one of {', '.join(BACKENDS)}", param_hint="--backend")
+    if ray_address and engine != "ray":
+        raise typer.BadParameter("--ray-address needs --engine ray")
+    _quiet(quiet)
+    result = embed_corpus(model, corpus, output, engine=engine, backend=backend, ray_address=ray_address,
+                          workers=workers, threads=threads, batch_size=batch_size, shard_rows=shard_rows,
+                          overwrite=overwrite, show_progress=not quiet)
+    m = result.manifest
+    if m.agreement:
+        a = m.agreement
+        state = "used" if m.backend == backend else f"NOT used, fell back to {m.backend}"
+        typer.echo(f"{a['backend']} agreement with torch fp32 on {a['n_texts']} texts: mean cosine {a['mean_cosine']:.4f}, "
+                   f"top-10 overlap {a['top10_overlap']:.3f} -> {state}")
+    rate = f" ({result.docs_per_second:,.1f} docs/s)" if result.documents else ""
+    typer.echo(f"embedded {result.documents:,} documents in {result.embedded} shards{rate}, {result.skipped} shards already done; "
+               f"{m.rows:,} documents, {m.dim}-d, {m.model} [{m.backend}] -> {result.output}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main app."""
+    app.command("embed")(embed_command)
+
