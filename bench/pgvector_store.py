@@ -49,7 +49,7 @@ def base_vectors(folder: Path) -> tuple[list[Document], np.ndarray]:
 
 
 def test_queries() -> np.ndarray:
-    from embedtune.data.beir import read_queries, read_qrels
+    from embedtune.data.beir import read_qrels, read_queries
     from embedtune.encoders import load_encoder
 
     queries = read_queries(SCIFACT / "queries.jsonl")

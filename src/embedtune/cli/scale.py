@@ -69,7 +69,42 @@ def embed_command(
                f"{m.rows:,} documents, {m.dim}-d, {m.model} [{m.backend}] -> {result.output}")
 
 
+STORE_URL_ENV = "EMBEDTUNE_STORE_URL"
+
+
+def index_push(
+    index: Annotated[Path, typer.Argument(help="index folder (`index build`) or embeddings folder (`embed`)")],
+    to: Annotated[str, typer.Option("--to", help="postgresql://user[:password]@host:port/database (or PGPASSWORD / ~/.pgpass for the password)",
+                                    envvar=STORE_URL_ENV, show_envvar=True)],
+    table: Annotated[str, typer.Option(help="table to create or replace")] = "embedtune_documents",
+    recall_sample: Annotated[int, typer.Option(min=0, help="stored rows used to measure recall@10 and choose ef_search (0: skip)")] = 100,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Copy an index (or embeddings) into PostgreSQL + pgvector; the table is swapped in atomically.
+
+    Example:
+
+        embedtune index push runs/index --to postgresql://app@db.internal/search --table docs
+
+        embedtune serve --store postgresql://app@db.internal/search --table docs
+    """
+    from embedtune.store.postgres import push_path, redact_url
+
+    _quiet(quiet)
+    result = push_path(index, to, table, recall_sample=recall_sample, show_progress=not quiet)
+    info = result.info
+    typer.echo(f"pushed {result.rows:,} rows to {redact_url(to)} table {table} in "
+               f"{result.load_seconds + result.index_seconds + result.swap_seconds:.1f} s "
+               f"(COPY {result.rows / max(result.load_seconds, 1e-9):,.0f} rows/s, HNSW build {result.index_seconds:.1f} s); "
+               f"model {info.model} [{info.backend}], {info.dim}-d")
+    if info.recall_at_10 is not None:
+        typer.echo(f"ef_search {info.ef_search}: recall@10 vs exact {info.recall_at_10:.4f} on {info.recall_sample} stored rows")
+
+
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
+    """Add this area's commands to the main app (``index push`` joins the ``index`` group of cli/serve.py)."""
+    from embedtune.cli.serve import index_app
+
     app.command("embed")(embed_command)
+    index_app.command("push")(index_push)
 

@@ -102,7 +102,7 @@ def redact_url(url: str) -> str:
             user = parts.username or ""
             netloc = f"{user}:***@{netloc.rsplit('@', 1)[1]}"
         query = urlencode([(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
-                          safe="/")
+                          safe="/*")
         redacted = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
         redacted = url
