@@ -210,3 +210,54 @@ def test_push_from_embeddings_folder(pg_url, tmp_path, tiny_beir):
 
     with psycopg.connect(pg_url) as conn:
         assert conn.execute(f"SELECT rows FROM {META_TABLE} WHERE table_name = 't_from_emb'").fetchone() == (12,)
+
+
+def test_serve_store_answers_search_like_the_index_folder(pg_url, tmp_path, tiny_beir):
+    from fastapi.testclient import TestClient
+
+    from embedtune.index import build_index
+    from embedtune.serve.app import ServeSettings, create_app
+
+    build_index(MODEL, tiny_beir, tmp_path / "index", show_progress=False)
+    push_path(tmp_path / "index", pg_url, "t_serve", recall_sample=0)
+    settings = ServeSettings(store=with_password(pg_url), table="t_serve", reload_poll_s=0)
+    assert SECRET not in repr(settings) and SECRET not in str(settings.model_dump())
+    body = {"query": "how do I turn on two-factor authentication?", "k": 3}
+    with TestClient(create_app(settings)) as client:
+        from_store = client.post("/search", json=body).json()["results"]
+        health = client.get("/health").json()
+        filtered = client.post("/search", json={**body, "filters": {"id": "security-0"}}).json()["results"]
+    with TestClient(create_app(ServeSettings(index=tmp_path / "index", reload_poll_s=0))) as client:
+        from_folder = client.post("/search", json=body).json()["results"]
+    assert [h["id"] for h in from_store] == [h["id"] for h in from_folder]
+    assert from_store[0]["title"] == from_folder[0]["title"] and from_store[0]["id"].startswith("security")
+    assert abs(from_store[0]["score"] - from_folder[0]["score"]) < 1e-5
+    assert health["documents"] == 12 and health["model"] == MODEL and health["ann"] == "hnsw"
+    assert [h["id"] for h in filtered] == ["security-0"]
+
+
+def test_cli_add_delete_and_build_from_embeddings(pg_url, tmp_path, tiny_beir):
+    from embedtune.embed import embed_corpus
+
+    embed_corpus(MODEL, tiny_beir, tmp_path / "emb", shard_rows=5, show_progress=False)
+    cli = [sys.executable, "-m", "embedtune"]
+    built = subprocess.run(cli + ["index", "build", "--from-embeddings", str(tmp_path / "emb"), "-o", str(tmp_path / "index")],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert "indexed 12 documents" in built.stdout and VectorIndex.load(tmp_path / "index").manifest.model == MODEL
+    subprocess.run(cli + ["index", "push", str(tmp_path / "index"), "--to", pg_url, "--table", "t_add", "-q"], check=True,
+                   capture_output=True)
+    new = tmp_path / "new.jsonl"
+    new.write_text('{"_id": "security-0", "title": "Security", "text": "Two-factor codes now come by SMS."}\n'
+                   '{"_id": "extra-1", "title": "Extra", "text": "A brand new page."}\n', encoding="utf-8")
+    added = subprocess.run(cli + ["index", "add", "--to", with_password(pg_url), "--table", "t_add", "--corpus", str(new), "-q"],
+                           capture_output=True, text=True)
+    assert added.returncode == 0, added.stderr
+    assert "added 1, updated 1 documents" in added.stdout and SECRET not in added.stdout
+    deleted = subprocess.run(cli + ["index", "delete", "--to", pg_url, "--table", "t_add", "extra-1", "billing-0", "nope"],
+                             capture_output=True, text=True)
+    assert deleted.returncode == 0, deleted.stderr
+    assert "deleted 2 of 3 ids" in deleted.stdout
+    store = PgVectorStore(pg_url, "t_add")
+    assert len(store) == 11 and store.search(np.ones(384, np.float32), k=20, filters={"id": "security-0"})[0][0].text.startswith("Two-factor codes now")
+    store.close()

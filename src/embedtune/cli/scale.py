@@ -101,6 +101,38 @@ def index_push(
         typer.echo(f"ef_search {info.ef_search}: recall@10 vs exact {info.recall_at_10:.4f} on {info.recall_sample} stored rows")
 
 
+# ---- the hooks that `index build|add|delete` in cli/serve.py call -------------------------------------
+def index_build_from_embeddings(embeddings: Path, output: Path, ann: str, dtype: str) -> None:
+    """``index build --from-embeddings``: the index of an `embed` folder, no model load, no encoding."""
+    from embedtune.embed import build_index_from_embeddings
+
+    index = build_index_from_embeddings(embeddings, output, ann=ann, dtype=dtype)
+    m = index.manifest
+    search_kind = "exact" if m.ann is None else f"HNSW (M={m.ann.m}, ef_search={m.ann.ef_search}, recall@10 vs exact {m.ann.recall_at_10:.4f} on stored rows)"
+    typer.echo(f"indexed {m.live:,} documents from {embeddings} with {m.model} [{m.backend}], {m.dim}-d {m.dtype}, {search_kind} -> {output}")
+
+
+def index_add_to_store(to: str | None, table: str, corpus: Path, index: Path | None, batch_size: int, quiet: bool) -> None:
+    """``index add --to``: encode with the store's model and upsert by id."""
+    from embedtune.store.postgres import add_to_store, redact_url
+
+    if to is None:
+        raise typer.BadParameter("give an INDEX folder, or --to postgresql://... for a store")
+    if index is not None:
+        raise typer.BadParameter("give an INDEX folder or --to, not both")
+    added, updated = add_to_store(to, table, corpus, batch_size=batch_size, show_progress=not quiet)
+    typer.echo(f"added {added:,}, updated {updated:,} documents in {redact_url(to)} table {table}")
+
+
+def index_delete_from_store(to: str, table: str, ids: list[str]) -> None:
+    """``index delete --to``: delete rows by id."""
+    from embedtune.store.postgres import delete_from_store, redact_url
+
+    n = delete_from_store(to, table, ids)
+    typer.echo(f"deleted {n:,} of {len(ids):,} ids from {redact_url(to)} table {table}"
+               + ("" if n == len(ids) else " (the others were not in the table)"))
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app (``index push`` joins the ``index`` group of cli/serve.py)."""
     from embedtune.cli.serve import index_app

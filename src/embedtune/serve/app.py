@@ -49,7 +49,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from embedtune.errors import EmbedtuneError
 from embedtune.index import MANIFEST_FILE, SearchHit, VectorIndex
@@ -66,7 +66,9 @@ class ServeSettings(BaseModel):
 
     model_config = ConfigDict(protected_namespaces=())
 
-    index: Path
+    index: Path | None = None
+    store: SecretStr | None = Field(None, description="PostgreSQL + pgvector store URL, instead of an index folder (embedtune.store.postgres)")
+    table: str = "embedtune_documents"
     backend: str | None = Field(None, description="torch | onnx | onnx-int8 | openvino; default: the backend the index was built with")
     api_key: str | None = Field(None, description=f"require this key (Authorization: Bearer KEY or X-API-Key); default ${API_KEY_ENV}")
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed to call the API from a browser ('*' for any)")
@@ -212,8 +214,12 @@ class SearchService:
         from embedtune.encoders import load_encoder
 
         path = self.settings.index
-        stamp = _stamp(path)
-        index = VectorIndex.load(path)
+        if self.settings.store is not None:  # the database is live: nothing to stamp or poll
+            from embedtune.store.postgres import open_store_index
+
+            stamp, index = (0, 0), open_store_index(self.settings.store.get_secret_value(), self.settings.table)
+        else:
+            stamp, index = _stamp(path), VectorIndex.load(path)
         backend = self.settings.backend or index.manifest.backend
         encoder = self._given_encoder
         if encoder is None and previous is not None:
@@ -230,7 +236,7 @@ class SearchService:
         flight finishes on the old index (its memory maps stay valid) and the next one sees the new."""
         with self._reload_lock:
             try:
-                stamp = _stamp(self.settings.index)
+                stamp = (0, 0) if self.settings.store is not None else _stamp(self.settings.index)
             except FileNotFoundError:
                 return False  # mid-swap by an atomic save: try again on the next poll
             if not force and stamp == self.state.stamp:
