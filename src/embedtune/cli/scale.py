@@ -60,10 +60,10 @@ def embed_command(
                           overwrite=overwrite, show_progress=not quiet)
     m = result.manifest
     if m.agreement:
-        a = m.agreement
+        from embedtune.encoders import Agreement
+
         state = "used" if m.backend == backend else f"NOT used, fell back to {m.backend}"
-        typer.echo(f"{a['backend']} agreement with torch fp32 on {a['n_texts']} texts: mean cosine {a['mean_cosine']:.4f}, "
-                   f"top-10 overlap {a['top10_overlap']:.3f} -> {state}")
+        typer.echo(f"{Agreement(**m.agreement).summary()} -> {state}")
     rate = f" ({result.docs_per_second:,.1f} docs/s)" if result.documents else ""
     typer.echo(f"embedded {result.documents:,} documents in {result.embedded} shards{rate}, {result.skipped} shards already done; "
                f"{m.rows:,} documents, {m.dim}-d, {m.model} [{m.backend}] -> {result.output}")
