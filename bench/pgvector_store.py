@@ -104,6 +104,10 @@ def run_size(n: int, base_docs: list[Document], base: np.ndarray, queries: np.nd
     result["pgvector_push"] = {"copy_s": round(pushed.load_seconds, 1), "hnsw_build_s": round(pushed.index_seconds, 1),
                                "swap_s": round(pushed.swap_seconds, 3), "rows_per_s_copy": round(n / pushed.load_seconds),
                                "rows_per_s_total": round(pushed.rows_per_second)}
+    with store.conn.transaction():
+        table_mb, hnsw_mb = store.conn.execute(
+            "SELECT pg_table_size(%s) / 1e6, pg_relation_size(%s) / 1e6", (f"bench_{n}", f"bench_{n}_embedding_hnsw")).fetchone()
+    result["pgvector_push"].update(table_mb=round(float(table_mb), 1), hnsw_index_mb=round(float(hnsw_mb), 1))
     print(json.dumps({"rows": n, **result["pgvector_push"]}), flush=True)
     sweep = []
     for ef in EF_VALUES:
