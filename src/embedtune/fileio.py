@@ -37,22 +37,33 @@ def decode_line(raw: bytes, path: Path, line_no: int) -> str:
         ) from None
 
 
-def _iter_lines(path: str | Path, max_line_bytes: int) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, decoded line)``; size and encoding problems name file and line."""
+def _iter_lines(path: str | Path, max_line_bytes: int, start: int = 0, end: int | None = None,
+                first_line: int = 1) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, decoded line)``; size and encoding problems name file and line.
+
+    ``start``/``end`` read only the lines that begin in that byte range (``start`` must be a line start,
+    ``first_line`` its line number): how one shard of a large file is read without scanning the rest."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file not found")
     with path.open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
+        fh.seek(start)
+        pos = start
+        for line_no, raw in enumerate(fh, start=first_line):
+            if end is not None and pos >= end:
+                return
+            pos += len(raw)
             if len(raw) > max_line_bytes:
                 raise DataError(path, f"line is {len(raw):,} bytes, over the {max_line_bytes:,}-byte limit", line_no)
             text = decode_line(raw, path, line_no).rstrip("\r\n")
             yield line_no, text.lstrip("\ufeff") if line_no == 1 else text
 
 
-def iter_jsonl(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for each non-blank line; every problem names file and line."""
-    for line_no, text in _iter_lines(path, max_line_bytes):
+def iter_jsonl(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES, start: int = 0, end: int | None = None,
+               first_line: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-blank line; every problem names file and line.
+    ``start``, ``end``, ``first_line``: read one byte range of the file (see :func:`_iter_lines`)."""
+    for line_no, text in _iter_lines(path, max_line_bytes, start, end, first_line):
         if not text.strip():
             continue
         try:

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from embedtune.cli import core, recsys, report, serve, site
+from embedtune.cli import core, recsys, report, scale, serve, site
 from embedtune.errors import EmbedtuneError
 
 app = typer.Typer(
@@ -24,7 +24,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for area in (core, site, recsys, serve, report):
+for area in (core, site, recsys, serve, report, scale):
     area.register(app)
 
 

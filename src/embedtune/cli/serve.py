@@ -37,9 +37,10 @@ def _check_backend(backend: str | None) -> None:
 
 @index_app.command("build")
 def index_build(
-    model: Annotated[str, typer.Option("--model", "-m", help="model folder or 'all-MiniLM-L6-v2'")],
-    corpus: Annotated[Path, typer.Option("--corpus", "-c", help="corpus.jsonl, or a DATA_DIR (site, retrieval or recsys) holding one")],
     output: Annotated[Path, typer.Option("--output", "-o", help="index folder to write (replaced atomically)")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="model folder or 'all-MiniLM-L6-v2'")] = None,
+    corpus: Annotated[Path | None, typer.Option("--corpus", "-c", help="corpus.jsonl, or a DATA_DIR (site, retrieval or recsys) holding one")] = None,
+    from_embeddings: Annotated[Path | None, typer.Option("--from-embeddings", help="folder from `embedtune embed`: no --model/--corpus, no re-encoding")] = None,
     ann: Annotated[str, typer.Option(help="auto: HNSW from 50,000 documents; none: exact only; hnsw: always")] = "auto",
     dtype: Annotated[str, typer.Option(help="vector storage: float32 | float16 | int8")] = "float32",
     backend: Annotated[str, typer.Option(help="encoder: torch | onnx | onnx-int8 | openvino (checked against torch on your corpus)")] = DEFAULT_BACKEND,
@@ -57,6 +58,12 @@ def index_build(
 
     _check_backend(backend)
     _quiet_logging(quiet)
+    if from_embeddings is not None:  # embedtune embed's output (cli/scale.py)
+        from embedtune.cli.scale import index_build_from_embeddings
+
+        return index_build_from_embeddings(from_embeddings, output, ann=ann, dtype=dtype)
+    if model is None or corpus is None:
+        raise typer.BadParameter("give --model and --corpus (or --from-embeddings)")
     index = build_index(model, corpus, output, ann=ann, dtype=dtype, backend=backend, batch_size=batch_size,
                         show_progress=not quiet, overwrite=overwrite)
     m = index.manifest
@@ -73,10 +80,12 @@ def index_build(
 
 @index_app.command("add")
 def index_add(
-    index: Annotated[Path, typer.Argument(help="index folder")],
     corpus: Annotated[Path, typer.Option("--corpus", "-c", help="corpus.jsonl with the documents to add or update (same _id = update)")],
+    index: Annotated[Path | None, typer.Argument(help="index folder (not with --to)")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    to: Annotated[str | None, typer.Option("--to", help="a PostgreSQL store instead: postgresql://... (see `index push`)")] = None,
+    table: Annotated[str, typer.Option(help="with --to: the store table")] = "embedtune_documents",
 ) -> None:
     """Add new documents or update existing ones (matched by _id) without rebuilding the index.
 
@@ -87,15 +96,21 @@ def index_add(
     from embedtune.index import add_to_index
 
     _quiet_logging(quiet)
+    if to is not None or index is None:  # PostgreSQL + pgvector store (cli/scale.py)
+        from embedtune.cli.scale import index_add_to_store
+
+        return index_add_to_store(to, table, corpus, index, batch_size=batch_size, quiet=quiet)
     added, updated = add_to_index(index, corpus, batch_size=batch_size, show_progress=not quiet)
     typer.echo(f"added {added:,}, updated {updated:,} documents in {index}")
 
 
 @index_app.command("delete")
 def index_delete(
-    index: Annotated[Path, typer.Argument(help="index folder")],
+    index: Annotated[str, typer.Argument(help="index folder (with --to: the first id to delete)")],
     ids: Annotated[list[str] | None, typer.Argument(help="document ids to delete")] = None,
     ids_file: Annotated[Path | None, typer.Option("--ids-file", help="file with one id per line")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="a PostgreSQL store instead: postgresql://... (see `index push`)")] = None,
+    table: Annotated[str, typer.Option(help="with --to: the store table")] = "embedtune_documents",
 ) -> None:
     """Delete documents by id.
 
@@ -105,13 +120,17 @@ def index_delete(
     """
     from embedtune.index import delete_from_index
 
-    wanted = list(ids or [])
+    wanted = ([index] if to else []) + list(ids or [])
     if ids_file is not None:
         if not ids_file.is_file():
             raise EmbedtuneError(f"{ids_file}: file not found")
         wanted += [line.strip() for line in ids_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not wanted:
         raise typer.BadParameter("give ids to delete, or --ids-file")
+    if to is not None:  # PostgreSQL + pgvector store (cli/scale.py)
+        from embedtune.cli.scale import index_delete_from_store
+
+        return index_delete_from_store(to, table, wanted)
     n = delete_from_index(index, wanted)
     typer.echo(f"deleted {n:,} of {len(wanted):,} ids from {index}" + ("" if n == len(wanted) else " (the others were not in the index)"))
 
@@ -218,7 +237,7 @@ def search(
 
 
 def serve(
-    index: Annotated[Path, typer.Argument(help="index folder (from `embedtune index build`)")],
+    index: Annotated[Path | None, typer.Argument(help="index folder (from `embedtune index build`); or --store")] = None,
     host: Annotated[str, typer.Option(help="address to bind; 0.0.0.0 exposes the service to the network")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     backend: Annotated[str | None, typer.Option(help="torch | onnx | onnx-int8 | openvino; default: the index's")] = None,
@@ -229,6 +248,8 @@ def serve(
     reload_poll: Annotated[float, typer.Option(min=0, help="seconds between checks for a new index version (0: off)")] = 2.0,
     threads: Annotated[int | None, typer.Option(min=1, help="encoder threads (default: all cores)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no access log")] = False,
+    store: Annotated[str | None, typer.Option("--store", help="serve a PostgreSQL + pgvector store instead: postgresql://... (see `index push`)")] = None,
+    table: Annotated[str, typer.Option(help="with --store: the store table")] = "embedtune_documents",
 ) -> None:
     """Serve search, recommend and embed over HTTP, with a search page at / and a site widget at /widget.js.
 
@@ -248,10 +269,15 @@ def serve(
     # Exact search is a memory-bound matrix-vector product: one BLAS thread is as fast, and BLAS threads
     # spinning beside the encoder's own thread pool made single torch requests 5x slower on 2 cores.
     threadpool_limits(limits=1, user_api="blas")
-    settings = ServeSettings(index=index, backend=backend, api_key=api_key, cors_origins=list(cors or []),
+    if (index is None) == (store is None):
+        raise typer.BadParameter("give an INDEX folder or --store postgresql://..., not both")
+    settings = ServeSettings(index=index, store=store, table=table, backend=backend, api_key=api_key, cors_origins=list(cors or []),
                              max_batch=max_batch, batch_wait_ms=batch_wait_ms, reload_poll_s=reload_poll, threads=threads)
     app = create_app(settings)
-    typer.echo(f"serving {index} on http://{host}:{port}  (docs: /docs, page: /, widget: /widget.js)", err=True)
+    from embedtune.store.postgres import redact_url
+
+    source = index if store is None else f"{redact_url(store)} table {table}"
+    typer.echo(f"serving {source} on http://{host}:{port}  (docs: /docs, page: /, widget: /widget.js)", err=True)
     uvicorn.run(app, host=host, port=port, access_log=not quiet, log_level="warning" if quiet else "info",
                 timeout_graceful_shutdown=10)
 

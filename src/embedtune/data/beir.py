@@ -41,20 +41,26 @@ def _require_str_field(obj: dict[str, Any], key: str, path: Path, line: int, all
     return value
 
 
+def document_from_row(obj: dict[str, Any], path: Path, line: int) -> Document:
+    """One corpus row (``_id``, ``title``, ``text``; other fields become metadata), checked; errors name file and line."""
+    doc_id = _require_str_field(obj, "_id", path, line)
+    title = _require_str_field(obj, "title", path, line, allow_empty=True) if "title" in obj else ""
+    text = _require_str_field(obj, "text", path, line, allow_empty=bool(title.strip()))
+    if not (title.strip() or text.strip()):
+        raise DataError(path, "document has neither title nor text", line)
+    metadata = {k: v for k, v in obj.items() if k not in ("_id", "title", "text")}
+    return Document(id=doc_id, text=text, title=title, metadata=metadata)
+
+
 def read_corpus(path: str | Path) -> dict[str, Document]:
     """Read ``corpus.jsonl``; extra fields become document metadata."""
     path = Path(path)
     corpus: dict[str, Document] = {}
     for line, obj in iter_jsonl(path):
-        doc_id = _require_str_field(obj, "_id", path, line)
-        title = _require_str_field(obj, "title", path, line, allow_empty=True) if "title" in obj else ""
-        text = _require_str_field(obj, "text", path, line, allow_empty=bool(title.strip()))
-        if not (title.strip() or text.strip()):
-            raise DataError(path, "document has neither title nor text", line)
-        if doc_id in corpus:
-            raise DataError(path, f"duplicate document id {doc_id!r}", line)
-        metadata = {k: v for k, v in obj.items() if k not in ("_id", "title", "text")}
-        corpus[doc_id] = Document(id=doc_id, text=text, title=title, metadata=metadata)
+        doc = document_from_row(obj, path, line)
+        if doc.id in corpus:
+            raise DataError(path, f"duplicate document id {doc.id!r}", line)
+        corpus[doc.id] = doc
     if not corpus:
         raise DataError(path, "corpus is empty")
     return corpus

@@ -49,7 +49,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from embedtune.errors import EmbedtuneError
 from embedtune.fileio import dir_lock
@@ -67,7 +67,9 @@ class ServeSettings(BaseModel):
 
     model_config = ConfigDict(protected_namespaces=())
 
-    index: Path
+    index: Path | None = None
+    store: SecretStr | None = Field(None, description="PostgreSQL + pgvector store URL, instead of an index folder (embedtune.store.postgres)")
+    table: str = "embedtune_documents"
     backend: str | None = Field(None, description="torch | onnx | onnx-int8 | openvino; default: the backend the index was built with")
     api_key: str | None = Field(None, description=f"require this key (Authorization: Bearer KEY or X-API-Key); default ${API_KEY_ENV}")
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed to call the API from a browser ('*' for any)")
@@ -239,10 +241,15 @@ class SearchService:
         from embedtune.encoders import load_encoder
 
         path = self.settings.index
-        stamp = _stamp(path)
-        index = VectorIndex.load(path)
-        if _stamp(path) != stamp:
-            raise EmbedtuneError(f"{path} changed while it was being read; it is read again on the next poll")
+        if self.settings.store is not None:  # the database is live: nothing to stamp or poll
+            from embedtune.store.postgres import open_store_index
+
+            stamp, index = (0, 0), open_store_index(self.settings.store.get_secret_value(), self.settings.table)
+        else:
+            stamp = _stamp(path)
+            index = VectorIndex.load(path)
+            if _stamp(path) != stamp:
+                raise EmbedtuneError(f"{path} changed while it was being read; it is read again on the next poll")
         backend = self.settings.backend or index.manifest.backend
         encoder = self._given_encoder
         if encoder is None and previous is not None:
@@ -263,12 +270,15 @@ class SearchService:
         a writer at work skips its turn; a forced reload waits up to ``RELOAD_LOCK_WAIT_S``."""
         with self._reload_lock:
             try:
-                stamp = _stamp(self.settings.index)
+                stamp = (0, 0) if self.settings.store is not None else _stamp(self.settings.index)
             except FileNotFoundError:
                 return False  # mid-swap by an atomic save: try again on the next poll
             if not force and stamp == self.state.stamp:
                 return False
-            with _writers_excluded(self.settings.index, RELOAD_LOCK_WAIT_S if force else 0) as free:
+            # A database store has no folder writers to exclude: its tables swap in one transaction.
+            guard = (contextlib.nullcontext(True) if self.settings.store is not None
+                     else _writers_excluded(self.settings.index, RELOAD_LOCK_WAIT_S if force else 0))
+            with guard as free:
                 if not free:
                     return False
                 self.state = self._load(self.state)
