@@ -49,6 +49,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from embedtune.base_model import DEFAULT_BASE_MODEL, load_tokenizer
 from embedtune.data.beir import available_splits, is_beir_dir, load_retrieval_split, read_corpus, read_queries
 from embedtune.data.pairs import load_training_pairs
 from embedtune.data.records import Pair, RetrievalSplit
@@ -249,13 +250,9 @@ def _sorted(findings: Iterable[Finding]) -> list[Finding]:
 
 
 @lru_cache(maxsize=2)
-def load_base_tokenizer(model: str = "all-MiniLM-L6-v2") -> Any:
-    """The tokenizer alone (no weights): enough to measure token lengths, and loads in seconds."""
-    from transformers import AutoTokenizer
-
-    from embedtune.base_model import resolve_model_path
-
-    return AutoTokenizer.from_pretrained(str(resolve_model_path(model)), local_files_only=True)
+def load_base_tokenizer(model: str = DEFAULT_BASE_MODEL) -> Any:
+    """The base model's tokenizer (:func:`embedtune.base_model.load_tokenizer`), loaded once per process."""
+    return load_tokenizer(model)
 
 
 def _token_lengths(texts: Sequence[str], tokenizer: Any) -> tuple[list[int], bool]:
