@@ -4,7 +4,14 @@ import shutil
 
 import pytest
 
-from embedtune.base_model import BUNDLED_SHA256, bundled_model_dir, resolve_model_path, verify_weights
+from embedtune.base_model import (
+    BUNDLED_SHA256,
+    bundled_model_dir,
+    load_tokenizer,
+    model_fingerprint,
+    resolve_model_path,
+    verify_weights,
+)
 from embedtune.errors import EmbedtuneError
 
 
@@ -29,3 +36,24 @@ def test_local_folders_must_hold_safetensors(tmp_path):
     (folder / "pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(EmbedtuneError, match="only safetensors"):
         resolve_model_path(folder)
+
+
+def test_tokenizer_loads_from_a_folder_without_weights(tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(bundled_model_dir(), folder, ignore=shutil.ignore_patterns("*.safetensors"))
+    assert load_tokenizer(folder)("a b c")["input_ids"] == load_tokenizer("all-MiniLM-L6-v2")("a b c")["input_ids"]
+    with pytest.raises(EmbedtuneError, match="not found"):
+        load_tokenizer(tmp_path / "nope")
+
+
+def test_model_fingerprint_follows_what_the_model_computes(tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(bundled_model_dir(), folder)
+    key = model_fingerprint(folder)
+    assert model_fingerprint(resolve_model_path("all-MiniLM-L6-v2")) == key  # a copy: same content, same key
+    (folder / "eval.json").write_text("{}")  # re-evaluating a run keeps its key
+    (folder / "checkpoints" / "checkpoint-1").mkdir(parents=True)
+    (folder / "checkpoints" / "checkpoint-1" / "model.safetensors").write_bytes(b"x")
+    assert model_fingerprint(folder) == key
+    (folder / "tokenizer_config.json").write_text("{}")  # a changed tokenizer is another model
+    assert model_fingerprint(folder) != key

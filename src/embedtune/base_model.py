@@ -11,7 +11,7 @@ import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from embedtune.errors import EmbedtuneError
 
@@ -60,6 +60,41 @@ def verify_weights(weights: Path, expected_sha256: str) -> None:
         )
 
 
+#: Besides its weights, what a model folder computes depends on its configs, tokenizer and vocabulary.
+_MODEL_FILE_SUFFIXES = frozenset({".safetensors", ".json", ".txt", ".model"})
+#: embedtune's own outputs in a run folder: they change while the model does not.
+_RUN_OUTPUTS = frozenset({"eval.json", "train_log.json", "doctor.json", "merge.json", "index.json", "export.json"})
+
+
+@lru_cache(maxsize=256)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(path))
+
+
+def model_fingerprint(model_dir: str | Path) -> str:
+    """A 24-hex key for what a model folder computes, for caches of its outputs (embeddings, ONNX, indexes).
+
+    It covers the content of the weights, configs, tokenizer and vocabulary files (each hashed once
+    per process while its size and mtime stay), not checkpoints, hidden folders or embedtune's own
+    reports, so re-evaluating a run keeps its key and any retraining changes it.
+    """
+    folder = Path(model_dir)
+    digest = hashlib.sha256()
+    for file in sorted(folder.rglob("*")):
+        rel = file.relative_to(folder)
+        if (
+            file.suffix not in _MODEL_FILE_SUFFIXES
+            or rel.name in _RUN_OUTPUTS
+            or rel.parts[0] == "checkpoints"
+            or any(part.startswith(".") for part in rel.parts)
+            or not file.is_file()
+        ):
+            continue
+        stat = file.stat()
+        digest.update(f"{rel.as_posix()}|{_file_sha256(str(file), stat.st_size, stat.st_mtime_ns)}\n".encode())
+    return digest.hexdigest()[:24]
+
+
 def resolve_model_path(name_or_path: str | Path) -> Path:
     """Return the local folder for a model name or path, verified; raise a clear error otherwise."""
     name = str(name_or_path)
@@ -82,6 +117,20 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
     if not has_safetensors:
         raise EmbedtuneError(f"{folder} has no .safetensors weights; only safetensors weights are loaded")
     return folder
+
+
+def load_tokenizer(name_or_path: str | Path) -> Any:
+    """The Hugging Face tokenizer alone (no weights are loaded): enough to count tokens, in seconds.
+
+    ``all-MiniLM-L6-v2`` is resolved (and its weights verified) as for :func:`load_model`; any other
+    folder only needs its tokenizer files, so a run folder copied without its weights still works.
+    """
+    from transformers import AutoTokenizer
+
+    folder = Path(str(name_or_path)).expanduser()
+    if str(name_or_path) in BUNDLED_ALIASES or not folder.is_dir():
+        folder = resolve_model_path(name_or_path)  # raises the usual "model not found" message
+    return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
 
 
 def load_model(

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.errors import EmbedtuneError
 
 
@@ -27,7 +28,7 @@ class TrainConfig(BaseModel):
         description="Pairs file(s) or BEIR-layout folder(s). Several are trained on together, sampled round-robin.",
     )
     output: Path | None = Field(None, description="Output folder: the saved model, its card, eval.json, logs.")
-    base_model: str = Field("all-MiniLM-L6-v2", description="Bundled 'all-MiniLM-L6-v2' or a local model folder.")
+    base_model: str = Field(DEFAULT_BASE_MODEL, description=f"Bundled '{DEFAULT_BASE_MODEL}' or a local model folder.")
     epochs: int = Field(1, ge=1, le=1000, description="Passes over the training pairs.")
     batch_size: int = Field(32, ge=2, le=65536, description="Pairs per batch: each anchor's in-batch negatives = batch_size-1.")
     mini_batch_size: int | None = Field(

@@ -42,17 +42,18 @@ import html.entities
 import math
 import random
 import re
-import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from embedtune.base_model import DEFAULT_BASE_MODEL, load_tokenizer
 from embedtune.data.beir import available_splits, is_beir_dir, load_retrieval_split, read_corpus, read_queries
 from embedtune.data.pairs import load_training_pairs
 from embedtune.data.records import Pair, RetrievalSplit
+from embedtune.text import SHINGLE_WORDS, NearDuplicates, containment, normalize, shingles, words
 
 SCHEMA_VERSION = 1
 SEVERITIES = ("error", "warning", "info")
@@ -68,13 +69,8 @@ DUPLICATE_COLLISIONS_WARN = 1.0
 EVAL_OVERLAP_ERROR_SHARE = 0.01
 #: Near-duplicate: Jaccard similarity of word shingles at or above this.
 NEAR_DUPLICATE_JACCARD = 0.8
-#: Words per shingle for near-duplicate and containment checks (short texts use their whole text).
-SHINGLE_WORDS = 3
-#: MinHash permutations for the LSH candidate search (candidates are then confirmed exactly).
-MINHASH_PERMUTATIONS = 128
-#: LSH proposes candidates from this (lower) similarity, so pairs just above
-#: :data:`NEAR_DUPLICATE_JACCARD` are found reliably; the exact Jaccard then decides.
-LSH_CANDIDATE_JACCARD = 0.6
+# Words per shingle (SHINGLE_WORDS), MinHash permutations and the LSH candidate threshold are
+# embedtune.text's, shared with site dedupe and the query generators' leak check.
 #: A field counts as empty/"unk"/constant when this share of the rows that have it agree.
 FIELD_DEGENERATE_SHARE = 0.95
 #: Values that mean "no information" in a structured text.
@@ -100,7 +96,6 @@ ROW_SHARE_WARN = 0.02
 MAX_EXAMPLES = 5
 EXAMPLE_CHARS = 160
 
-_WORD_RE = re.compile(r"\w+")
 _FIELD_RE = re.compile(
     r"^(?P<indent>\s*)(?P<bullet>[-*•]\s+)?(?P<key>[A-Za-z_][\w .()/'-]{0,39}?)\s*:(?:\s+(?P<value>.*?)|)\s*$"
 )
@@ -213,23 +208,6 @@ class DoctorReport:
 # small helpers
 
 
-def _normalize(text: str) -> str:
-    """Exact-match key: casefolded, whitespace collapsed."""
-    return " ".join(text.casefold().split())
-
-
-def _words(text: str) -> list[str]:
-    return _WORD_RE.findall(text.casefold())
-
-
-def _shingles(words: Sequence[str], k: int = SHINGLE_WORDS) -> frozenset[str]:
-    if not words:
-        return frozenset()
-    if len(words) <= k:
-        return frozenset({" ".join(words)})
-    return frozenset(" ".join(words[i : i + k]) for i in range(len(words) - k + 1))
-
-
 def _pct(share: float) -> str:
     return f"{100 * share:.1f}%"
 
@@ -272,13 +250,9 @@ def _sorted(findings: Iterable[Finding]) -> list[Finding]:
 
 
 @lru_cache(maxsize=2)
-def load_base_tokenizer(model: str = "all-MiniLM-L6-v2") -> Any:
-    """The tokenizer alone (no weights): enough to measure token lengths, and loads in seconds."""
-    from transformers import AutoTokenizer
-
-    from embedtune.base_model import resolve_model_path
-
-    return AutoTokenizer.from_pretrained(str(resolve_model_path(model)), local_files_only=True)
+def load_base_tokenizer(model: str = DEFAULT_BASE_MODEL) -> Any:
+    """The base model's tokenizer (:func:`embedtune.base_model.load_tokenizer`), loaded once per process."""
+    return load_tokenizer(model)
 
 
 def _token_lengths(texts: Sequence[str], tokenizer: Any) -> tuple[list[int], bool]:
@@ -334,12 +308,12 @@ def _check_duplicates(pairs: Sequence[Pair], batch_size: int) -> list[Finding]:
     n = len(pairs)
     n_batches = max(1, n // batch_size)
     findings: list[Finding] = []
-    rows = Counter((_normalize(p.anchor), _normalize(p.positive)) for p in pairs)
+    rows = Counter((normalize(p.anchor), normalize(p.positive)) for p in pairs)
     # normalized text -> its first spelling, so examples show the user's own text
     original: dict[str, str] = {}
     for p in pairs:
-        original.setdefault(_normalize(p.anchor), p.anchor)
-        original.setdefault(_normalize(p.positive), p.positive)
+        original.setdefault(normalize(p.anchor), p.anchor)
+        original.setdefault(normalize(p.positive), p.positive)
     repeated_rows = n - len(rows)
     if repeated_rows:
         examples = [
@@ -357,7 +331,7 @@ def _check_duplicates(pairs: Sequence[Pair], batch_size: int) -> list[Finding]:
             )
         )
     for column, texts in (("anchor", [p.anchor for p in pairs]), ("positive", [p.positive for p in pairs])):
-        counts = Counter(_normalize(t) for t in texts)
+        counts = Counter(normalize(t) for t in texts)
         repeats = n - len(counts)
         if not repeats:
             continue
@@ -413,37 +387,18 @@ def _minhash_near_matches(
 ) -> dict[int, tuple[int, float]]:
     """For each target shingle set, its most similar set in ``others`` with Jaccard >= ``threshold``.
 
-    MinHash LSH (``datasketch``) proposes candidates; the exact Jaccard similarity of the shingle
-    sets confirms them, so no false positives come out of the sketch. The targets (the eval side,
-    usually the smaller) are indexed and every other set probes the index.
+    The targets (the eval side, usually the smaller) are indexed and every other set probes the index.
     """
-    from datasketch import MinHash, MinHashLSH
-
-    # MinHash.generator shares one set of permutations across sketches; crc32 (C, deterministic
-    # across processes) hashes shingles several times faster than datasketch's default sha1.
-    def sketches(sets: Sequence[frozenset[str]]) -> Iterator[MinHash]:
-        return MinHash.generator(
-            ([s.encode("utf-8") for s in shingles] for shingles in sets),
-            num_perm=MINHASH_PERMUTATIONS,
-            seed=1,
-            hashfunc=zlib.crc32,
-        )
-
     found: dict[int, tuple[int, float]] = {}
     if not any(targets) or not any(others):
         return found
-    lsh = MinHashLSH(threshold=min(threshold, LSH_CANDIDATE_JACCARD), num_perm=MINHASH_PERMUTATIONS)
-    for i, (shingles, sketch) in enumerate(zip(targets, sketches(targets), strict=True)):
-        if shingles:
-            lsh.insert(i, sketch)
-    for j, (shingles, sketch) in enumerate(zip(others, sketches(others), strict=True)):
-        if not shingles:
-            continue
-        for i in lsh.query(sketch):
-            target = targets[i]
-            jaccard = len(shingles & target) / len(shingles | target)
-            if jaccard >= threshold and (i not in found or jaccard > found[i][1]):
-                found[i] = (j, jaccard)
+    index = NearDuplicates(threshold)
+    for i, (shingle_set, sketch) in enumerate(zip(targets, index.sketches(targets), strict=True)):
+        index.insert(i, shingle_set, sketch)
+    for j, (shingle_set, sketch) in enumerate(zip(others, index.sketches(others), strict=True)):
+        for i, similarity in index.matches(shingle_set, sketch):
+            if i not in found or similarity > found[i][1]:
+                found[i] = (j, similarity)
     return found
 
 
@@ -453,14 +408,14 @@ def _overlap(
     """Eval texts found in training: indices of exact matches, and (index, training text, Jaccard) of near ones."""
     train_by_key: dict[str, str] = {}
     for text in train_texts:
-        train_by_key.setdefault(_normalize(text), text)
-    exact = [j for j, text in enumerate(eval_texts) if _normalize(text) in train_by_key]
+        train_by_key.setdefault(normalize(text), text)
+    exact = [j for j, text in enumerate(eval_texts) if normalize(text) in train_by_key]
     exact_set = set(exact)
     rest = [j for j in range(len(eval_texts)) if j not in exact_set]
     train_list = list(train_by_key.values())
     near_raw = _minhash_near_matches(
-        [_shingles(_words(eval_texts[j])) for j in rest],
-        [_shingles(_words(t)) for t in train_list],
+        [shingles(words(eval_texts[j])) for j in rest],
+        [shingles(words(t)) for t in train_list],
         NEAR_DUPLICATE_JACCARD,
     )
     near = [(rest[k], train_list[j], jaccard) for k, (j, jaccard) in sorted(near_raw.items())]
@@ -473,7 +428,7 @@ def _check_eval_overlap(pairs: Sequence[Pair], split: RetrievalSplit) -> list[Fi
     queries = [split.queries[q] for q in qids]
     doc_ids = sorted({d for q in qids for d in split.relevant(q) if d in split.corpus})
     docs = [split.corpus[d].full_text for d in doc_ids]
-    trained_pairs = {(_normalize(p.anchor), _normalize(p.positive)) for p in pairs}
+    trained_pairs = {(normalize(p.anchor), normalize(p.positive)) for p in pairs}
     name = split.name
 
     exact, near = _overlap((p.anchor for p in pairs), queries)
@@ -482,7 +437,7 @@ def _check_eval_overlap(pairs: Sequence[Pair], split: RetrievalSplit) -> list[Fi
             1
             for j in exact
             if any(
-                (_normalize(queries[j]), _normalize(split.corpus[d].full_text)) in trained_pairs
+                (normalize(queries[j]), normalize(split.corpus[d].full_text)) in trained_pairs
                 for d in split.relevant(qids[j])
             )
         )
@@ -578,7 +533,7 @@ def _check_corpus_duplicates(splits: Sequence[RetrievalSplit]) -> list[Finding]:
         seen_corpora.add(id(split.corpus))
         by_text: dict[str, list[str]] = {}
         for doc in split.corpus.values():
-            by_text.setdefault(_normalize(doc.full_text), []).append(doc.id)
+            by_text.setdefault(normalize(doc.full_text), []).append(doc.id)
         groups = [ids for ids in by_text.values() if len(ids) > 1]
         if not groups:
             continue
@@ -774,18 +729,14 @@ def _check_lengths(
     return findings
 
 
-def _contains(container: frozenset[str], contained: frozenset[str]) -> float:
-    return len(container & contained) / len(contained) if contained else 0.0
-
-
 def _check_containment(pairs: Sequence[Pair]) -> list[Finding]:
     hits: list[dict[str, Any]] = []
     n_pos_in_query = n_query_in_pos = 0
     for i, pair in enumerate(pairs):
-        q_words, p_words = _words(pair.anchor), _words(pair.positive)
-        q_sh, p_sh = _shingles(q_words), _shingles(p_words)
-        pos_in_query = _contains(q_sh, p_sh)
-        query_in_pos = _contains(p_sh, q_sh) if len(q_words) >= MIN_COPIED_QUERY_WORDS else 0.0
+        q_words, p_words = words(pair.anchor), words(pair.positive)
+        q_sh, p_sh = shingles(q_words), shingles(p_words)
+        pos_in_query = containment(q_sh, p_sh)
+        query_in_pos = containment(p_sh, q_sh) if len(q_words) >= MIN_COPIED_QUERY_WORDS else 0.0
         if pos_in_query >= CONTAINMENT_THRESHOLD:
             n_pos_in_query += 1
             hits.append(
@@ -838,16 +789,16 @@ def _check_eval_containment(split: RetrievalSplit) -> list[Finding]:
     qids = split.query_ids
     for qid in qids:
         query = split.queries[qid]
-        q_words = _words(query)
-        q_sh = _shingles(q_words)
+        q_words = words(query)
+        q_sh = shingles(q_words)
         q_joined = f" {' '.join(q_words)} "
         for doc_id in sorted(split.relevant(qid)):
             doc = split.corpus.get(doc_id)
             if doc is None:
                 continue
-            title_words = _words(doc.title)
+            title_words = words(doc.title)
             by_title = len(title_words) >= 2 and f" {' '.join(title_words)} " in q_joined
-            by_text = _contains(q_sh, _shingles(_words(doc.full_text))) >= CONTAINMENT_THRESHOLD
+            by_text = containment(q_sh, shingles(words(doc.full_text))) >= CONTAINMENT_THRESHOLD
             if by_title or by_text:
                 hits.append(
                     {
@@ -973,8 +924,8 @@ def diagnose(
     positives = [p.positive for p in pairs]
     stats: dict[str, Any] = {
         "n_pairs": len(pairs),
-        "n_unique_anchors": len({_normalize(t) for t in anchors}),
-        "n_unique_positives": len({_normalize(t) for t in positives}),
+        "n_unique_anchors": len({normalize(t) for t in anchors}),
+        "n_unique_positives": len({normalize(t) for t in positives}),
         "n_negatives_per_pair": max((len(p.negatives) for p in pairs), default=0),
         "batch_size": batch_size,
         "eval_splits": [s.name for s in eval_splits],

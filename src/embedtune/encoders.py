@@ -37,9 +37,9 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from embedtune.base_model import resolve_model_path
+from embedtune.base_model import model_fingerprint, resolve_model_path
 from embedtune.errors import EmbedtuneError
-from embedtune.fileio import atomic_dir
+from embedtune.fileio import atomic_dir, cache_root
 
 log = logging.getLogger(__name__)
 
@@ -285,23 +285,6 @@ def _fuse_transformer(onnx_file: Path, hf_config) -> bool:
         return False
 
 
-def _weights_key(model_dir: Path) -> str:
-    digest = hashlib.sha256(f"v{_EXPORT_FORMAT_VERSION}|opset{ONNX_OPSET}".encode())
-    for file in sorted(model_dir.rglob("*")):
-        if file.is_file() and file.suffix in (".safetensors", ".json", ".txt", ".model"):
-            stat = file.stat()
-            digest.update(f"{file.relative_to(model_dir)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:20]
-
-
-def cache_root(cache_dir: str | Path | None = None) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir)
-    from embedtune.fileio import cache_root as default_cache_root
-
-    return default_cache_root()
-
-
 def export_onnx(model_path: str | Path, cache_dir: str | Path | None = None) -> Path:
     """Export a sentence-transformers folder to ONNX (fp32 and dynamic int8); return the export folder.
 
@@ -310,7 +293,10 @@ def export_onnx(model_path: str | Path, cache_dir: str | Path | None = None) -> 
     files are unchanged.
     """
     model_dir = resolve_model_path(model_path)
-    out = cache_root(cache_dir) / "onnx" / _weights_key(model_dir)
+    export_key = hashlib.sha256(
+        f"v{_EXPORT_FORMAT_VERSION}|opset{ONNX_OPSET}|{model_fingerprint(model_dir)}".encode()
+    ).hexdigest()[:20]
+    out = (Path(cache_dir) if cache_dir is not None else cache_root()) / "onnx" / export_key
     if (out / "export.json").is_file():
         return out
     if not (model_dir / "tokenizer.json").is_file():

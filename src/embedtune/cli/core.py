@@ -88,7 +88,7 @@ def train_command(
 
 
 def eval_command(
-    model: Annotated[str, typer.Option("--model", "-m", help="'all-MiniLM-L6-v2' or a model folder.")],
+    model: Annotated[str, typer.Option("--model", "-m", help=f"'{DEFAULT_BASE_MODEL}' or a model folder.")],
     data: Annotated[Path, typer.Option("--data", "-d", help="BEIR-layout folder.")],
     split: Annotated[str, typer.Option(help="Split to evaluate on.")] = "test",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write eval.json, eval.md, runs/ here.")] = None,

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from embedtune.base_model import DEFAULT_BASE_MODEL
+
 recsys_app = typer.Typer(
     help="Recommendation: interaction logs + item catalog → a DATA_DIR for train/eval, and a synthetic shop.",
     no_args_is_help=True,
@@ -144,7 +146,7 @@ def generate(
 
 
 def recommend(
-    model: str = typer.Option(..., "--model", "-m", help="trained model folder (or all-MiniLM-L6-v2)"),
+    model: str = typer.Option(..., "--model", "-m", help=f"trained model folder (or {DEFAULT_BASE_MODEL})"),
     data: Path = typer.Option(..., "--data", help="recsys DATA_DIR built by `embedtune recsys build`"),
     user: str = typer.Option(None, "--user", "-u", help="a user id from the log"),
     history: str = typer.Option(None, "--history", help="comma-separated item ids, oldest first"),

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.encoders import BACKENDS, DEFAULT_BACKEND
 from embedtune.errors import EmbedtuneError
 
@@ -38,7 +39,7 @@ def _check_backend(backend: str | None) -> None:
 @index_app.command("build")
 def index_build(
     output: Annotated[Path, typer.Option("--output", "-o", help="index folder to write (replaced atomically)")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="model folder or 'all-MiniLM-L6-v2'")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=f"model folder or '{DEFAULT_BASE_MODEL}'")] = None,
     corpus: Annotated[Path | None, typer.Option("--corpus", "-c", help="corpus.jsonl, or a DATA_DIR (site, retrieval or recsys) holding one")] = None,
     from_embeddings: Annotated[Path | None, typer.Option("--from-embeddings", help="folder from `embedtune embed`: no --model/--corpus, no re-encoding")] = None,
     ann: Annotated[str, typer.Option(help="auto: HNSW from 50,000 documents; none: exact only; hnsw: always")] = "auto",
@@ -160,7 +161,8 @@ def _parse_filters(values: list[str] | None) -> dict[str, Any] | None:
 
 def _cached_index(model: str, data: Path, backend: str, quiet: bool) -> Path:
     """An exact index for (model, corpus), built on first use and reused while neither changes."""
-    from embedtune.encoders import cache_root
+    from embedtune.base_model import model_fingerprint, resolve_model_path
+    from embedtune.fileio import cache_root
     from embedtune.index import build_index, model_reference
 
     corpus_path = Path(data)
@@ -169,10 +171,7 @@ def _cached_index(model: str, data: Path, backend: str, quiet: bool) -> Path:
         raise EmbedtuneError(f"{data}: no corpus.jsonl found (give a DATA_DIR or a corpus.jsonl)")
     stat = corpus_file.stat()
     model_ref = model_reference(model)
-    model_stamp = ""
-    if Path(model_ref).is_dir():
-        weights = sorted(Path(model_ref).rglob("*.safetensors"))
-        model_stamp = "|".join(f"{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in weights)
+    model_stamp = model_fingerprint(resolve_model_path(model_ref))
     key = hashlib.sha256(
         f"{model_ref}|{model_stamp}|{corpus_file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{backend}".encode()
     ).hexdigest()[:20]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.site import SiteBuildOptions, build_site_dataset
 from embedtune.site import crawl as _crawl
 from embedtune.site.chunk import DEFAULT_MAX_TOKENS
@@ -37,7 +38,7 @@ def build(
     max_queries_per_passage: int = typer.Option(DEFAULT_MAX_QUERIES_PER_PASSAGE, help="cap on queries per passage"),
     max_train_pairs: int = typer.Option(None, help="keep a random sample of this many training pairs"),
     max_tokens: int = typer.Option(DEFAULT_MAX_TOKENS, help="passage length limit in model tokens (title included)"),
-    base_model: str = typer.Option("all-MiniLM-L6-v2", help="model whose tokenizer measures passages"),
+    base_model: str = typer.Option(DEFAULT_BASE_MODEL, help="model whose tokenizer measures passages"),
     dev_fraction: float = typer.Option(DEFAULT_DEV_FRACTION, help="share of passages held out for dev"),
     no_dedupe: bool = typer.Option(False, "--no-dedupe", help="keep exact and near-duplicate passages"),
     llm_url: str = typer.Option(None, help="OpenAI-compatible endpoint (enables the llm generator)"),

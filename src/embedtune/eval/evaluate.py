@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.data.beir import load_retrieval_split
 from embedtune.data.records import RetrievalSplit
 from embedtune.eval.bootstrap import SAME, Comparison, compare
@@ -246,7 +247,7 @@ def evaluate(
     data_dir: str | Path,
     split: str = "test",
     *,
-    base_model: str = "all-MiniLM-L6-v2",
+    base_model: str = DEFAULT_BASE_MODEL,
     baselines: bool = True,
     extra_systems: Sequence[RankingSystem] = (),
     batch_size: int = 64,

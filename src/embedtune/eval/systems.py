@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from embedtune.base_model import model_fingerprint
 from embedtune.data.records import RetrievalSplit
 
 logger = logging.getLogger(__name__)
@@ -66,20 +67,6 @@ def _cache_dir() -> Path:
     from embedtune.fileio import cache_root
 
     return cache_root() / "embeddings"
-
-
-def model_fingerprint(model_path: Path) -> str:
-    """Identify a model by its weights, so a retrained model never reuses stale embeddings."""
-    from embedtune.base_model import sha256_file
-
-    digest = hashlib.sha256()
-    for weights in sorted(model_path.rglob("*.safetensors")):
-        if "checkpoints" in weights.relative_to(model_path).parts:
-            continue
-        stat = weights.stat()
-        digest.update(f"{weights.relative_to(model_path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-        digest.update(sha256_file(weights).encode())
-    return digest.hexdigest()[:24]
 
 
 def _texts_fingerprint(texts: Sequence[str]) -> str:

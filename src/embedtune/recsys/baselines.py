@@ -32,6 +32,7 @@ from embedtune.data.records import RetrievalSplit
 from embedtune.errors import EmbedtuneError
 from embedtune.eval.systems import RankingSystem, Run, top_k_from_scores
 from embedtune.recsys.build import INTERACTIONS_FILE
+from embedtune.recsys.sql import literal
 
 DEFAULT_RECENCY_DECAY = 0.9
 DEFAULT_HISTORY_ITEMS = 50
@@ -45,7 +46,7 @@ def _read_interactions(data_dir: Path) -> duckdb.DuckDBPyConnection:
     if not path.is_file():
         raise EmbedtuneError(f"{path} not found: rebuild the DATA_DIR with `embedtune recsys build`")
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW inter AS SELECT * FROM read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')")
+    con.execute(f"CREATE VIEW inter AS SELECT * FROM read_parquet({literal(path)})")
     return con
 
 

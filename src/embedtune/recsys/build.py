@@ -117,10 +117,6 @@ def duckdb_memory_limit() -> str:
     return f"{max(1, min(8, int(total * 0.4 / 2**30)))}GB"
 
 
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _unk_warnings(profile_unk: dict[str, float], item_unk: dict[str, float]) -> list[str]:
     warnings = []
     for name, share in profile_unk.items():
@@ -165,7 +161,7 @@ def _write_queries(
 
 
 def _copy_tsv(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> None:
-    con.execute(f"COPY ({sql}) TO {_sql_str(str(path))} (FORMAT csv, DELIMITER '\t', HEADER true, QUOTE '')")
+    con.execute(f"COPY ({sql}) TO ? (FORMAT csv, DELIMITER '\t', HEADER true, QUOTE '')", [str(path)])
 
 
 def write_recsys_files(
@@ -217,14 +213,15 @@ def write_recsys_files(
             folder / "slices" / f"{name}.tsv",
         )
     con.execute(
-        f"""COPY (
+        """COPY (
             SELECT e.user_id, e.item_id, e.ts, e.event, e.rating, e.pos, e.split, t.query_id
             FROM ev e LEFT JOIN targets t ON t.user_id = e.user_id AND t.pos = e.pos
             ORDER BY e.user_id, e.pos
-        ) TO {_sql_str(str(folder / INTERACTIONS_FILE))} (FORMAT parquet)"""
+        ) TO ? (FORMAT parquet)""",
+        [str(folder / INTERACTIONS_FILE)],
     )
     if shop.user_attributes:
-        con.execute(f"COPY users TO {_sql_str(str(folder / USERS_FILE))} (FORMAT parquet)")
+        con.execute("COPY users TO ? (FORMAT parquet)", [str(folder / USERS_FILE)])
     return split, profile_coverage(con, options), item_coverage(con)
 
 
@@ -245,7 +242,7 @@ def build_recsys(
     # DuckDB's default budget (80% of RAM) ignores everything else running; cap it and let large
     # joins spill to disk beside the output, so a 10-million-row log fits next to other jobs.
     con.execute(f"SET memory_limit = '{duckdb_memory_limit()}'")
-    con.execute(f"SET temp_directory = {_sql_str(str(spill))}")
+    con.execute("SET temp_directory = ?", [str(spill)])
     try:
         shop = load_shop_log(log_path, items_path, users_path, config, con=con)
         with atomic_dir(out_dir) as tmp:

@@ -39,6 +39,7 @@ from embedtune.recsys.schema import (
     normalise_event,
     resolve_columns,
 )
+from embedtune.recsys.sql import ident
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +80,6 @@ class ShopLog:
     item_attributes: tuple[str, ...]
     user_attributes: tuple[str, ...]
     report: LoadReport
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _file_kind(path: Path) -> str:
@@ -136,21 +129,19 @@ def read_into_table(con: duckdb.DuckDBPyConnection, path: str | Path, table: str
     if not path.is_file():
         raise DataError(path, f"{what} file not found")
     kind = _file_kind(path)
+    params: list[object] = [str(path)]
     if kind in ("csv", "tsv"):
         delimiter = "\t" if kind == "tsv" else ","
         header = _csv_header(path, delimiter)
-        columns = "{" + ", ".join(f"{_sql_str(h)}: 'VARCHAR'" for h in header) + "}"
         quoting = "quote='', escape=''" if kind == "tsv" else "quote='\"', escape='\"'"
-        source = (
-            f"read_csv({_sql_str(str(path))}, header=true, auto_detect=false, columns={columns}, "
-            f"delim={_sql_str(delimiter)}, {quoting}, strict_mode=true)"
-        )
+        source = f"read_csv(?, header=true, auto_detect=false, columns=?, delim=?, {quoting}, strict_mode=true)"
+        params += [dict.fromkeys(header, "VARCHAR"), delimiter]
     elif kind == "jsonl":
-        source = f"read_json({_sql_str(str(path))}, format='newline_delimited')"
+        source = "read_json(?, format='newline_delimited')"
     else:
-        source = f"read_parquet({_sql_str(str(path))})"
+        source = "read_parquet(?)"
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}", params)
     except duckdb.Error as exc:
         raise _duckdb_error(path, exc, what) from None
     return [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
@@ -182,7 +173,7 @@ def _raise_bad(path: Path, bad: tuple[int, int, object], message: str, hint: str
 
 def _text_sql(column: str) -> str:
     """A column as trimmed text, NULL when blank."""
-    return f"NULLIF(trim(CAST({_ident(column)} AS VARCHAR)), '')"
+    return f"NULLIF(trim(CAST({ident(column)} AS VARCHAR)), '')"
 
 
 def load_shop_log(
@@ -218,7 +209,7 @@ def load_shop_log(
     attributes = tuple(c for c in item_map.extra)
     select = [f"{item_id} AS item_id"]
     select += [f"{_text_sql(item_map.roles[f])} AS {f}" for f in fields]
-    select += [f"{_ident(c)} AS {_ident('attr:' + c)}" for c in attributes]
+    select += [f"{ident(c)} AS {ident('attr:' + c)}" for c in attributes]
     con.execute(f"CREATE OR REPLACE TABLE items AS SELECT {', '.join(select)} FROM raw_items ORDER BY rowid")
     con.execute("DROP TABLE raw_items")
     report.catalog_items = int(con.execute("SELECT count(*) FROM items").fetchone()[0])
@@ -351,7 +342,7 @@ def load_shop_log(
         user_map = resolve_columns(users_path, user_cols, config.user_columns, USER_ALIASES, required=("user",))
         user_attributes = user_map.extra
         select = [f"{_text_sql(user_map.roles['user'])} AS user_id"]
-        select += [f"{_text_sql(c)} AS {_ident('attr:' + c)}" for c in user_attributes]
+        select += [f"{_text_sql(c)} AS {ident('attr:' + c)}" for c in user_attributes]
         con.execute(
             f"CREATE OR REPLACE TABLE users AS SELECT {', '.join(select)} FROM raw_users "
             f"WHERE {_text_sql(user_map.roles['user'])} IS NOT NULL "

@@ -21,6 +21,7 @@ import duckdb
 
 from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.schema import EVENT_ORDER
+from embedtune.recsys.sql import ident, literal
 from embedtune.recsys.templates import UNK, PromptTemplate, or_unk
 
 PROFILE_FIELDS = {"category": "hist_categories", "shop": "hist_shops", "brand": "hist_brands"}
@@ -86,8 +87,7 @@ def _profile_chunk(con: duckdb.DuckDBPyConnection, config: RecsysConfig, fields:
     for fld in fields:
         value = fld
         if fld == "category" and config.category_separator:
-            sep = config.category_separator.replace("'", "''")
-            value = f"unnest(string_split({fld}, '{sep}'))"
+            value = f"unnest(string_split({fld}, {literal(config.category_separator)}))"
         parts.append(
             f"""
             (SELECT query_id, array_to_string(max_by(value, {key}, {top_n}), ', ') AS {PROFILE_FIELDS[fld]}
@@ -183,7 +183,7 @@ def iter_user_prompts(
     has_titles = "title" in options.item_fields and config.hist_items > 0
     attrs = options.user_attributes
     join = "LEFT JOIN users u ON u.user_id = p.user_id" if attrs else ""
-    attr_cols = "".join(f', u."attr:{a}" AS "attr:{a}"' for a in attrs)
+    attr_cols = "".join(f", u.{ident('attr:' + a)} AS {ident('attr:' + a)}" for a in attrs)
     cursor = con.execute(
         f"SELECT p.*{attr_cols} FROM profiles p JOIN targets t USING (query_id) {join} "
         f"WHERE {where} ORDER BY t.user_id, t.pos"

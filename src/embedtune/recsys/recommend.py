@@ -29,6 +29,7 @@ from embedtune.errors import EmbedtuneError
 from embedtune.recsys.build import INTERACTIONS_FILE, USERS_FILE
 from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.profiles import ProfileOptions, build_profiles, iter_user_prompts
+from embedtune.recsys.sql import literal
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,6 @@ class Recommendation:
     item_id: str
     score: float
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def _sql_path(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 class Recommender:
@@ -92,7 +89,7 @@ class Recommender:
         self._lock = threading.Lock()
         self._con = duckdb.connect()
         self._con.execute(
-            f"CREATE VIEW interactions AS SELECT * FROM read_parquet({_sql_path(interactions)})"
+            f"CREATE VIEW interactions AS SELECT * FROM read_parquet({literal(interactions)})"
         )
         rows = []
         for item_id, doc in self.corpus.items():
@@ -110,7 +107,7 @@ class Recommender:
         self._con.unregister("items_df")
         users = self.data_dir / USERS_FILE
         if self.options.user_attributes and users.is_file():
-            self._con.execute(f"CREATE TABLE users AS SELECT * FROM read_parquet({_sql_path(users)})")
+            self._con.execute(f"CREATE TABLE users AS SELECT * FROM read_parquet({literal(users)})")
         elif self.options.user_attributes:
             self.options = ProfileOptions(item_fields=self.options.item_fields)
 

@@ -242,8 +242,7 @@ def read_documents(corpus_path: Path, wanted: set[str]) -> dict[str, Document]:
 
 def token_lengths(run_dir: Path, config: dict[str, Any]) -> TokenLengths:
     """Token counts of a seeded sample of the training pairs, with the run's own tokenizer."""
-    from transformers import AutoTokenizer
-
+    from embedtune.base_model import load_tokenizer
     from embedtune.data.pairs import load_training_pairs
 
     data = config.get("data") or []
@@ -256,7 +255,7 @@ def token_lengths(run_dir: Path, config: dict[str, Any]) -> TokenLengths:
     sampled = len(pairs) > MAX_TOKENIZED
     if sampled:
         pairs = random.Random(0).sample(pairs, MAX_TOKENIZED)
-    tokenizer = AutoTokenizer.from_pretrained(str(run_dir), local_files_only=True)
+    tokenizer = load_tokenizer(run_dir)
 
     def count(texts: list[str]) -> list[int]:
         ids = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]

@@ -56,11 +56,9 @@ class Passage:
 
 def load_token_counter(model: str | Path) -> TokenCounter:
     """Count tokens with the tokenizer of ``model`` (a bundled name or a local model folder)."""
-    from transformers import AutoTokenizer
+    from embedtune.base_model import load_tokenizer
 
-    from embedtune.base_model import resolve_model_path
-
-    tokenizer = AutoTokenizer.from_pretrained(str(resolve_model_path(model)), local_files_only=True)
+    tokenizer = load_tokenizer(model)
 
     def count(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])

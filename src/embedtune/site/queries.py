@@ -39,6 +39,8 @@ from typing import Protocol
 from embedtune.data.records import Document
 from embedtune.errors import EmbedtuneError
 from embedtune.site.chunk import split_sentences
+from embedtune.text import shingles
+from embedtune.text import words as text_words
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,6 @@ LEAK_WHOLE_MIN_WORDS = 5
 LEAK_SHINGLE_SHARE = 0.8
 
 _WORD = re.compile(r"[\w][\w'-]*")
-# Leak checks split words the way the doctor does ("il-1beta" is two words), so both agree.
-_LEAK_WORD = re.compile(r"\w+")
 
 
 def _stopwords() -> frozenset[str]:
@@ -80,11 +80,12 @@ def repeats_passage(query: str, passage_text: str, passage_title: str = "") -> b
     short passage, is not. The shingle tests match the doctor's ``query_contains_positive`` check
     on the embedded text (title and text).
     """
-    q, p = _LEAK_WORD.findall(query.casefold()), _LEAK_WORD.findall(passage_text.casefold())
+    # Leak checks split words the way the doctor does ("il-1beta" is two words), so both agree.
+    q, p = text_words(query), text_words(passage_text)
     if not q or not p:
         return False
-    full = _LEAK_WORD.findall(f"{passage_title} {passage_text}".casefold()) if passage_title else p
-    q_shingles, full_shingles = _shingles(q), _shingles(full)
+    full = text_words(f"{passage_title} {passage_text}") if passage_title else p
+    q_shingles, full_shingles = shingles(q), shingles(full)
     if len(q_shingles & full_shingles) >= LEAK_SHINGLE_SHARE * len(full_shingles):
         return True  # the query holds (nearly) the whole passage
     if len(q) >= LEAK_RUN:
@@ -97,12 +98,6 @@ def repeats_passage(query: str, passage_text: str, passage_title: str = "") -> b
         n = len(q)
         return any(p[i : i + n] == q for i in range(len(p) - n + 1))
     return False
-
-
-def _shingles(tokens: list[str], k: int = 3) -> set[tuple[str, ...]]:
-    if len(tokens) <= k:
-        return {tuple(tokens)}
-    return {tuple(tokens[i : i + k]) for i in range(len(tokens) - k + 1)}
 
 
 def names_title(query: str, title: str) -> bool:
