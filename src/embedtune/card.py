@@ -44,6 +44,13 @@ def embedtune_section(config, eval_result, doctor_report, log: dict[str, Any]) -
             f"\nTrained on {log.get('n_pairs')} pairs in {log.get('train_seconds')} s "
             f"({log['pairs_per_second']} pairs/s, {platform.processor() or platform.machine()})."
         )
+    if log.get("precision"):
+        precision = log["precision"]
+        facts = [f"Precision: {precision['name']} on {precision['device']} ({precision['reason']}); weights saved as fp32"]
+        if log.get("padding_share") is not None:
+            grouping = "length-grouped batches" if log.get("group_by_length") else "random batches"
+            facts.append(f"padding share {log['padding_share']:.1%} ({grouping})")
+        lines.append("\n" + "; ".join(facts) + ".")
     lines += ["", "### Data doctor", "", doctor_report.to_markdown() if doctor_report is not None else "not run", ""]
     lines += [
         "### embedtune configuration",

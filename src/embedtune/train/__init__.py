@@ -186,18 +186,6 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def _precision_flags(precision: str) -> dict[str, bool]:
-    import torch
-
-    if precision == "fp16":
-        return {"fp16": True}
-    if precision == "bf16":
-        return {"bf16": True}
-    if precision == "auto" and torch.cuda.is_available():
-        return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
-    return {}
-
-
 def _epoch_losses(log_history: list[dict[str, Any]]) -> list[float]:
     """Mean logged training loss per epoch (logs are every ``logging_steps`` steps)."""
     per_epoch: dict[int, list[float]] = {}
@@ -225,20 +213,20 @@ def chance_loss(batch_size: int, n_negatives: int = 0) -> float:
 
 def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainResult:
     """Run a full fine-tune described by ``config``; see the module docstring."""
-    from sentence_transformers import (
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-        losses,
-    )
-    from sentence_transformers.base.sampler import BatchSamplers, MultiDatasetBatchSamplers
+    from sentence_transformers import SentenceTransformerTrainingArguments, losses
+    from sentence_transformers.base.sampler import MultiDatasetBatchSamplers
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
     from transformers import TrainerCallback
 
     from embedtune import doctor as doctor_mod
     from embedtune.base_model import load_model, resolve_model_path
+    from embedtune.train.precision import encoder_autocast, resolve_precision
+    from embedtune.train.sampler import BatchSamplerFactory
+    from embedtune.train.trainer import EmbedtuneTrainer, PairsProgress
 
     config.require_io()
     started = time.perf_counter()
+    precision = resolve_precision(config.precision)
     output = Path(config.output)
     datasets, dev, held_out, eval_corpus = _load_inputs(config)
     eval_dir = next((Path(d) for d in config.data if is_beir_dir(d)), None)
@@ -366,7 +354,10 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
             weight_decay=config.weight_decay,
             seed=config.seed,
             data_seed=config.seed,
-            batch_sampler=BatchSamplers.NO_DUPLICATES if config.no_duplicates else BatchSamplers.BATCH_SAMPLER,
+            batch_sampler=BatchSamplerFactory(
+                model.tokenizer, config.max_seq_length, group_by_length=config.group_by_length,
+                no_duplicates=config.no_duplicates,
+            ),
             multi_dataset_batch_sampler=(
                 MultiDatasetBatchSamplers.ROUND_ROBIN
                 if config.multi_dataset_sampler == "round_robin"
@@ -381,12 +372,13 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
             logging_steps=logging_steps,
             logging_first_step=True,
             report_to="none",
-            disable_tqdm=not show_progress,
+            # The progress bar is PairsProgress (pairs/s, ETA), not the trainer's bar in steps.
+            disable_tqdm=True,
             dataloader_pin_memory=_has_cuda(),
-            **_precision_flags(config.precision),
+            **precision.trainer_flags(),
         )
         train_ds = train_datasets if len(train_datasets) > 1 else next(iter(train_datasets.values()))
-        trainer = SentenceTransformerTrainer(
+        trainer = EmbedtuneTrainer(
             model=model,
             args=args,
             train_dataset=train_ds,
@@ -394,12 +386,16 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
             evaluator=evaluator,
             callbacks=[EpochWatch()],
         )
-        if not show_progress:
-            from transformers.trainer_callback import PrinterCallback
+        from transformers.trainer_callback import PrinterCallback
 
-            trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(PrinterCallback)
+        collator = trainer.data_collator
+        if show_progress:
+            trainer.add_callback(PairsProgress(config.batch_size))
+        echo(f"precision: {precision.name} ({precision.reason})")
         train_started = time.perf_counter()
-        trainer.train()
+        with encoder_autocast(model, precision):
+            trainer.train()
         train_seconds = time.perf_counter() - train_started
         epoch_losses = _epoch_losses(trainer.state.log_history)
         loss_finding = doctor_mod.check_training_loss(
@@ -440,7 +436,8 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
             write_eval(eval_result, tmp)
 
         seconds = time.perf_counter() - started
-        pairs_seen = n_pairs * config.epochs
+        pairs_seen = collator.rows
+        padding_share = collator.padding_share
         log = {
             "log_history": trainer.state.log_history,
             "epoch_losses": epoch_losses,
@@ -452,6 +449,10 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
             "train_seconds": round(train_seconds, 2),
             "total_seconds": round(seconds, 2),
             "pairs_per_second": round(pairs_seen / train_seconds, 3) if train_seconds else None,
+            "pairs_trained": pairs_seen,
+            "precision": precision.to_dict(),
+            "group_by_length": config.group_by_length,
+            "padding_share": round(padding_share, 4) if padding_share is not None else None,
             "best_checkpoint": trainer.state.best_model_checkpoint and Path(trainer.state.best_model_checkpoint).name,
             "merge_base": config.merge_base,
         }
