@@ -131,8 +131,8 @@ def run_stock(workload: Workload, pairs_file: Path) -> dict:
     """Plain sentence-transformers: fp32, MNRL (logQ-corrected on recsys, as embedtune), no-duplicates sampler."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.sentence_transformer import losses
     from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sentence_transformer import losses
 
     from embedtune.base_model import load_model
     from embedtune.data.pairs import load_training_pairs

@@ -65,13 +65,27 @@ def test_encoder_autocast_runs_the_encoder_in_bf16_and_returns_fp32(base_model):
         assert "forward" not in vars(base_model[0])
 
 
-def _tiny_pairs(path):
-    from conftest import TOPICS
+TINY_PAIRS = [
+    ("How do I update my credit card?", "Open Settings, choose Billing and click Replace card."),
+    ("Can I get a refund for an annual plan?", "Annual plans are refunded in full within 30 days."),
+    ("Where do I download invoices?", "Every invoice is listed under Billing > History as a PDF."),
+    ("Why are my notes not syncing?", "Sync pauses when a device is offline; reconnect to resume."),
+    ("How often does the app sync?", "Changes are pushed within seconds and pulled every minute."),
+    ("Can I turn off sync for one notebook?", "Right-click a notebook and choose Keep on this device."),
+    ("How do I enable two-factor authentication?", "Go to Account > Security and scan the QR code."),
+    ("Is my data encrypted?", "Notes are encrypted in transit with TLS and at rest with AES-256."),
+    ("How can I export all my notes?", "Choose File > Export workspace to download a zip of Markdown."),
+    ("Can I print a notebook?", "Open the notebook, press Ctrl+P and pick the sections to print."),
+    ("Does export keep attachments?", "Attachments are exported next to each Markdown file."),
+    ("What if I lose my phone?", "Use one of the ten recovery codes saved when enabling 2FA."),
+]
 
+
+def _tiny_pairs(path):
     from embedtune.data.pairs import write_pairs
     from embedtune.data.records import Pair
 
-    write_pairs(path, [Pair(q, a) for items in TOPICS.values() for q, a in items])
+    write_pairs(path, [Pair(q, a) for q, a in TINY_PAIRS])
     return path
 
 
