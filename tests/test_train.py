@@ -7,9 +7,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from embedtune.chance import chance_loss
 from embedtune.cli import app
 from embedtune.config import TrainConfig
-from embedtune.train import _epoch_losses, chance_loss, train
+from embedtune.train import train
+from embedtune.train.fit import epoch_losses
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +62,7 @@ def test_card_logs_and_doctor(tiny_run):
 
 def test_epoch_losses_and_chance():
     history = [{"loss": 3.0, "epoch": 0.5}, {"loss": 2.0, "epoch": 1.0}, {"loss": 1.0, "epoch": 1.5}, {"eval_x": 1, "epoch": 2.0}]
-    assert _epoch_losses(history) == [2.5, 1.0]
+    assert epoch_losses(history) == [2.5, 1.0]
     assert chance_loss(32) == pytest.approx(3.4657, abs=1e-4)
 
 
@@ -90,14 +92,14 @@ def _mining_corpus() -> tuple[list, list[str]]:
 
 def test_mining_keeps_pairs_it_cannot_serve_with_random_negatives(base_model, tmp_path, monkeypatch):
     """sentence-transformers drops pairs without enough candidates below the margin; embedtune keeps them."""
-    from embedtune.train import _mine_negatives
+    from embedtune.train.prepare import mine_negatives
 
     monkeypatch.setenv("EMBEDTUNE_CACHE", str(tmp_path / "cache"))
     pairs, corpus = _mining_corpus()
     # A margin of 0.99 rejects every candidate scoring above 1% of the positive: nothing can be mined.
     strict = TrainConfig(data=["x"], output="y", hard_negatives=2, hard_negative_range_min=0,
                          hard_negative_range_max=5, hard_negative_margin=0.99)
-    kept, n_random = _mine_negatives(pairs, base_model, strict, corpus)
+    kept, n_random = mine_negatives(pairs, base_model, strict, corpus)
     assert n_random == len(pairs) and len(kept) == len(pairs)
     for original, pair in zip(pairs, kept, strict=True):
         assert (pair.anchor, pair.positive) == (original.anchor, original.positive)
@@ -106,7 +108,7 @@ def test_mining_keeps_pairs_it_cannot_serve_with_random_negatives(base_model, tm
 
     # Without a margin every pair gets mined negatives: the nearest other topic pages, not the weather notes.
     loose = strict.model_copy(update={"hard_negative_margin": None, "hard_negative_range_min": 1})
-    mined, n_random = _mine_negatives(pairs, base_model, loose, corpus)
+    mined, n_random = mine_negatives(pairs, base_model, loose, corpus)
     assert n_random == 0 and len(mined) == len(pairs)
     assert all(p.positive not in p.negatives for p in mined)
     assert sum("weather" in n for p in mined for n in p.negatives) < len(pairs) // 2

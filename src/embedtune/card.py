@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from embedtune import __version__
+from embedtune.chance import learned_nothing_threshold
 from embedtune.fileio import write_text_atomic
 
 SECTION_TITLE = "## embedtune: did the fine-tune help?"
@@ -35,7 +36,8 @@ def embedtune_section(config, eval_result, doctor_report, log: dict[str, Any]) -
     if losses and chance:
         lines.append(
             "Mean loss per epoch: " + ", ".join(f"{v:.4f}" for v in losses)
-            + f" (chance level ln(candidates per anchor) = {chance:.4f}; warning threshold {0.9 * chance:.4f})."
+            + f" (chance level ln(candidates per anchor) = {chance:.4f}; warning threshold "
+            f"{learned_nothing_threshold(chance):.4f})."
         )
     if log.get("learned_nothing"):
         lines += ["", "**Warning: the loss stayed near chance level: this model learned nothing.**"]
@@ -44,6 +46,13 @@ def embedtune_section(config, eval_result, doctor_report, log: dict[str, Any]) -
             f"\nTrained on {log.get('n_pairs')} pairs in {log.get('train_seconds')} s "
             f"({log['pairs_per_second']} pairs/s, {platform.processor() or platform.machine()})."
         )
+    if log.get("precision"):
+        precision = log["precision"]
+        facts = [f"Precision: {precision['name']} on {precision['device']} ({precision['reason']}); weights saved as fp32"]
+        if log.get("padding_share") is not None:
+            grouping = "length-grouped batches" if log.get("group_by_length") else "random batches"
+            facts.append(f"padding share {log['padding_share']:.1%} ({grouping})")
+        lines.append("\n" + "; ".join(facts) + ".")
     lines += ["", "### Data doctor", "", doctor_report.to_markdown() if doctor_report is not None else "not run", ""]
     lines += [
         "### embedtune configuration",

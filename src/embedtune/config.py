@@ -42,6 +42,11 @@ class TrainConfig(BaseModel):
     max_seq_length: int = Field(256, ge=8, le=512, description="Tokens per text; longer texts are truncated.")
     scale: float = Field(20.0, gt=0, description="MNRL similarity scale (inverse temperature).")
     no_duplicates: bool = Field(True, description="Never put the same text twice in a batch (it would be a false negative).")
+    group_by_length: bool = Field(
+        True,
+        description="Batch pairs of similar token length (sorted inside large random windows, batch order shuffled) "
+        "so less compute goes to padding; off = random batches.",
+    )
     multi_dataset_sampler: Literal["round_robin", "proportional"] = "round_robin"
     logq_correction: Literal["auto", "on", "off"] = Field(
         "auto",
@@ -61,7 +66,9 @@ class TrainConfig(BaseModel):
         "None = keep the fine-tuned weights.",
     )
     precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
-        "auto", description="auto = bf16 (or fp16) on a GPU that supports it, fp32 on a CPU."
+        "auto",
+        description="auto = bf16 autocast on a CPU with AMX or AVX512-BF16 (fp32 on other CPUs), bf16 (else fp16) "
+        "on a GPU. Weights stay fp32; the saved model is fp32.",
     )
     eval_split: str = Field("dev", description="Split used for per-epoch evaluation and best-model selection.")
     dev_corpus_max: int | None = Field(

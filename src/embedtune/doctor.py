@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from embedtune.base_model import DEFAULT_BASE_MODEL, load_tokenizer
+from embedtune.chance import chance_loss, learned_nothing, learned_nothing_threshold
 from embedtune.data.beir import available_splits, is_beir_dir, load_retrieval_split, read_corpus, read_queries
 from embedtune.data.pairs import load_training_pairs
 from embedtune.data.records import Pair, RetrievalSplit
@@ -994,8 +995,8 @@ def check_training_loss(
 
     MNRL is cross-entropy over the ``batch_size * (1 + negatives_per_pair)`` candidates of a batch,
     so a model that cannot tell them apart scores ln(candidates) (ln 32 = 3.47). Judged on the
-    last epoch's loss (the only one when there is one epoch); returns None when the loss is below
-    0.9 × ln(candidates). ``chance`` replaces ln(candidates) for losses whose random-guessing level
+    last epoch's loss (the only one when there is one epoch); returns None unless
+    :func:`embedtune.chance.learned_nothing` says the loss is still near chance. ``chance`` replaces ln(candidates) for losses whose random-guessing level
     differs (the logQ-corrected loss: see :func:`embedtune.losses.chance_loss_logq`).
     """
     losses = [float(x) for x in losses_per_epoch]
@@ -1003,8 +1004,8 @@ def check_training_loss(
     if not losses or candidates < 2:
         return None
     chance_label = f"ln({candidates})" if chance is None else "the logQ-corrected loss"
-    chance = math.log(candidates) if chance is None else float(chance)
-    threshold = 0.9 * chance
+    chance = chance_loss(batch_size, negatives_per_pair) if chance is None else float(chance)
+    threshold = learned_nothing_threshold(chance)
     last = losses[-1]
     details: dict[str, Any] = {
         "losses_per_epoch": [round(x, 4) if math.isfinite(x) else str(x) for x in losses],
@@ -1021,7 +1022,7 @@ def check_training_loss(
             "rate (e.g. 2e-5) and check the data for empty texts.",
             details,
         )
-    if last < threshold:
+    if not learned_nothing(last, chance):
         return None
     trend = "" if len(losses) < 2 else f" (epoch 1: {losses[0]:.3f})"
     return Finding(

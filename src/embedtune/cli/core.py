@@ -41,6 +41,14 @@ def train_command(
         float | None,
         typer.Option(help="Interpolate the trained weights with the base model: (1-x)*base + x*tuned (WiSE-FT)."),
     ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(help="auto|fp32|bf16|fp16: auto = bf16 autocast on CPUs with AMX/AVX512-BF16, fp32 on other CPUs."),
+    ] = None,
+    group_by_length: Annotated[
+        bool | None,
+        typer.Option("--group-by-length/--no-group-by-length", help="Batch pairs of similar length (less padding)."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Train even if the data doctor reports errors.")] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace OUTPUT even if it holds something other than a previous run.")
@@ -74,6 +82,8 @@ def train_command(
         logq_correction=logq_correction,
         keep=keep,
         merge_base=merge_base,
+        precision=precision,
+        group_by_length=group_by_length,
         force=force or None,
         overwrite=overwrite or None,
     )

@@ -1,0 +1,75 @@
+"""Fine-tune a bi-encoder on sentence-transformers' ``SentenceTransformerTrainer``.
+
+One call, :func:`train`, runs three stages, one module each, with a typed record between them:
+
+1. :mod:`~embedtune.train.prepare` — read pairs and held-out splits, data doctor, hard-negative mining,
+   loss and chance level, dev evaluator → :class:`~embedtune.train.prepare.Prepared`;
+2. :mod:`~embedtune.train.fit` — train with per-epoch dev evaluation and checkpoints, keep the best (or
+   last) epoch, judge the loss curve → :class:`~embedtune.train.fit.Fitted`;
+3. :mod:`~embedtune.train.finalize` — merge (optional), save, final evaluation against the baselines,
+   logs, model card, report → :class:`~embedtune.train.finalize.TrainResult`.
+
+Batches come from :mod:`~embedtune.train.sampler` (no duplicate texts, grouped by length) and the
+arithmetic from :mod:`~embedtune.train.precision` (bf16 autocast on CPUs with AMX/AVX512-BF16). The
+output folder is written atomically: it appears complete, or not at all.
+
+Loss: MultipleNegativesRankingLoss (Henderson et al. 2017; scale 20, cosine similarity) — each anchor's
+positive must outrank every other positive (and negative) in the batch — or its cached variant
+(Gao et al. 2021, GradCache) when ``mini_batch_size`` is set, or its logQ-corrected variant on
+recommendation data (:mod:`embedtune.losses`).
+
+Example::
+
+    from embedtune.config import TrainConfig
+    from embedtune.train import train
+
+    result = train(TrainConfig(data=["../shared/data/scifact"], output="runs/scifact", epochs=3, lr=3e-5))
+    print(result.eval.verdict)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from embedtune.config import TrainConfig
+from embedtune.fileio import atomic_dir, check_output_dir
+from embedtune.train.finalize import TrainResult, finalize
+from embedtune.train.fit import Fitted, fit
+from embedtune.train.prepare import Prepared, prepare
+
+
+def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainResult:
+    """Run a full fine-tune described by ``config``: prepare → fit → finalize (see the module docstring)."""
+    config.require_io()
+    check_output_dir(config.output, overwrite=config.overwrite, producer="train")  # before any work
+    started = time.perf_counter()
+    output = Path(config.output)
+    prepared = prepare(config, echo)
+    # Under torchrun every rank runs this function; only rank 0 writes the output folder, the
+    # others train in a scratch folder that disappears (the HF trainer saves from rank 0 only).
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    workspace = atomic_dir(output) if is_main else tempfile.TemporaryDirectory(prefix="embedtune-rank-")
+    with workspace as folder_name:
+        folder = Path(folder_name)
+        fitted = fit(prepared, config, folder / "checkpoints", show_progress=show_progress, echo=echo)
+        if not is_main:
+            return TrainResult(output, prepared.n_pairs, fitted.epoch_losses, fitted.dev_history,
+                               fitted.learned_nothing, 0.0, 0.0)
+        if not config.keep_checkpoints:
+            shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+        return finalize(prepared, fitted, config, folder, output=output, started=started, echo=echo)
+
+
+def load_train_log(run_dir: str | Path) -> dict[str, Any]:
+    """The ``train_log.json`` of a model folder, or ``{}`` when it has none."""
+    path = Path(run_dir) / "train_log.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+__all__ = ["Fitted", "Prepared", "TrainResult", "finalize", "fit", "load_train_log", "prepare", "train"]

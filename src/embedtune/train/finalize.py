@@ -1,0 +1,125 @@
+"""Stage 3, finalize: a :class:`~embedtune.train.fit.Fitted` model becomes a model folder that says what it is.
+
+:func:`finalize` interpolates the weights with the base model (``merge_base``, WiSE-FT), saves the
+model (fp32 safetensors, loadable by stock ``SentenceTransformer``), evaluates it on the held-out
+split against the baselines, and writes ``eval.json``, ``train_log.json``, ``doctor.json``,
+``config.yaml``, the model card section and ``report.html`` — all into the folder it is given, which
+the caller then publishes as the output folder in one step.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from embedtune.base_model import load_model
+from embedtune.card import add_embedtune_section
+from embedtune.config import TrainConfig
+from embedtune.doctor import DoctorReport
+from embedtune.eval import EvalResult, evaluate, write_eval
+from embedtune.fileio import write_json_atomic, write_text_atomic
+from embedtune.merge import interpolate_with_base
+from embedtune.report import write_report
+from embedtune.train.fit import Fitted
+from embedtune.train.prepare import Prepared
+
+
+@dataclass
+class TrainResult:
+    """What ``embedtune.train`` returns: where the model is and what the run found."""
+
+    output: Path
+    n_pairs: int
+    epoch_losses: list[float]
+    dev_history: list[dict[str, float]]
+    learned_nothing: bool
+    seconds: float
+    pairs_per_second: float
+    eval: EvalResult | None = None  # the final held-out evaluation
+    doctor: DoctorReport | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def finalize(prepared: Prepared, fitted: Fitted, config: TrainConfig, folder: Path, *, output: Path,
+             started: float, echo=print) -> TrainResult:
+    """Merge, save, evaluate and document the model in ``folder``; see the module docstring.
+
+    ``output`` is where ``folder`` will be published (named in the card and the result); ``started``
+    is the run's start on ``time.perf_counter``'s clock.
+    """
+    model = fitted.model
+    report = prepared.doctor
+    warnings: list[str] = []
+    if fitted.loss_finding is not None:
+        report.findings.append(fitted.loss_finding)
+        warnings.append(fitted.loss_finding.message)
+        echo(f"doctor [{fitted.loss_finding.severity}] {fitted.loss_finding.message}")
+    if config.merge_base is not None:
+        interpolate_with_base(model, load_model(config.base_model), config.merge_base)
+        echo(f"weights interpolated with the base model: {1 - config.merge_base:g} x base + "
+             f"{config.merge_base:g} x tuned (WiSE-FT)")
+    model.save(str(folder))
+
+    eval_result = final_evaluation(prepared, fitted, config, folder, output, echo)
+    seconds = time.perf_counter() - started
+    log = train_log(prepared, fitted, config, seconds)
+    write_json_atomic(folder / "train_log.json", log)
+    write_json_atomic(folder / "doctor.json", report.to_dict())
+    write_text_atomic(folder / "config.yaml", config.to_yaml())
+    add_embedtune_section(folder / "README.md", config, eval_result, report, log)
+    write_report(folder)
+    return TrainResult(
+        output=output,
+        n_pairs=prepared.n_pairs,
+        epoch_losses=fitted.epoch_losses,
+        dev_history=fitted.dev_history,
+        learned_nothing=fitted.learned_nothing,
+        seconds=seconds,
+        pairs_per_second=round(fitted.pairs_per_second, 3),
+        eval=eval_result,
+        doctor=report,
+        warnings=warnings,
+    )
+
+
+def final_evaluation(prepared: Prepared, fitted: Fitted, config: TrainConfig, folder: Path, output: Path,
+                     echo=print) -> EvalResult | None:
+    """Score the saved model in ``folder`` on the final split (else dev) with baselines; write eval.json there."""
+    inputs = prepared.inputs
+    split = next((s for s in inputs.held_out if s.name == config.final_split), None) or inputs.dev
+    if split is None or inputs.eval_dir is None:
+        return None
+    echo(f"final evaluation on split {split.name!r} ({len(split.query_ids)} queries) with baselines ...")
+    result = evaluate(
+        folder, inputs.eval_dir, split.name, base_model=config.base_model, baselines=config.baselines,
+        batch_size=config.eval_batch_size, loaded_model=fitted.model, loaded_split=split,
+        model_description=f"fine-tuned {output.name} (from {config.base_model})",
+    )
+    if fitted.loss_finding is not None:
+        result.warnings.insert(0, fitted.loss_finding.message)
+    write_eval(result, folder)
+    return result
+
+
+def train_log(prepared: Prepared, fitted: Fitted, config: TrainConfig, seconds: float) -> dict[str, Any]:
+    """The ``train_log.json`` record (the report and the card read it)."""
+    return {
+        "log_history": fitted.log_history,
+        "epoch_losses": fitted.epoch_losses,
+        "chance_loss": prepared.chance,
+        "logq_correction": prepared.use_logq,
+        "learned_nothing": fitted.learned_nothing,
+        "dev_history": fitted.dev_history,
+        "n_pairs": prepared.n_pairs,
+        "train_seconds": round(fitted.train_seconds, 2),
+        "total_seconds": round(seconds, 2),
+        "pairs_per_second": round(fitted.pairs_per_second, 3) if fitted.train_seconds else None,
+        "pairs_trained": fitted.pairs_trained,
+        "precision": fitted.precision.to_dict(),
+        "group_by_length": config.group_by_length,
+        "padding_share": round(fitted.padding_share, 4) if fitted.padding_share is not None else None,
+        "best_checkpoint": fitted.best_checkpoint,
+        "merge_base": config.merge_base,
+    }

@@ -1,0 +1,202 @@
+"""Stage 2, fit: train a :class:`~embedtune.train.prepare.Prepared` run on sentence-transformers' trainer.
+
+:func:`fit` scores the dev split before training (epoch 0), trains with per-epoch dev evaluation and
+checkpoints (the best or last epoch is kept), in the precision :mod:`embedtune.train.precision`
+picks and with the batches of :mod:`embedtune.train.sampler`, and judges the loss curve against the
+chance level. Its record, :class:`Fitted`, holds the kept model and everything measured; it writes
+nothing but the checkpoints in the folder it is given.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets as hf_datasets
+import torch
+import transformers
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainingArguments
+from sentence_transformers.base.sampler import MultiDatasetBatchSamplers
+from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback
+
+from embedtune.chance import learned_nothing, learned_nothing_threshold
+from embedtune.config import TrainConfig
+from embedtune.doctor import Finding, check_training_loss
+from embedtune.train.precision import Precision, encoder_autocast, resolve_precision
+from embedtune.train.prepare import Prepared
+from embedtune.train.sampler import BatchSamplerFactory
+from embedtune.train.trainer import EmbedtuneTrainer, PairsProgress
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Fitted:
+    """The output of :func:`fit`: the kept weights and what the run measured."""
+
+    model: SentenceTransformer  # the best (or last) epoch's weights, fp32
+    log_history: list[dict[str, Any]]  # the trainer's log: loss per logged step, dev metrics per epoch
+    epoch_losses: list[float]
+    dev_history: list[dict[str, float]]  # epoch 0 = before training
+    loss_finding: Finding | None  # the data doctor's verdict on the loss curve (None = it learned)
+    precision: Precision
+    train_seconds: float
+    pairs_trained: int
+    padding_share: float | None
+    best_checkpoint: str | None  # folder name of the kept checkpoint, when selected on dev
+
+    @property
+    def learned_nothing(self) -> bool:
+        return self.loss_finding is not None
+
+    @property
+    def pairs_per_second(self) -> float:
+        return self.pairs_trained / self.train_seconds if self.train_seconds else 0.0
+
+
+class EpochWatch(TrainerCallback):
+    """Warn as soon as an epoch ends with the loss still near chance (the model is learning nothing)."""
+
+    def __init__(self, chance: float) -> None:
+        self.chance = chance
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        losses = epoch_losses(state.log_history)
+        if losses and learned_nothing(losses[-1], self.chance):
+            logger.warning(
+                "epoch %d: mean loss %.3f is still >= %.3f, near the chance level %.3f: the model is learning "
+                "nothing so far", len(losses), losses[-1], learned_nothing_threshold(self.chance), self.chance,
+            )
+
+
+def fit(prepared: Prepared, config: TrainConfig, checkpoints: Path, *, show_progress: bool = True,
+        echo=print) -> Fitted:
+    """Train; see the module docstring. Checkpoints go to ``checkpoints``."""
+    precision = resolve_precision(config.precision)
+    model = prepared.model
+    dev_history: list[dict[str, float]] = []
+    if prepared.evaluator is not None:
+        name = prepared.evaluator.name
+        before = prepared.evaluator(model)
+        dev_history.append({"epoch": 0.0, **{k.removeprefix(f"{name}_"): v for k, v in before.items()}})
+        echo(f"split {name!r} before training: ndcg@10 {before[f'{name}_cosine_ndcg@10']:.4f}")
+    if not show_progress:
+        quiet_progress_bars()
+
+    trainer = EmbedtuneTrainer(
+        model=model,
+        args=training_arguments(config, prepared, checkpoints, precision),
+        train_dataset=(prepared.train_datasets if len(prepared.train_datasets) > 1
+                       else next(iter(prepared.train_datasets.values()))),
+        loss=prepared.loss,
+        evaluator=prepared.evaluator,
+        callbacks=[EpochWatch(prepared.chance)],
+    )
+    trainer.remove_callback(PrinterCallback)
+    if show_progress:
+        trainer.add_callback(PairsProgress(config.batch_size))
+    echo(f"precision: {precision.name} ({precision.reason})")
+    started = time.perf_counter()
+    with encoder_autocast(model, precision):
+        trainer.train()
+    train_seconds = time.perf_counter() - started
+
+    history = trainer.state.log_history
+    losses = epoch_losses(history)
+    finding = check_training_loss(losses, config.batch_size * (1 + prepared.n_negatives),
+                                  chance=prepared.chance if prepared.use_logq else None)
+    best = trainer.state.best_model_checkpoint
+    collator = trainer.data_collator
+    return Fitted(
+        model=trainer.model,
+        log_history=history,
+        epoch_losses=losses,
+        dev_history=dev_history + dev_metrics(history, prepared.evaluator.name if prepared.evaluator else None),
+        loss_finding=finding,
+        precision=precision,
+        train_seconds=train_seconds,
+        pairs_trained=collator.rows,
+        padding_share=collator.padding_share,
+        best_checkpoint=Path(best).name if best else None,
+    )
+
+
+def training_arguments(config: TrainConfig, prepared: Prepared, checkpoints: Path,
+                       precision: Precision) -> SentenceTransformerTrainingArguments:
+    """The trainer's arguments for ``config`` (dev selection only when there is a dev split)."""
+    has_dev = prepared.evaluator is not None
+    keep_best = has_dev and config.keep == "best"
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        learning_rate=config.lr,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        seed=config.seed,
+        data_seed=config.seed,
+        batch_sampler=BatchSamplerFactory(
+            prepared.model.tokenizer, config.max_seq_length, group_by_length=config.group_by_length,
+            no_duplicates=config.no_duplicates,
+        ),
+        multi_dataset_batch_sampler=(
+            MultiDatasetBatchSamplers.ROUND_ROBIN if config.multi_dataset_sampler == "round_robin"
+            else MultiDatasetBatchSamplers.PROPORTIONAL
+        ),
+        eval_strategy="epoch" if has_dev else "no",
+        save_strategy="epoch",
+        save_total_limit=None if config.keep_checkpoints else 1,
+        load_best_model_at_end=keep_best,
+        metric_for_best_model=f"eval_{prepared.evaluator.name}_cosine_ndcg@10" if keep_best else None,
+        greater_is_better=True,
+        logging_steps=logging_steps(config, prepared),
+        logging_first_step=True,
+        report_to="none",
+        # The progress bar is PairsProgress (pairs/s, ETA), not the trainer's bar in steps.
+        disable_tqdm=True,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        **precision.trainer_flags(),
+    )
+
+
+def logging_steps(config: TrainConfig, prepared: Prepared) -> int:
+    """``config.logging_steps``, but at least two logs per epoch so that every epoch has a mean loss."""
+    sizes = [len(pairs) for pairs in prepared.inputs.datasets.values()]
+    pairs_per_epoch = sizes[0] if len(sizes) == 1 else min(sizes) * len(sizes)
+    steps_per_epoch = max(1, pairs_per_epoch // config.batch_size)
+    return max(1, min(config.logging_steps, steps_per_epoch // 2))
+
+
+def epoch_losses(log_history: list[dict[str, Any]]) -> list[float]:
+    """Mean logged training loss per epoch (logs are every ``logging_steps`` steps)."""
+    per_epoch: dict[int, list[float]] = {}
+    for entry in log_history:
+        if "loss" in entry and "epoch" in entry:
+            epoch_index = max(0, math.ceil(entry["epoch"] - 1e-9) - 1)
+            per_epoch.setdefault(epoch_index, []).append(float(entry["loss"]))
+    return [sum(v) / len(v) for _, v in sorted(per_epoch.items())]
+
+
+def dev_metrics(log_history: list[dict[str, Any]], split: str | None) -> list[dict[str, float]]:
+    """The dev evaluator's metrics per evaluation in the trainer's log (prefix removed), with the epoch."""
+    if split is None:
+        return []
+    prefix = f"eval_{split}_"
+    return [
+        {"epoch": float(entry.get("epoch", 0.0)),
+         **{k.removeprefix(prefix): v for k, v in entry.items() if k.startswith(prefix)}}
+        for entry in log_history if any(k.startswith(prefix) for k in entry)
+    ]
+
+
+def quiet_progress_bars() -> None:
+    """No progress bars from transformers and datasets (``--quiet``)."""
+    transformers.utils.logging.disable_progress_bar()
+    hf_datasets.disable_progress_bars()

@@ -1,0 +1,213 @@
+"""Training batches: no text twice in a batch, optionally grouped by length, sharded for several processes.
+
+With in-batch negatives (MultipleNegativesRankingLoss) every other positive in a batch is a negative,
+so a text repeated inside a batch is a false negative: batches never hold the same text twice (the
+guarantee of sentence-transformers' ``NoDuplicatesBatchSampler``, kept here).
+
+Length grouping (on by default, ``group_by_length``): a batch is padded to its longest text, so
+random batches of texts of mixed length spend much of their compute on padding. Each epoch the
+pairs are shuffled, cut into windows of ``WINDOW_BATCHES`` batches, sorted by token length inside
+each window, cut into batches, and the batch order is shuffled again. Batches stay random samples
+of the data apart from their length: the window is large, so a batch's in-batch negatives still come
+from anywhere in the data. sentence-transformers 6.2 ignores transformers' ``group_by_length``; this
+sampler is passed through its ``batch_sampler`` argument instead.
+
+Several processes (torchrun): ``batch_size`` is then the per-process share of a *global* batch. The
+sampler plans global batches (no duplicates across the whole global batch, since the loss gathers
+every process's embeddings) and yields each as ``world_size`` consecutive equal chunks, which
+accelerate hands to the processes in turn (chunk ``k`` to rank ``k mod world_size``). A global batch
+that does not divide evenly loses its last ``len % world_size`` pairs for that epoch.
+
+Every epoch covers every pair exactly once (with one process), in an order fixed by ``seed + epoch``,
+so a run resumed from a checkpoint sees the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from sentence_transformers.base.sampler import DefaultBatchSampler
+
+logger = logging.getLogger(__name__)
+
+# Batches per length-sorting window: large enough that a window spans the length distribution,
+# so that sorting inside it removes most padding; small against the epoch, so that batch
+# composition stays random.
+WINDOW_BATCHES = 64
+_EXCLUDED_COLUMNS = {"dataset_name"}
+
+
+def plan_batches(
+    n_rows: int,
+    batch_size: int,
+    *,
+    seed: int,
+    row_texts: Sequence[frozenset[str]] | None = None,
+    lengths: Sequence[int] | None = None,
+    window_batches: int = WINDOW_BATCHES,
+    drop_last: bool = False,
+) -> list[list[int]]:
+    """One epoch's batches of row indices, fixed by ``seed``.
+
+    ``row_texts``: the texts of each row; two rows sharing a text never share a batch (a conflicting
+    row waits for the next batch). ``lengths``: a token count per row; when given, rows are sorted
+    by it (longest first) inside shuffled windows of ``window_batches`` batches and the batches are
+    shuffled afterwards. Every row lands in exactly one batch unless ``drop_last`` drops short ones.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(n_rows, generator=generator).tolist()
+    if lengths is not None:
+        window = max(1, window_batches) * batch_size
+        order = [i for start in range(0, n_rows, window)
+                 for i in sorted(order[start:start + window], key=lambda i: -lengths[i])]
+    batches = _cut(order, batch_size, row_texts)
+    if drop_last:
+        batches = [b for b in batches if len(b) == batch_size]
+    if lengths is not None:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    return batches
+
+
+def _cut(order: list[int], batch_size: int, row_texts: Sequence[frozenset[str]] | None) -> list[list[int]]:
+    """Cut ``order`` into batches; a row whose text is already in the batch goes back to the front of the queue."""
+    queue = deque(order)
+    batches: list[list[int]] = []
+    while queue:
+        batch: list[int] = []
+        seen: set[str] = set()
+        skipped: list[int] = []
+        while queue and len(batch) < batch_size:
+            row = queue.popleft()
+            if row_texts is not None:
+                texts = row_texts[row]
+                if not seen.isdisjoint(texts):
+                    skipped.append(row)
+                    continue
+                seen.update(texts)
+            batch.append(row)
+        queue.extendleft(reversed(skipped))
+        batches.append(batch)
+    return batches
+
+
+def shard(batches: list[list[int]], world_size: int) -> tuple[list[list[int]], int]:
+    """Split each global batch into ``world_size`` consecutive equal chunks; returns the chunks and the
+    number of rows dropped because a batch did not divide evenly."""
+    if world_size == 1:
+        return batches, 0
+    chunks: list[list[int]] = []
+    dropped = 0
+    for batch in batches:
+        size = len(batch) // world_size
+        dropped += len(batch) - size * world_size
+        if size:
+            chunks += [batch[r * size:(r + 1) * size] for r in range(world_size)]
+    return chunks, dropped
+
+
+def row_texts_of(dataset: Any, valid_label_columns: Sequence[str] | None = None) -> list[frozenset[str]]:
+    """The set of text values of each row (label and dataset-name columns excluded)."""
+    skip = _EXCLUDED_COLUMNS | set(valid_label_columns or ())
+    columns = [list(dataset[c]) for c in dataset.column_names if c not in skip]
+    return [frozenset(str(v) for v in values) for values in zip(*columns, strict=True)]
+
+
+def token_lengths(dataset: Any, tokenizer: Any, max_seq_length: int, valid_label_columns: Sequence[str] | None = None,
+                  chunk: int = 1024) -> list[int]:
+    """Tokens per row, summed over its text columns, each truncated to ``max_seq_length`` as in training."""
+    skip = _EXCLUDED_COLUMNS | set(valid_label_columns or ())
+    totals = [0] * len(dataset)
+    for column in dataset.column_names:
+        if column in skip:
+            continue
+        values = list(dataset[column])
+        for start in range(0, len(values), chunk):
+            encoded = tokenizer(values[start:start + chunk], truncation=True, max_length=max_seq_length)["input_ids"]
+            for offset, ids in enumerate(encoded):
+                totals[start + offset] += len(ids)
+    return totals
+
+
+class LengthGroupedBatchSampler(DefaultBatchSampler):
+    """sentence-transformers batch sampler over :func:`plan_batches` (see the module docstring).
+
+    ``batch_size`` is the per-process batch; the global batch is ``batch_size * world_size``.
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int,
+        drop_last: bool,
+        valid_label_columns: list[str] | None = None,
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+        *,
+        lengths: Sequence[int] | None = None,
+        no_duplicates: bool = True,
+        world_size: int = 1,
+        window_batches: int = WINDOW_BATCHES,
+    ) -> None:
+        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last,
+                         valid_label_columns=valid_label_columns, generator=generator, seed=seed)
+        self.n_rows = len(dataset)
+        self.world_size = world_size
+        self.global_batch_size = batch_size * world_size
+        self.lengths = lengths
+        self.window_batches = window_batches
+        self.row_texts = row_texts_of(dataset, valid_label_columns) if no_duplicates else None
+        self._planned: tuple[int, list[list[int]]] | None = None
+        if world_size > 1:
+            # Chunks of one global batch have equal but possibly smaller sizes than batch_size: accelerate
+            # must pass every chunk through (it only holds back short batches when batch_size is set).
+            self.batch_size = None  # type: ignore[assignment]
+
+    def chunks(self) -> list[list[int]]:
+        """This epoch's per-process batches in the order they are yielded (cached per epoch)."""
+        if self._planned is None or self._planned[0] != self.epoch:
+            batches = plan_batches(
+                self.n_rows, self.global_batch_size, seed=self.seed + self.epoch, row_texts=self.row_texts,
+                lengths=self.lengths, window_batches=self.window_batches, drop_last=self.drop_last,
+            )
+            chunks, dropped = shard(batches, self.world_size)
+            if dropped:
+                logger.info("epoch %d: %d pairs left out so that every process gets an equal share of each batch",
+                            self.epoch, dropped)
+            self._planned = (self.epoch, chunks)
+        return self._planned[1]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self.chunks()
+
+    def __len__(self) -> int:
+        return len(self.chunks())
+
+
+@dataclass
+class BatchSamplerFactory:
+    """What the trainer's ``batch_sampler`` argument receives: builds a :class:`LengthGroupedBatchSampler`
+    per dataset, measuring token lengths with the model's tokenizer when grouping is on."""
+
+    tokenizer: Any
+    max_seq_length: int
+    group_by_length: bool = True
+    no_duplicates: bool = True
+    world_size: int = 1
+
+    def __call__(self, dataset: Any, batch_size: int, drop_last: bool, valid_label_columns: list[str] | None = None,
+                 generator: torch.Generator | None = None, seed: int = 0) -> LengthGroupedBatchSampler:
+        lengths = (token_lengths(dataset, self.tokenizer, self.max_seq_length, valid_label_columns)
+                   if self.group_by_length else None)
+        return LengthGroupedBatchSampler(
+            dataset, batch_size, drop_last, valid_label_columns, generator, seed,
+            lengths=lengths, no_duplicates=self.no_duplicates, world_size=self.world_size,
+        )
+
+    def __repr__(self) -> str:
+        return (f"LengthGroupedBatchSampler(group_by_length={self.group_by_length}, "
+                f"no_duplicates={self.no_duplicates}, world_size={self.world_size})")
