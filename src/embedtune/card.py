@@ -21,7 +21,15 @@ SECTION_TITLE = "## embedtune: did the fine-tune help?"
 
 def embedtune_section(config, eval_result, doctor_report, log: dict[str, Any]) -> str:
     lines = [SECTION_TITLE, ""]
-    if eval_result is not None:
+    if eval_result is not None and eval_result.generated:
+        lines += [
+            f"**Not evaluated on real questions.** Split `{eval_result.split.name}` of `{eval_result.data}` holds "
+            "queries generated from the corpus, so the numbers below are not evidence that real users' searches "
+            "improve.",
+            "",
+            eval_result.to_markdown(),
+        ]
+    elif eval_result is not None:
         lines += [
             f"Evaluated on held-out split `{eval_result.split.name}` of `{eval_result.data}`, which shares no "
             "query with training, next to the base model and a lexical/popularity baseline.",

@@ -32,6 +32,9 @@ def build(
     max_depth: int = typer.Option(_crawl.DEFAULT_MAX_DEPTH, help="link depth from the start URL (crawl)"),
     rate: float = typer.Option(_crawl.DEFAULT_RATE, help="requests per second (crawl; robots.txt Crawl-delay wins if slower)"),
     questions: Path = typer.Option(None, help='real visitor questions, JSONL {"question", "url"[, "anchor"]}: the test split'),
+    search_log: Path = typer.Option(
+        None, help="site-search log export (CSV/TSV/JSONL: query + clicked URL or page id): real questions for the test split"
+    ),
     generators: str = typer.Option(
         ",".join(DEFAULT_GENERATORS), help=f"comma-separated query generators: {', '.join(GENERATOR_NAMES)}"
     ),
@@ -49,11 +52,13 @@ def build(
 ) -> None:
     """Build a retrieval DATA_DIR (passages, queries, train/dev/test qrels, pairs.jsonl) from a site.
 
-    Pages are cleaned (navigation, footers, cookie banners and template syntax removed), cut by section into passages of at most --max-tokens tokens, deduplicated, and given generated queries that do not copy their passage. Passages are split so that nothing judged in dev/test is trained on. Bad pages are skipped and summarized, never fatal.
+    Pages are cleaned (navigation, footers, cookie banners and template syntax removed), cut by section into passages of at most --max-tokens tokens, deduplicated, and given generated queries that do not copy their passage. Passages are split so that nothing judged in dev/test is trained on. Give 30+ real questions (--questions or --search-log): without them only generated queries can score a model, and they are no evidence that visitors' searches improve. Bad pages are skipped and summarized, never fatal.
 
     Example:
 
         embedtune site build public/ -o data/site --url https://docs.example.com --questions questions.jsonl
+
+        embedtune site build public/ -o data/site --search-log searches.csv
 
         embedtune site build --url http://localhost:8000/ --max-pages 200 --rate 4 -o data/site
 
@@ -65,6 +70,7 @@ def build(
         max_depth=max_depth,
         rate=rate,
         questions=questions,
+        search_log=search_log,
         generators=[g for g in generators.split(",") if g.strip()],
         max_queries_per_passage=max_queries_per_passage,
         max_train_pairs=max_train_pairs,

@@ -69,6 +69,11 @@ def verdict(ci_low: float, ci_high: float) -> str:
     return SAME
 
 
+def on_generated_queries(verdict_: str) -> str:
+    """A verdict measured on generated queries, worded so it never reads as a conclusion about real users."""
+    return {BETTER: "higher on generated queries", WORSE: "lower on generated queries"}.get(verdict_, verdict_)
+
+
 def compare(
     system: str,
     baseline: str,

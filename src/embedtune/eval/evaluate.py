@@ -20,11 +20,20 @@ Each is compared with the model by a paired bootstrap over queries on NDCG@10.
                        "verdict": "better" | "no detectable difference" | "worse",
                        "n_queries", "wins", "ties", "losses"}, ...],
       "verdict": "<one line>",
+      "query_origin": "real" | "generated",
+      "lexical_overlap": <BM25's ndcg@10 on this split, when its queries are generated> | null,
+      "recommendation": "<one line: what to serve>" | null,
       "chance": {"recall@10": <expected recall@10 of a random ranking>},
       "slices": {"<slice>": {"<value>": {"n_queries": n, "<system>": {"ndcg@10": ..., "recall@10": ...}}}},
       "warnings": ["..."],
       "seconds": {"<system>": wall-clock seconds}
     }
+
+A split of generated queries (site data built without real questions: ``embedtune.json`` →
+``query_origin``) gets no verdict: its queries were written from the passages they are judged
+against, so a gain on them is no evidence that real users' searches improve. The verdict says so
+first, shows BM25's score on the split (the lexical overlap), and recommends serving the
+training-free ``base_hybrid`` until real questions exist.
 
 Beside it: ``per_query.jsonl`` (one line per query: id, text, and each system's metrics) and
 ``runs/<system>.trec`` (top-100 per query in TREC run format: ``qid Q0 docid rank score system``).
@@ -44,8 +53,9 @@ import numpy as np
 
 from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.data.beir import load_retrieval_split
+from embedtune.data.origin import GENERATED, HOW_TO_ADD_REAL_QUESTIONS, REAL, split_query_origin
 from embedtune.data.records import RetrievalSplit
-from embedtune.eval.bootstrap import SAME, Comparison, compare
+from embedtune.eval.bootstrap import SAME, Comparison, compare, on_generated_queries
 from embedtune.eval.metrics import (
     RECSYS_METRICS,
     RETRIEVAL_METRICS,
@@ -75,6 +85,10 @@ class SystemResult:
     seconds: float
 
 
+def _diff(c: Comparison) -> str:
+    return f"{c.mean_diff:+.4f} {c.metric}, 95% CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}]"
+
+
 @dataclass
 class EvalResult:
     data: str
@@ -85,9 +99,44 @@ class EvalResult:
     chance: dict[str, float]
     slices: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    query_origin: str = REAL
+    #: BM25's primary metric on this split, reported when its queries are generated.
+    lexical_overlap: float | None = None
+
+    @property
+    def generated(self) -> bool:
+        return self.query_origin == GENERATED
+
+    @property
+    def headline(self) -> str | None:
+        """What must come before any number: set when the split holds generated queries."""
+        if not self.generated:
+            return None
+        overlap = (
+            f"; BM25 scores {self.lexical_overlap:.4f} {PRIMARY_METRIC} on them (lexical overlap: they share "
+            "words with the passages they were written from)"
+            if self.lexical_overlap is not None else ""
+        )
+        return (
+            "generated queries only — not evidence that real users' searches improve: the "
+            f"{len(self.split.query_ids)} queries of split `{self.split.name}` were generated from the corpus{overlap}"
+        )
+
+    @property
+    def recommendation(self) -> str | None:
+        """One line on what to serve, or ``None`` when this split cannot say."""
+        if self.generated:
+            return (
+                "serve base_hybrid (the base model fused with BM25: no training) until real questions exist; "
+                + HOW_TO_ADD_REAL_QUESTIONS
+            )
+        return None
 
     @property
     def verdict(self) -> str:
+        if self.generated:
+            measured = "; ".join(f"{c.system} − {c.baseline} {_diff(c)}" for c in self.comparisons)
+            return f"{self.headline}. Measured on them: {measured or 'no comparison'}"
         if not self.comparisons:
             return "no baseline to compare with"
         parts = []
@@ -96,8 +145,7 @@ class EvalResult:
                 f"{comp.verdict} than {comp.baseline}" if comp.verdict != SAME else f"{comp.verdict} from {comp.baseline}"
             )
         return f"{self.comparisons[0].system}: " + "; ".join(
-            f"{part} ({c.mean_diff:+.4f} {c.metric}, 95% CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}])"
-            for part, c in zip(parts, self.comparisons, strict=True)
+            f"{part} ({_diff(c)})" for part, c in zip(parts, self.comparisons, strict=True)
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +161,9 @@ class EvalResult:
             "descriptions": {name: sr.description for name, sr in self.systems.items()},
             "comparisons": [c.to_dict() for c in self.comparisons],
             "verdict": self.verdict,
+            "query_origin": self.query_origin,
+            "lexical_overlap": self.lexical_overlap,
+            "recommendation": self.recommendation,
             "chance": self.chance,
             "slices": self.slices,
             "warnings": self.warnings,
@@ -124,11 +175,12 @@ class EvalResult:
 
     def to_markdown(self) -> str:
         cols = self.table_metrics()
-        lines = [
-            f"**Verdict:** {self.verdict}",
-            "",
+        lines = [f"**Verdict:** {self.verdict}", ""]
+        if self.recommendation:
+            lines += [f"**Recommendation:** {self.recommendation}.", ""]
+        lines += [
             f"Split `{self.split.name}` of `{self.data}`: {len(self.split.query_ids)} queries, "
-            f"{len(self.split.corpus)} documents ({self.split.kind}).",
+            f"{len(self.split.corpus)} documents ({self.split.kind}, {self.query_origin} queries).",
             "",
             "| system | " + " | ".join(cols) + " |",
             "|---|" + "---:|" * len(cols),
@@ -144,9 +196,10 @@ class EvalResult:
                 "|---|---:|---|---|---|",
             ]
             for c in self.comparisons:
+                label = on_generated_queries(c.verdict) if self.generated else c.verdict
                 lines.append(
                     f"| {c.system} − {c.baseline} | {c.mean_diff:+.4f} | [{c.ci_low:+.4f}, {c.ci_high:+.4f}] | "
-                    f"{c.wins} / {c.ties} / {c.losses} | {c.verdict} |"
+                    f"{c.wins} / {c.ties} / {c.losses} | {label} |"
                 )
         if self.chance:
             lines += ["", "Chance level (random ranking): " + ", ".join(f"{k} {v:.4f}" for k, v in self.chance.items())]
@@ -313,6 +366,11 @@ def evaluate(
                 f"no detectable difference from the base model on {c.n_queries} queries "
                 f"(95% CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}]): the fine-tune did not measurably help"
             )
+    origin = split_query_origin(data_dir, ret.name, ret.kind)
+    overlap = None
+    if origin == GENERATED:
+        bm25 = results.get("bm25") or _score_system(BM25System(), ret, spec)
+        overlap = bm25.metrics[PRIMARY_METRIC]
     slices = _slice_metrics(_read_slices(data_dir, ret), results, ret)
     return EvalResult(
         data=str(data_dir),
@@ -323,6 +381,8 @@ def evaluate(
         chance=chance,
         slices=slices,
         warnings=warnings,
+        query_origin=origin,
+        lexical_overlap=overlap,
     )
 
 

@@ -19,6 +19,7 @@ import jinja2
 import numpy as np
 
 from embedtune.errors import EmbedtuneError
+from embedtune.eval.bootstrap import on_generated_queries
 from embedtune.fileio import write_text_atomic
 from embedtune.report import plots
 from embedtune.report.load import QueryResult, RunData, load_run, read_documents
@@ -255,6 +256,8 @@ def _data_section(run: RunData) -> dict[str, Any]:
 def _headline(run: RunData) -> str:
     """The verdict against the base model in a few words (the full line with CIs follows it)."""
     ev = run.eval
+    if ev is not None and ev.generated:
+        return "Generated queries only: not evidence that real users' searches improve"
     if ev is None or not ev.comparisons:
         return "No baseline to compare with"
     c = next((c for c in ev.comparisons if c.baseline == "base"), ev.comparisons[0])
@@ -267,7 +270,7 @@ def _headline(run: RunData) -> str:
 
 def _verdict_class(run: RunData) -> str:
     ev = run.eval
-    if ev is None or not ev.comparisons:
+    if ev is None or not ev.comparisons or ev.generated:
         return "neutral"
     first = next((c for c in ev.comparisons if c.baseline == "base"), ev.comparisons[0]).verdict
     return {"better": "good", "worse": "bad"}.get(first, "neutral")
@@ -292,8 +295,8 @@ def build_report_context(run_dir: Path, run: RunData) -> dict[str, Any]:
         "comparisons": [
             {"label": f"{c.system} − {c.baseline}", "diff": f"{c.mean_diff:+.4f}",
              "ci": f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}]", "wtl": f"{c.wins} / {c.ties} / {c.losses}",
-             "verdict": c.verdict, "metric": c.metric,
-             "cls": {"better": "good", "worse": "bad"}.get(c.verdict, "neutral")}
+             "verdict": on_generated_queries(c.verdict) if ev.generated else c.verdict, "metric": c.metric,
+             "cls": "neutral" if ev.generated else {"better": "good", "worse": "bad"}.get(c.verdict, "neutral")}
             for c in (ev.comparisons if ev else [])
         ],
         "chance": ev.chance if ev else {},

@@ -42,10 +42,18 @@ class EvalSummary:
     slices: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    query_origin: str = "real"
+    lexical_overlap: float | None = None
+    recommendation: str | None = None
 
     @property
     def is_recsys(self) -> bool:
         return self.kind == "recsys"
+
+    @property
+    def generated(self) -> bool:
+        """The split's queries were generated from the corpus: no verdict about real users' searches."""
+        return self.query_origin == "generated"
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,9 @@ def read_eval_summary(path: Path) -> EvalSummary:
             slices=obj.get("slices", {}) or {},
             warnings=[str(w) for w in obj.get("warnings", [])],
             seconds={str(k): float(v) for k, v in obj.get("seconds", {}).items()},
+            query_origin=str(obj.get("query_origin") or "real"),
+            lexical_overlap=None if obj.get("lexical_overlap") is None else float(obj["lexical_overlap"]),
+            recommendation=None if obj.get("recommendation") is None else str(obj["recommendation"]),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(path, f"not an embedtune eval.json (bad or missing field: {exc})") from None

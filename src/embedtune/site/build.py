@@ -3,9 +3,11 @@
 ``read pages → extract main text → chunk by section → merge duplicates → generate queries →
 split by passage → write``. The output folder holds ``corpus.jsonl`` (passages with ``url``,
 ``urls``, ``title``), ``queries.jsonl``, ``qrels/train.tsv``, ``qrels/dev.tsv``, ``qrels/test.tsv``
-(only with real questions), ``pairs.jsonl`` (the training pairs) and ``embedtune.json`` (kind
-``site``, the generators, counts and a summary of every skipped page). It is written to a temporary
-folder and renamed into place, so a failed build leaves nothing behind.
+(only with real questions: ``--questions`` or ``--search-log``), ``pairs.jsonl`` (the training pairs)
+and ``embedtune.json`` (kind ``site``, the generators, counts, a summary of every skipped page, and
+``query_origin``: which splits hold generated queries and which real ones — evaluation reads it, since a
+score on generated queries is no evidence that visitors' searches improve). It is written to a
+temporary folder and renamed into place, so a failed build leaves nothing behind.
 
 Example::
 
@@ -26,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.data.beir import read_corpus, write_beir_files
+from embedtune.data.origin import GENERATED, HOW_TO_ADD_REAL_QUESTIONS, MIN_REAL_QUESTIONS, REAL
 from embedtune.data.pairs import write_pairs
 from embedtune.data.records import Document
 from embedtune.errors import EmbedtuneError
@@ -34,6 +37,7 @@ from embedtune.site import crawl, queries, split
 from embedtune.site.chunk import DEFAULT_MAX_TOKENS, chunk_document, chunk_page, load_token_counter
 from embedtune.site.dedupe import DEFAULT_NEAR_DUPLICATE_THRESHOLD, dedupe_passages
 from embedtune.site.extract import extract_page
+from embedtune.site.searchlog import read_search_log
 from embedtune.site.sources import DEFAULT_MAX_PAGE_BYTES, Page, SkipLog, read_folder, read_sitemap
 
 log = logging.getLogger(__name__)
@@ -60,6 +64,9 @@ class SiteBuildOptions(BaseModel):
     max_queries_per_passage: int = Field(queries.DEFAULT_MAX_QUERIES_PER_PASSAGE, ge=1)
     max_train_pairs: int | None = Field(None, ge=1, description="keep a random sample of this many training pairs")
     questions: Path | None = Field(None, description="real visitor questions (JSONL) for the test split")
+    search_log: Path | None = Field(
+        None, description="search-log export (query + clicked URL or page id; CSV/TSV/JSONL): real questions for test"
+    )
     dev_fraction: float = Field(split.DEFAULT_DEV_FRACTION, ge=0, lt=1)
     max_dev_passages: int = Field(split.DEFAULT_MAX_DEV_PASSAGES, ge=0)
     llm_url: str | None = Field(None, description="OpenAI-compatible endpoint for the llm generator")
@@ -108,7 +115,26 @@ class SiteBuildReport:
             lines += [f"  {n} × {reason}" for reason, n in skipped["by_reason"].items()]
         if m.get("unmatched_questions"):
             lines.append(f"questions with no matching page (lines): {m['unmatched_questions'][:20]}")
+        if m.get("unmatched_search_log"):
+            lines.append(f"search-log queries with no matching page (lines): {m['unmatched_search_log'][:20]}")
+        n_real = c["queries"].get("test", 0)
+        if n_real < MIN_REAL_QUESTIONS:
+            lines.append(ask_for_real_questions(n_real))
         return lines
+
+
+def ask_for_real_questions(n_real: int) -> str:
+    """What to tell a user whose DATA_DIR has fewer than :data:`MIN_REAL_QUESTIONS` real questions."""
+    if n_real == 0:
+        return (
+            "NO REAL QUESTIONS: without a test split a model can only be scored on generated queries (dev), which "
+            "share words with their passages and are no evidence that visitors' searches improve. Until real "
+            f"questions exist, serve the base model fused with BM25 (base_hybrid: no training); {HOW_TO_ADD_REAL_QUESTIONS}."
+        )
+    return (
+        f"only {n_real} real question(s) matched a page: a confidence interval on fewer than {MIN_REAL_QUESTIONS} "
+        f"queries is too wide to tell small gains from noise; {HOW_TO_ADD_REAL_QUESTIONS}."
+    )
 
 
 def detect_source(source: str | Path | None, url: str | None) -> str:
@@ -164,6 +190,11 @@ def build_site_dataset(
     kind = detect_source(source, options.url)
     generators = queries.make_generators(options.generators, options.llm_url, options.llm_model)
     real_questions = split.read_questions(options.questions) if options.questions else []
+    log_stats = None
+    if options.search_log:
+        seen = {queries.normalize_query(q.question) for q in real_questions}
+        logged, log_stats = read_search_log(options.search_log)
+        real_questions += [q for q in logged if queries.normalize_query(q.question) not in seen]
     count = load_token_counter(options.base_model)
     skips = SkipLog()
     exact = near = 0
@@ -222,6 +253,14 @@ def build_site_dataset(
         "queries_per_generator": site_split.generator_counts,
         "skipped_pages": skips.summary(),
         "unmatched_questions": site_split.unmatched_questions,
+        "unmatched_search_log": site_split.unmatched_search_log,
+        # Which splits a score can be trusted on: "generated" queries come from the generators above.
+        "query_origin": {name: REAL if name == "test" else GENERATED for name in site_split.qrels},
+        "real_questions": {
+            "questions": str(options.questions) if options.questions else None,
+            "search_log": {"path": str(options.search_log), **log_stats.as_dict()} if log_stats else None,
+            "test_queries": len(site_split.qrels.get("test", {})),
+        },
     }
     if options.llm_url:
         manifest["llm"] = {"url": options.llm_url, "model": options.llm_model}

@@ -3,8 +3,9 @@
 Passages, not queries, are assigned to splits. A dev or test passage contributes no training pair
 (none of its generated queries, and it is never a positive), so a score on dev/test measures how the
 model handles passages it has not been trained to match. Real visitor questions (``--questions``,
-JSONL ``{"question", "url"[, "anchor"]}``) become the test split: their pages' passages (or the one
-section named by ``anchor``) are relevant, and all of them leave the training data. A generated query
+JSONL ``{"question", "url"[, "anchor"]}``, or a search log's queries and clicked pages, see
+:mod:`embedtune.site.searchlog`) become the test split: their pages' passages (or the one section
+named by ``anchor``) are relevant, and all of them leave the training data. A generated query
 whose text equals a real question is dropped too, and dev keeps no query that contains its passage's
 whole title (it would measure title matching).
 """
@@ -34,12 +35,22 @@ DEFAULT_MAX_DEV_PASSAGES = 200
 
 @dataclass(frozen=True)
 class RealQuestion:
-    """A question a visitor really asked, and the page (optionally the section) that answers it."""
+    """A question a visitor really asked, and the page (optionally the section) that answers it.
+
+    ``url`` (and ``more_urls``, for a search clicked through to several pages) is a page URL, matched
+    by path, or the id of a ``corpus.jsonl`` document (the prefix of its passages' ids).
+    """
 
     question: str
     url: str
     anchor: str = ""
     line: int = 0
+    more_urls: tuple[str, ...] = ()
+    source: str = "questions"  # or "search-log": which file the line number refers to
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (self.url, *self.more_urls)
 
 
 @dataclass
@@ -51,6 +62,8 @@ class SiteSplit:
     train_pairs: list[Pair]
     passages_per_split: dict[str, int]
     unmatched_questions: list[int] = field(default_factory=list)
+    #: lines of the search log whose query matched no page
+    unmatched_search_log: list[int] = field(default_factory=list)
     #: split → generator → queries of that generator in the split (what training really sees)
     generator_counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -90,29 +103,34 @@ def page_key(url: str) -> str:
 
 def match_questions(
     questions: Sequence[RealQuestion], passages: Sequence[Document]
-) -> tuple[dict[str, dict[str, int]], dict[str, str], list[int]]:
-    """Relevant passages for each question: qrels, query texts, and the lines that matched no page."""
+) -> tuple[dict[str, dict[str, int]], dict[str, str], list[RealQuestion]]:
+    """Relevant passages for each question: qrels, query texts, and the questions that matched no page."""
     by_page: dict[str, list[Document]] = {}
+    by_id: dict[str, list[Document]] = {}
     for doc in passages:
+        by_id.setdefault(doc.id.split("#", 1)[0], []).append(doc)
         for url in doc.metadata.get("urls") or [doc.metadata.get("url", "")]:
             if url:
                 by_page.setdefault(page_key(url), []).append(doc)
     qrels: dict[str, dict[str, int]] = {}
     texts: dict[str, str] = {}
-    unmatched: list[int] = []
+    unmatched: list[RealQuestion] = []
     for i, question in enumerate(questions, start=1):
-        anchor = question.anchor or unquote(urlsplit(question.url).fragment)
-        docs = by_page.get(page_key(question.url), [])
-        if not docs:
-            unmatched.append(question.line or i)
-            log.warning("question on line %s: no page at %s", question.line or i, question.url)
+        relevant: dict[str, int] = {}
+        for target in question.targets:
+            docs = by_id.get(target) or by_page.get(page_key(target), [])
+            anchor = question.anchor or unquote(urlsplit(target).fragment)
+            if docs and anchor:
+                section = [d for d in docs if d.metadata.get("anchor") == slugify(anchor)]
+                docs = section or docs
+            relevant.update((doc.id, 1) for doc in docs)
+        if not relevant:
+            unmatched.append(question)
+            log.warning("%s line %s: no page at %s", question.source, question.line or i, ", ".join(question.targets))
             continue
-        if anchor:
-            section = [d for d in docs if d.metadata.get("anchor") == slugify(anchor)]
-            docs = section or docs
         qid = f"real-{i}"
         texts[qid] = question.question
-        qrels[qid] = {doc.id: 1 for doc in docs}
+        qrels[qid] = relevant
     return qrels, texts, unmatched
 
 
@@ -134,7 +152,7 @@ def split_by_passage(
         raise EmbedtuneError(f"dev fraction must be in [0, 1), got {dev_fraction}")
     queries: dict[str, str] = {}
     qrels: dict[str, dict[str, dict[str, int]]] = {"train": {}, "dev": {}}
-    unmatched: list[int] = []
+    unmatched: list[RealQuestion] = []
     test_passages: set[str] = set()
     real_texts: set[str] = set()
     if questions:
@@ -193,5 +211,6 @@ def split_by_passage(
     if not qrels["dev"]:
         del qrels["dev"]
     return SiteSplit(queries=queries, qrels=qrels, train_pairs=pairs, passages_per_split=counts,
-                     unmatched_questions=unmatched,
+                     unmatched_questions=[q.line for q in unmatched if q.source == "questions"],
+                     unmatched_search_log=[q.line for q in unmatched if q.source == "search-log"],
                      generator_counts={name: dict(c.most_common()) for name, c in by_generator.items()})
