@@ -32,7 +32,6 @@ import duckdb
 from tqdm.auto import tqdm
 
 from embedtune.data.beir import MANIFEST
-from embedtune.errors import EmbedtuneError
 from embedtune.fileio import atomic_dir, check_output_dir
 from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.load import LoadReport, ShopLog, load_shop_log
