@@ -8,6 +8,7 @@ works too.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -113,9 +114,11 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
         )
     if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
         raise EmbedtuneError(f"{folder} is not a sentence-transformers model folder (no modules.json/config.json)")
-    has_safetensors = any(folder.rglob("*.safetensors"))
-    if not has_safetensors:
+    weight_files = sorted(folder.rglob("*.safetensors"))
+    if not weight_files:
         raise EmbedtuneError(f"{folder} has no .safetensors weights; only safetensors weights are loaded")
+    for weights in weight_files:
+        check_safetensors(weights)
     return folder
 
 
@@ -133,6 +136,31 @@ def load_tokenizer(name_or_path: str | Path) -> Any:
     return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
 
 
+def check_safetensors(path: Path) -> None:
+    """Refuse a truncated or damaged ``.safetensors`` file by its header, before any library reads it.
+
+    The format is an 8-byte little-endian header length, a JSON header giving each tensor's byte range
+    in the data that follows, then the data: the file must be long enough for the last range."""
+    size = path.stat().st_size
+    problem = None
+    with path.open("rb") as fh:
+        head = fh.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n < 2 or 8 + n > size:
+            problem = f"{size:,} bytes, too short for its header"
+        else:
+            try:
+                header = json.loads(fh.read(n))
+                end = max((int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                problem = "its header is not valid safetensors JSON"
+            else:
+                if 8 + n + end > size:
+                    problem = f"truncated: {size:,} bytes where its header needs {8 + n + end:,}"
+    if problem:
+        raise EmbedtuneError(f"{path}: damaged weights file ({problem}); copy or save the model again")
+
+
 def load_model(
     name_or_path: str | Path, max_seq_length: int | None = None, device: str | None = None
 ) -> SentenceTransformer:
@@ -140,13 +168,34 @@ def load_model(
     from sentence_transformers import SentenceTransformer
 
     folder = resolve_model_path(name_or_path)
-    model = SentenceTransformer(
-        str(folder),
-        device=device,
-        trust_remote_code=False,
-        local_files_only=True,
-        model_kwargs={"use_safetensors": True},
-    )
+    try:
+        model = SentenceTransformer(
+            str(folder),
+            device=device,
+            trust_remote_code=False,
+            local_files_only=True,
+            model_kwargs={"use_safetensors": True},
+        )
+    except (OSError, ValueError) as exc:  # a damaged config or tokenizer file (the weights are checked above)
+        raise EmbedtuneError(f"{folder}: cannot load the model ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
     return model
+
+
+def silence_progress_bars() -> None:
+    """What ``--quiet`` means for the libraries underneath: no transformers bars ("Loading weights",
+    "Writing model shards"), no datasets or hub bars, and no sentence-transformers "Computing widget
+    examples" bar (a plain tqdm with no switch of its own, so its module gets a disabled one)."""
+    import functools
+
+    import datasets
+    from huggingface_hub.utils import disable_progress_bars
+    from sentence_transformers.base import model_card
+    from tqdm.auto import tqdm
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    disable_progress_bars()
+    model_card.tqdm = functools.partial(tqdm, disable=True)

@@ -83,7 +83,11 @@ def iter_tsv(path: str | Path, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator
 
 
 def iter_csv(path: str | Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield ``(line_number, row)`` from a CSV file with a header row (line numbers are file lines)."""
+    """Yield ``(line_number, row)`` from a CSV file with a header row (line numbers are file lines).
+
+    Parsing is strict: a quote that is never closed used to swallow every later row into one field
+    (a 4-row file read as 2 rows); it now stops at the line where the quoted field starts. A row
+    with more or fewer fields than the header stops at its line too."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file not found")
@@ -94,26 +98,29 @@ def iter_csv(path: str | Path) -> Iterator[tuple[int, dict[str, str]]]:
         line_no = raw[: exc.start].count(b"\n") + 1
         raise DataError(path, f"not valid UTF-8 (byte {exc.start})", line_no, hint="re-save the file as UTF-8") from None
     csv.field_size_limit(MAX_LINE_BYTES)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise DataError(path, "empty file (no header row)", 1) from None
-    except csv.Error as exc:
-        raise DataError(path, f"malformed CSV: {exc}", 1) from None
-    header = [h.strip() for h in header]
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
     while True:
+        start = reader.line_num + 1  # the line this record starts on
         try:
             fields = next(reader)
         except StopIteration:
+            if header is None:
+                raise DataError(path, "empty file (no header row)", 1) from None
             return
         except (csv.Error, OverflowError) as exc:
-            raise DataError(path, f"malformed CSV: {exc}", reader.line_num) from None
+            if reader.line_num > start or "unexpected end of data" in str(exc):
+                raise DataError(path, f"unterminated quote (the quoted field that starts here is not closed before line "
+                                      f"{reader.line_num})", start, hint="close the quote, or double a quote inside a field: \"\"") from None
+            raise DataError(path, f"malformed CSV: {exc}", start) from None
+        if header is None:
+            header = [h.strip() for h in fields]
+            continue
         if not fields or all(not f.strip() for f in fields):
             continue
         if len(fields) != len(header):
-            raise DataError(path, f"expected {len(header)} fields ({', '.join(header)}), found {len(fields)}", reader.line_num)
-        yield reader.line_num, dict(zip(header, fields, strict=True))
+            raise DataError(path, f"expected {len(header)} fields ({', '.join(header)}), found {len(fields)}", start)
+        yield start, dict(zip(header, fields, strict=True))
 
 
 def cache_root() -> Path:
@@ -257,12 +264,19 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_tree(root: Path) -> None:
-    """Flush every file and folder under ``root`` to disk, so a rename never publishes data that a
-    power cut could still take back."""
+def _finish_tree(root: Path) -> None:
+    """Give every file and folder under ``root`` the permissions a plain ``open()``/``mkdir`` would
+    (libraries that write through temporary files leave them 0600: transformers' model.safetensors),
+    and flush them to disk, so a rename never publishes data that a power cut could still take back."""
+    mask = _umask()
     for folder, _dirs, files in os.walk(root):
         for name in files:
-            _fsync_path(Path(folder) / name)
+            file = Path(folder) / name
+            mode = file.lstat().st_mode
+            if not file.is_symlink():
+                os.chmod(file, ((0o777 if mode & 0o111 else 0o666) & ~mask) | (mode & 0o700))
+                _fsync_path(file)
+        os.chmod(folder, 0o777 & ~mask)
         _fsync_path(Path(folder))
 
 
@@ -333,8 +347,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     ready = tmp.with_suffix(".new")
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
-        _fsync_tree(tmp)
+        _finish_tree(tmp)  # mkdtemp makes a 0700 folder
         with dir_lock(path):
             recover_dir(path)
             if path.exists():  # versions that earlier swaps, killed half-way, left beside it

@@ -479,30 +479,37 @@ class VectorIndex:
         """Open an index folder; vectors and texts are memory-mapped, ids and metadata read in."""
         path = Path(path)
         manifest = read_index_manifest(path)
-        vectors = np.load(path / "vectors.npy", mmap_mode="r" if mmap_vectors else None)
-        scale = np.load(path / "scale.npy") if (path / "scale.npy").is_file() else None
-        deleted = np.array(np.load(path / "deleted.npy"), dtype=bool)
-        ids, titles, metadata = [], [], []
-        with (path / "meta.jsonl").open(encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                ids.append(row["id"])
-                titles.append(row["title"])
-                metadata.append(row["metadata"])
-        if not (len(ids) == len(vectors) == len(deleted) == manifest.rows):
-            raise DataError(path, f"index files disagree on the row count ({len(ids)} ids, {len(vectors)} vectors, manifest {manifest.rows}); rebuild the index")
-        ann = None
-        if manifest.ann is not None:
-            import faiss
+        try:
+            vectors = np.load(path / "vectors.npy", mmap_mode="r" if mmap_vectors else None)
+            scale = np.load(path / "scale.npy") if (path / "scale.npy").is_file() else None
+            deleted = np.array(np.load(path / "deleted.npy"), dtype=bool)
+            ids, titles, metadata = [], [], []
+            with (path / "meta.jsonl").open(encoding="utf-8") as fh:
+                for line in fh:
+                    row = json.loads(line)
+                    ids.append(row["id"])
+                    titles.append(row["title"])
+                    metadata.append(row["metadata"])
+            if not (len(ids) == len(vectors) == len(deleted) == manifest.rows):
+                raise DataError(path, f"index files disagree on the row count ({len(ids)} ids, {len(vectors)} vectors, manifest {manifest.rows}); rebuild the index")
+            ann = None
+            if manifest.ann is not None:
+                import faiss
 
-            ann = faiss.read_index(str(path / "hnsw.faiss"))
-            if ann.ntotal != manifest.rows:
-                raise DataError(path / "hnsw.faiss", f"graph holds {ann.ntotal} vectors, the index {manifest.rows}; rebuild the index")
-        texts = _TextStore.open(path / "docs.jsonl", path / "docs.offsets.npy")
-        index = cls(manifest, vectors, scale, ids, titles, metadata, texts, deleted, ann=ann, path=path)
-        if (path / "recall_queries.npy").is_file():
-            index.recall_queries = np.load(path / "recall_queries.npy")
-        return index
+                ann = faiss.read_index(str(path / "hnsw.faiss"))
+                if ann.ntotal != manifest.rows:
+                    raise DataError(path / "hnsw.faiss", f"graph holds {ann.ntotal} vectors, the index {manifest.rows}; rebuild the index")
+            texts = _TextStore.open(path / "docs.jsonl", path / "docs.offsets.npy")
+            index = cls(manifest, vectors, scale, ids, titles, metadata, texts, deleted, ann=ann, path=path)
+            if (path / "recall_queries.npy").is_file():
+                index.recall_queries = np.load(path / "recall_queries.npy")
+            return index
+        except EmbedtuneError:
+            raise
+        except FileNotFoundError as exc:
+            raise DataError(path, f"{Path(exc.filename or '?').name} is missing: the index is incomplete; rebuild it with `embedtune index build`") from None
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:  # truncated or damaged files
+            raise DataError(path, f"damaged index ({type(exc).__name__}: {exc}); rebuild it with `embedtune index build`") from None
 
 
 class _TextStore:

@@ -124,3 +124,30 @@ def test_not_a_dataset(tmp_path):
     (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
     with pytest.raises(DataError, match="unsupported pairs format"):
         load_training_pairs(tmp_path / "notes.txt")
+
+
+@pytest.mark.parametrize(
+    ("text", "line_no", "fragment"),
+    [
+        # the quote opened on line 3 is never closed: the csv module used to swallow lines 4-5 into it
+        ('anchor,positive\nq1,p1\nq2,"p2\nq3,p3\nq4,p4\n', 3, "unterminated quote"),
+        ('anchor,positive\nq1,p1\nq2,"p2\nq3,p3\nq4,"p4"\n', 3, "unterminated quote"),
+        ('anchor,positive\nq1,"p1"x\n', 2, "malformed CSV"),
+        ('anchor,positive\nq1,p1\nq2\n', 3, "expected 2 fields"),
+    ],
+)
+def test_csv_never_loses_rows_silently(tmp_path, text, line_no, fragment):
+    path = tmp_path / "pairs.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        read_pairs(path)
+    assert err.value.line == line_no and fragment in str(err.value) and f"pairs.csv:{line_no}:" in str(err.value)
+
+
+def test_csv_quoted_newlines_are_one_field_and_report_their_first_line(tmp_path):
+    path = tmp_path / "pairs.csv"
+    path.write_text('anchor,positive\nq1,"two\nlines"\nq2,\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"pairs.csv:4: column 'positive' is empty"):
+        read_pairs(path)
+    path.write_text('anchor,positive\nq1,"two\nlines"\nq2,p2\n', encoding="utf-8")
+    assert read_pairs(path) == [Pair("q1", "two\nlines"), Pair("q2", "p2")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import threading
@@ -214,8 +215,11 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_result(session_in
         assert np.allclose(resp.json()["embeddings"], encoder.encode([q, q + "!"]), atol=1e-6)
 
 
-def test_microbatcher_passes_errors_to_every_caller_and_keeps_going():
+def test_microbatcher_fails_only_the_bad_job_and_keeps_going():
+    calls: list[list[str]] = []
+
     def fn(items):
+        calls.append(list(items))
         if "boom" in items:
             raise ValueError("bad batch")
         return [x.upper() for x in items]
@@ -223,13 +227,15 @@ def test_microbatcher_passes_errors_to_every_caller_and_keeps_going():
     async def main():
         batcher = MicroBatcher(fn, max_batch=8, max_wait_ms=10)
         await batcher.start()
-        first = await asyncio.gather(batcher.submit("a"), batcher.submit("boom"), return_exceptions=True)
+        first = await asyncio.gather(batcher.submit("a"), batcher.submit("boom"), batcher.submit("z"),
+                                     return_exceptions=True)
         second = await asyncio.gather(batcher.submit("b"), batcher.submit("c"))
         await batcher.stop()
         return first, second
 
     first, second = asyncio.run(main())
-    assert all(isinstance(r, ValueError) for r in first)
+    assert first[0] == "A" and isinstance(first[1], ValueError) and first[2] == "Z"
+    assert calls[0] == ["a", "boom", "z"]  # batched, then each run alone
     assert second == ["B", "C"]
 
 
@@ -297,3 +303,96 @@ def test_reload_waits_for_a_writer_and_never_loads_a_half_written_index(index_co
         (index_copy / "index.json").unlink()
         (index_copy / "index.json").write_text(json.dumps({**manifest, "live": 8}))  # done: consistent again
     assert poll() == [True] and service.reloads == 1 and len(service.state.index) == 8
+
+
+# ---- issue 16: bad input is a 422 for its own request only ------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "raw", "field"),
+    [
+        ("/embed", '{"texts": ["fine", "a \\udc00 b"]}', ["body", "texts", 1]),
+        ("/search", '{"query": "a \\ud800 b"}', ["body", "query"]),
+        ("/search", '{"query": "ok", "filters": {"lang": "\\udfff"}}', ["body", "filters", "lang"]),
+        ("/recommend", '{"user_id": "\\udc00"}', ["body", "user_id"]),
+        ("/recommend", '{"history": ["i1", "\\udc00"]}', ["body", "history", 1]),
+    ],
+)
+def test_lone_surrogates_are_a_422_naming_the_field(client: TestClient, path: str, raw: str, field: list):
+    resp = client.post(path, content=raw, headers={"content-type": "application/json"})
+    assert resp.status_code == 422
+    [error] = [e for e in resp.json()["detail"] if "lone surrogate" in e["msg"]]
+    assert error["loc"][: len(field)] == field and "\\ud" in error["msg"]
+
+
+@pytest.mark.parametrize("k", ["3", True, 3.0, None])
+def test_types_are_strict(client: TestClient, k):
+    resp = client.post("/search", json={"query": "refund", "k": k})
+    assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["body", "k"]
+    assert client.post("/recommend", json={"user_id": 42}).status_code == 422
+    assert client.post("/embed", json={"texts": [1, 2]}).status_code == 422
+
+
+def test_a_huge_input_is_not_echoed_back_whole(client: TestClient):
+    resp = client.post("/search", json={"query": "x" * 900_000})
+    assert resp.status_code == 422 and len(resp.content) < 2_000
+    assert "900,000 characters" in resp.json()["detail"][0]["input"]
+    resp = client.post("/embed", json={"texts": ["y" * 9_000] * 80})
+    assert resp.status_code == 422 and len(resp.content) < 5_000
+
+
+class ChokingEncoder(CountingEncoder):
+    """Fails any encoder call that includes the text "choke" (as a tokenizer would on bad input)."""
+
+    def encode(self, texts, batch_size=32, show_progress=False):
+        if any("choke" in t for t in texts):
+            raise RuntimeError("the tokenizer choked")
+        return super().encode(texts)
+
+
+def test_one_failing_job_does_not_fail_the_others_in_its_batch(session_index):
+    app = create_app(ServeSettings(index=session_index, reload_poll_s=0, batch_wait_ms=50), encoder=ChokingEncoder(delay=0.05))
+
+    async def main():
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                jobs = [c.post("/search", json={"query": f"question {i}"}) for i in range(6)]
+                jobs.insert(3, c.post("/search", json={"query": "choke on this"}))
+                jobs.append(c.post("/embed", json={"texts": ["fine", "choke"]}))
+                return await asyncio.gather(*jobs)
+
+    responses = asyncio.run(main())
+    assert [r.status_code for r in responses] == [200, 200, 200, 500, 200, 200, 200, 500]
+
+
+def test_reload_of_an_index_missing_a_file_is_a_409(index_copy: Path, serve_encoder):
+    with make_client(index_copy, serve_encoder) as c:
+        (index_copy / "vectors.npy").unlink()
+        resp = c.post("/admin/reload")
+        assert resp.status_code == 409 and "vectors.npy is missing" in resp.json()["detail"]
+        assert c.post("/search", json={"query": "refund", "k": 1}).status_code == 200
+
+
+def test_a_broken_index_is_logged_once_per_version_without_a_traceback(index_copy: Path, serve_encoder, caplog):
+    from embedtune.serve.app import SearchService
+
+    service = SearchService(ServeSettings(index=index_copy, reload_poll_s=0), encoder=serve_encoder)
+    (index_copy / "index.json").unlink()
+    (index_copy / "index.json").write_text("{not json", encoding="utf-8")
+    with caplog.at_level("ERROR", logger="embedtune.serve.app"):
+        for _ in range(5):  # five polls
+            with contextlib.suppress(Exception):
+                service.reload_if_changed()
+    records = [r for r in caplog.records if "reload failed" in r.getMessage()]
+    assert len(records) == 1 and records[0].exc_info is None and "index.json" in records[0].getMessage()
+
+
+def test_an_empty_api_key_is_refused(session_index, monkeypatch: pytest.MonkeyPatch):
+    from pydantic import ValidationError
+
+    from embedtune.errors import EmbedtuneError
+
+    with pytest.raises(ValidationError, match="API key is empty"):
+        ServeSettings(index=session_index, api_key="")
+    monkeypatch.setenv("EMBEDTUNE_API_KEY", " ")
+    with pytest.raises(EmbedtuneError, match="set but empty"):
+        ServeSettings(index=session_index).resolved_api_key()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Annotated
 
 import typer
 
@@ -26,6 +27,23 @@ app = typer.Typer(
 
 for area in (core, site, recsys, serve, report, scale):
     area.register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from embedtune import __version__
+
+        typer.echo(f"embedtune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Fine-tune a compact embedding retriever on your own data and prove, with honest numbers, whether it helps."""
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from embedtune.base_model import DEFAULT_BASE_MODEL
+from embedtune.base_model import DEFAULT_BASE_MODEL, silence_progress_bars
 
 
 def register(app: typer.Typer) -> None:
@@ -66,6 +66,8 @@ def train_command(
     from embedtune.config import load_train_config
     from embedtune.train import train
 
+    if quiet:
+        silence_progress_bars()
     cfg = load_train_config(
         config,
         data=[str(p) for p in data] if data else None,
@@ -124,6 +126,8 @@ def eval_command(
 
     if output is not None:
         check_output_dir(output, overwrite=overwrite, producer="eval")
+    if quiet:
+        silence_progress_bars()
     result = evaluate(
         model, data, split, base_model=base_model, baselines=not no_baselines, batch_size=batch_size,
         max_seq_length=max_seq_length, n_resamples=resamples, use_cache=not no_cache, show_progress=not quiet,
@@ -168,6 +172,7 @@ def merge_command(
     alpha: Annotated[float, typer.Option(help="Weight of the fine-tuned model: (1-alpha)*base + alpha*model.")] = 0.5,
     base_model: Annotated[str, typer.Option(help="The model it was fine-tuned from.")] = DEFAULT_BASE_MODEL,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUTPUT if it exists.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Interpolate a fine-tuned model's weights with its base model (WiSE-FT).
 
@@ -180,5 +185,7 @@ def merge_command(
     """
     from embedtune.merge import merge_model_dir
 
+    if quiet:
+        silence_progress_bars()
     out = merge_model_dir(model, base_model, alpha, output, overwrite=overwrite)
     typer.echo(f"wrote {out}: {1 - alpha:g} x {base_model} + {alpha:g} x {model}")

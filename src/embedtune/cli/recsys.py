@@ -150,7 +150,7 @@ def recommend(
     data: Path = typer.Option(..., "--data", help="recsys DATA_DIR built by `embedtune recsys build`"),
     user: str = typer.Option(None, "--user", "-u", help="a user id from the log"),
     history: str = typer.Option(None, "--history", help="comma-separated item ids, oldest first"),
-    k: int = typer.Option(10, "-k", help="number of items"),
+    k: int = typer.Option(10, "-k", min=1, help="number of items"),
     show_profile: bool = typer.Option(False, "--show-profile", help="print the profile text the model sees"),
     as_json: bool = typer.Option(False, "--json", help="print JSON lines instead of a table"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar while encoding items"),
@@ -169,6 +169,10 @@ def recommend(
     if (user is None) == (history is None):
         raise EmbedtuneError("give exactly one of --user or --history")
     items = [h.strip() for h in history.split(",")] if history is not None else None
+    if quiet:
+        from embedtune.base_model import silence_progress_bars
+
+        silence_progress_bars()
     recommender = Recommender(model, data)
     recommender.system.show_progress = not quiet
     if show_profile:

@@ -25,10 +25,10 @@ index_app = typer.Typer(help="Build and update a vector index (vectors + ids + m
 
 def _quiet_logging(quiet: bool) -> None:
     logging.getLogger("embedtune").setLevel(logging.WARNING if quiet else logging.INFO)
-    if quiet:  # transformers draws a "Loading weights" bar on every model load
-        from transformers.utils import logging as hf_logging
+    if quiet:
+        from embedtune.base_model import silence_progress_bars
 
-        hf_logging.disable_progress_bar()
+        silence_progress_bars()
 
 
 def _check_backend(backend: str | None) -> None:
@@ -264,6 +264,8 @@ def serve(
     from embedtune.serve.app import ServeSettings, create_app
 
     _check_backend(backend)
+    if api_key is not None and not api_key.strip():
+        raise EmbedtuneError("--api-key is empty (an unset variable?): give a real key, or leave the option out to turn auth off")
     logging.getLogger("embedtune").setLevel(logging.INFO)
     # Exact search is a memory-bound matrix-vector product: one BLAS thread is as fast, and BLAS threads
     # spinning beside the encoder's own thread pool made single torch requests 5x slower on 2 cores.

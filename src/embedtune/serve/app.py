@@ -33,11 +33,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -49,7 +50,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from embedtune.errors import EmbedtuneError
 from embedtune.fileio import dir_lock
@@ -84,8 +85,20 @@ class ServeSettings(BaseModel):
     threads: int | None = None
     title: str = "embedtune search"
 
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("the API key is empty (an unset variable?): give a real key, or none to turn auth off")
+        return value
+
     def resolved_api_key(self) -> str | None:
-        return self.api_key or os.environ.get(API_KEY_ENV) or None
+        if self.api_key is not None:
+            return self.api_key
+        from_env = os.environ.get(API_KEY_ENV)
+        if from_env is not None and not from_env.strip():
+            raise EmbedtuneError(f"${API_KEY_ENV} is set but empty: set a real key, or unset it to turn auth off")
+        return from_env
 
 
 # ---- request / response models ------------------------------------------------------------------
@@ -129,15 +142,34 @@ class RecommendResponse(BaseModel):
     took_ms: float
 
 
+def _valid_text(value: Any) -> Any:
+    """Text that can be encoded: JSON's ``\\udXXX`` escapes can smuggle in lone surrogates, which no
+    tokenizer accepts (they used to fail the whole micro-batch with a 500). Runs before the type
+    check, so that one names the problem; anything but a string is left to it."""
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"contains a lone surrogate ({value[exc.start]!a}) at character {exc.start}: send valid Unicode text") from None
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_valid_text)]
+FilterValue = Text | int | float | bool
+
+
 def _request_models(s: ServeSettings) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel]]:
     """Request models carry the configured limits, so pydantic rejects oversize input with a 422
-    that names the field and the limit, and the OpenAPI page documents them."""
+    that names the field and the limit, and the OpenAPI page documents them. Types are strict:
+    ``"k": "3"`` or ``"k": true`` is a 422, not a 3 or a 1."""
 
     class SearchRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"query": "how do I reset my password?", "k": 5}]})
-        query: str = Field(min_length=1, max_length=s.max_query_chars, description="the question or search text")
+        model_config = ConfigDict(extra="forbid", strict=True,
+                                  json_schema_extra={"examples": [{"query": "how do I reset my password?", "k": 5}]})
+        query: Text = Field(min_length=1, max_length=s.max_query_chars, description="the question or search text")
         k: int = Field(10, ge=1, le=s.max_k, description="how many results")
-        filters: dict[str, str | int | float | bool | list[str | int | float | bool]] | None = Field(
+        filters: dict[Text, FilterValue | list[FilterValue]] | None = Field(
             None, description='metadata equality filters, e.g. {"lang": "en"} or {"section": ["billing", "account"]}'
         )
 
@@ -148,8 +180,9 @@ def _request_models(s: ServeSettings) -> tuple[type[BaseModel], type[BaseModel],
             return self
 
     class EmbedRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"texts": ["first text", "second text"]}]})
-        texts: list[str] = Field(min_length=1, max_length=s.max_texts, description="texts to embed")
+        model_config = ConfigDict(extra="forbid", strict=True,
+                                  json_schema_extra={"examples": [{"texts": ["first text", "second text"]}]})
+        texts: list[Text] = Field(min_length=1, max_length=s.max_texts, description="texts to embed")
 
         @model_validator(mode="after")
         def _text_limits(self):
@@ -159,9 +192,11 @@ def _request_models(s: ServeSettings) -> tuple[type[BaseModel], type[BaseModel],
             return self
 
     class RecommendRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"user_id": "u42", "k": 10}, {"history": ["item-1", "item-7"]}]})
-        user_id: str | None = Field(None, max_length=s.max_query_chars)
-        history: list[str] | None = Field(None, max_length=s.max_texts * 16, description="item ids the user interacted with")
+        model_config = ConfigDict(extra="forbid", strict=True,
+                                  json_schema_extra={"examples": [{"user_id": "u42", "k": 10}, {"history": ["item-1", "item-7"]}]})
+        user_id: Text | None = Field(None, max_length=s.max_query_chars)
+        history: list[Annotated[Text, Field(max_length=s.max_query_chars)]] | None = Field(
+            None, max_length=s.max_texts * 16, description="item ids the user interacted with")
         k: int = Field(10, ge=1, le=s.max_k)
 
         @model_validator(mode="after")
@@ -171,6 +206,35 @@ def _request_models(s: ServeSettings) -> tuple[type[BaseModel], type[BaseModel],
             return self
 
     return SearchRequest, EmbedRequest, RecommendRequest
+
+
+# Longer inputs are cut in error bodies: a 900 KB query must not come back whole in its 422.
+ERROR_INPUT_CHARS = 200
+ERROR_INPUT_ITEMS = 10
+
+
+def _clip(value: Any) -> Any:
+    """A bounded, JSON-safe copy of a rejected input for an error body."""
+    if isinstance(value, str):
+        safe = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return safe if len(safe) <= ERROR_INPUT_CHARS else f"{safe[:ERROR_INPUT_CHARS]}… ({len(value):,} characters)"
+    if isinstance(value, list | tuple):
+        return [_clip(v) for v in value[:ERROR_INPUT_ITEMS]] + ([f"… ({len(value):,} items)"] if len(value) > ERROR_INPUT_ITEMS else [])
+    if isinstance(value, dict):
+        items = list(value.items())
+        out = {_clip(str(k)): _clip(v) for k, v in items[:ERROR_INPUT_ITEMS]}
+        if len(items) > ERROR_INPUT_ITEMS:
+            out["…"] = f"{len(items):,} keys"
+        return out
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _clip(str(value))
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, with each rejected input cut short and made printable."""
+    errors = [{key: (_clip(val) if key in ("input", "ctx", "msg") else val) for key, val in err.items()} for err in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 # ---- the service behind the endpoints --------------------------------------------------------------
@@ -233,6 +297,7 @@ class SearchService:
         self._given_encoder = encoder
         self._reload_lock = threading.Lock()
         self.reloads = 0
+        self._failed: tuple[tuple[int, int], str] | None = None  # the index version that failed to load, and why
         self.state = self._load(None)
         self._recommender: Any = None
         self._recommender_lock = threading.Lock()
@@ -246,7 +311,11 @@ class SearchService:
 
             stamp, index = (0, 0), open_store_index(self.settings.store.get_secret_value(), self.settings.table)
         else:
-            stamp = _stamp(path)
+            try:
+                stamp = _stamp(path)
+            except (FileNotFoundError, NotADirectoryError):
+                raise EmbedtuneError(f"{path} is not an embedtune index (no {MANIFEST_FILE}); build one with "
+                                     "`embedtune index build`") from None
             index = VectorIndex.load(path)
             if _stamp(path) != stamp:
                 raise EmbedtuneError(f"{path} changed while it was being read; it is read again on the next poll")
@@ -273,18 +342,32 @@ class SearchService:
                 stamp = (0, 0) if self.settings.store is not None else _stamp(self.settings.index)
             except FileNotFoundError:
                 return False  # mid-swap by an atomic save: try again on the next poll
-            if not force and stamp == self.state.stamp:
-                return False
+            if not force and (stamp == self.state.stamp or (self._failed and self._failed[0] == stamp)):
+                return False  # unchanged, or the same broken version as last time: stay quiet
             # A database store has no folder writers to exclude: its tables swap in one transaction.
             guard = (contextlib.nullcontext(True) if self.settings.store is not None
                      else _writers_excluded(self.settings.index, RELOAD_LOCK_WAIT_S if force else 0))
             with guard as free:
                 if not free:
                     return False
-                self.state = self._load(self.state)
+                try:
+                    self.state = self._load(self.state)
+                except Exception as exc:
+                    self._log_failure(stamp, exc)
+                    raise
+            self._failed = None
             self.reloads += 1
             log.info("reloaded index %s (%d documents)", self.settings.index, len(self.state.index))
             return True
+
+    def _log_failure(self, stamp: tuple[int, int], exc: Exception) -> None:
+        """One line per broken index version (a traceback only for what is not a user error)."""
+        if self._failed != (stamp, str(exc)):
+            if isinstance(exc, EmbedtuneError):
+                log.error("index reload failed, still serving the previous index: %s", exc)
+            else:
+                log.exception("index reload failed, still serving the previous index")
+        self._failed = (stamp, str(exc))
 
     def run_batch(self, jobs: list[SearchJob | EmbedJob]) -> list[Any]:
         """One encoder call for every text in the batch; unfiltered searches share one index call.
@@ -443,10 +526,9 @@ def create_app(settings: ServeSettings, encoder: Any = None) -> FastAPI:
     async def poll_index() -> None:
         while True:
             await asyncio.sleep(settings.reload_poll_s)
-            try:
+            # A broken index must not take the service down; the service logs it once per version.
+            with contextlib.suppress(Exception):
                 await run_in_threadpool(service.reload_if_changed)
-            except Exception:  # a half-written or broken index must not take the service down
-                log.exception("index reload failed; still serving the previous index")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -470,6 +552,7 @@ def create_app(settings: ServeSettings, encoder: Any = None) -> FastAPI:
     )
     app.state.service = service
     app.state.batcher = batcher
+    app.add_exception_handler(RequestValidationError, _validation_error)
 
     app.add_middleware(RequestMetrics, requests_total=requests_total, latency=latency)
 
@@ -549,7 +632,7 @@ def create_app(settings: ServeSettings, encoder: Any = None) -> FastAPI:
         """Re-read the index folder now (it is also polled every ``reload_poll_s`` seconds)."""
         try:
             await run_in_threadpool(service.reload_if_changed, True)
-        except EmbedtuneError as exc:
+        except Exception as exc:
             raise HTTPException(status_code=409, detail=f"reload failed, still serving the previous index: {exc}") from None
         return {"reloaded": True, "documents": len(service.state.index), "loaded_at": service.state.loaded_at}
 

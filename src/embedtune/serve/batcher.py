@@ -2,7 +2,9 @@
 
 One worker task takes the first waiting job, gathers whatever else arrives within ``max_wait_ms``
 (up to ``max_batch`` jobs), runs the batch function once in a worker thread (the event loop keeps
-accepting requests meanwhile) and hands each caller its own result, or the batch's exception.
+accepting requests meanwhile) and hands each caller its own result. Failures stay with the job that
+caused them: if the batch function raises, each job of the batch is run again on its own, so one bad
+job gets its error and the others their results.
 """
 
 from __future__ import annotations
@@ -88,11 +90,27 @@ class MicroBatcher(Generic[T, R]):
                 self.on_batch(len(live))
             try:
                 results = await loop.run_in_executor(self._executor, self.fn, [job.payload for job in live])
-            except Exception as exc:  # every caller of the batch gets the error, the worker lives on
+            except Exception as exc:
+                if len(live) == 1:
+                    _settle(live[0], exc=exc)
+                    continue
+                # One job spoiled the batch: run each alone so only that one fails (the worker lives on).
                 for job in live:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+                    try:
+                        [result] = await loop.run_in_executor(self._executor, self.fn, [job.payload])
+                    except Exception as job_exc:
+                        _settle(job, exc=job_exc)
+                    else:
+                        _settle(job, result)
                 continue
             for job, result in zip(live, results, strict=True):
-                if not job.future.done():
-                    job.future.set_result(result)
+                _settle(job, result)
+
+
+def _settle(job: _Job, result: Any = None, exc: BaseException | None = None) -> None:
+    if job.future.done():  # the caller went away
+        return
+    if exc is not None:
+        job.future.set_exception(exc)
+    else:
+        job.future.set_result(result)

@@ -56,6 +56,7 @@ class SiteBuildOptions(BaseModel):
     rate: float = Field(crawl.DEFAULT_RATE, gt=0, description="requests per second (crawl)")
     timeout: float = Field(crawl.DEFAULT_TIMEOUT, gt=0, description="seconds per request (crawl)")
     max_page_bytes: int = Field(DEFAULT_MAX_PAGE_BYTES, ge=1024, description="larger pages are skipped")
+    follow_links: bool = Field(False, description="read symbolic links that lead out of the source folder")
     base_model: str = Field(DEFAULT_BASE_MODEL, description="model whose tokenizer measures passage length")
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=32, le=8192, description="passage length limit, title included")
     dedupe: bool = Field(True, description="merge exact and near-duplicate passages (pages only)")
@@ -167,7 +168,7 @@ def read_pages(source: str | Path | None, kind: str, options: SiteBuildOptions, 
         return crawl.crawl_site(start, skips, limits, progress=progress)
     if kind == "sitemap":
         return read_sitemap(source, skips, options.url, options.max_pages, options.max_page_bytes)
-    return read_folder(source, skips, options.url, options.max_pages, options.max_page_bytes)
+    return read_folder(source, skips, options.url, options.max_pages, options.max_page_bytes, options.follow_links)
 
 
 def _corpus_passages(source: Path, options: SiteBuildOptions, count) -> list[Document]:

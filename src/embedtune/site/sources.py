@@ -110,17 +110,21 @@ def read_folder(
     base_url: str | None = None,
     max_pages: int | None = None,
     max_bytes: int = DEFAULT_MAX_PAGE_BYTES,
+    follow_links: bool = False,
 ) -> list[Page]:
     """Read every HTML, Markdown and text file under ``folder`` (sorted, so builds are reproducible).
 
     URLs are the files' paths as a static host serves them, joined to ``base_url`` when given.
     Other files (images, CSS, ``sitemap.xml``, ``robots.txt``, JSON) are ignored silently: they
     are assets, not pages. A ``robots.txt`` at the folder's root is honoured as a crawl would be:
-    the site's own statement of what is not for search.
+    the site's own statement of what is not for search. A symbolic link that leads out of
+    ``folder`` is skipped (a site folder must not publish ``~/.ssh/id_rsa`` through a stray link)
+    unless ``follow_links``.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise EmbedtuneError(f"{folder}: not a folder")
+    root = folder.resolve()
     robots = _read_robots_file(folder / "robots.txt")
     pages: list[Page] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -129,6 +133,9 @@ def read_folder(
             continue
         kind = kind_from_suffix(path.suffix)
         if kind is None or (kind == "text" and path.name.lower() == "robots.txt"):
+            continue
+        if not follow_links and not path.resolve().is_relative_to(root):
+            skips.skip(str(rel), "link to a file outside the source folder (pass --follow-links to read it)")
             continue
         if robots is not None and not robots.can_fetch(ROBOTS_USER_AGENT, url_for_file(rel, None)):
             skips.skip(str(rel), "disallowed by robots.txt")
