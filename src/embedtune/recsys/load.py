@@ -21,14 +21,17 @@ given, ``users(user_id, <attributes>)``.
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from embedtune.errors import DataError
+from embedtune.fileio import iter_csv, iter_jsonl, iter_tsv
 from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.schema import (
     ITEM_ALIASES,
@@ -114,47 +117,141 @@ def _csv_header(path: Path, delimiter: str) -> list[str]:
     return header
 
 
-def _duckdb_error(path: Path, exc: Exception, what: str) -> DataError:
+# DuckDB's CSV errors, reworded as the other readers word them (fileio.iter_csv), keyed by the cause.
+_CSV_CAUSES = (
+    (
+        re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)"),
+        "expected {0} fields ({header}), found {1}",
+        "give every row one value per header column{quoting}",
+    ),
+    (
+        re.compile(r"unterminated quote", re.IGNORECASE),
+        "unterminated quote (a quoted value must end with a quote right before the next comma or the line end)",
+        'close the quote, and write a quote inside a quoted value as two ("")',
+    ),
+    (re.compile(r"not utf-8 encoded|Invalid unicode", re.IGNORECASE), "not valid UTF-8", "re-save the file as UTF-8"),
+)
+
+
+def _duckdb_reason(exc: duckdb.Error) -> str:
+    """DuckDB's own words minus its internals (error class, the SQL it ran, option dumps)."""
+    for line in (ln.strip() for ln in str(exc).splitlines()):
+        if not line or line.startswith(("LINE ", "Original Line", "Possible", "*", "CSV Error on Line")):
+            continue
+        return re.sub(r"^[A-Za-z ]*Error: ", "", line)[:300]
+    return type(exc).__name__
+
+
+def _csv_error(path: Path, exc: duckdb.Error, what: str, header: list[str], delimiter: str) -> DataError:
     message = str(exc)
+    quoting = "; a value with a tab cannot be stored in a TSV file" if delimiter == "\t" else (
+        '; put a value that holds a comma in quotes ("a, b")'
+    )
     match = re.search(r"on Line: (\d+)", message)
-    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
-    reason = next((ln for ln in lines[1:] if not ln.startswith("Original Line")), lines[0] if lines else message)
     line = int(match.group(1)) if match else None
-    return DataError(path, f"cannot read {what}: {reason[:300]}", line)
+    for pattern, reason, hint in _CSV_CAUSES:
+        if found := pattern.search(message):
+            reason = reason.format(*found.groups(), header=", ".join(header))
+            return DataError(path, f"cannot read {what}: {reason}", line, hint=hint.format(quoting=quoting))
+    return DataError(path, f"cannot read {what}: {_duckdb_reason(exc)}", line)
+
+
+def _first_jsonl_problem(path: Path, what: str) -> DataError | None:
+    """The first line that is not UTF-8 or not a JSON object, worded as the JSONL readers word it."""
+    try:
+        for _ in iter_jsonl(path):
+            pass
+    except DataError as err:
+        return DataError(path, f"cannot read {what}: {err.reason}", err.line, hint=err.hint)
+    return None
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, table: str, what: str) -> None:
+    """Every value as text, like a CSV cell: DuckDB's type guess from the first rows fails (or keeps
+    JSON quotes) when a later row holds another type."""
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE __jsonl AS SELECT json FROM read_ndjson_objects(?)", [str(path)])
+    except duckdb.Error as exc:
+        problem = _first_jsonl_problem(path, what)
+        raise problem or DataError(path, f"cannot read {what}: {_duckdb_reason(exc)}") from None
+    if con.execute("SELECT 1 FROM __jsonl WHERE json_type(json) <> 'OBJECT' LIMIT 1").fetchone():
+        raise _first_jsonl_problem(path, what) or DataError(path, f"cannot read {what}: a line is not a JSON object")
+    keys = [
+        key
+        for (key,) in con.execute(
+            "SELECT k FROM (SELECT rowid AS r, unnest(json_keys(json)) AS k, "
+            "generate_subscripts(json_keys(json), 1) AS i FROM __jsonl) GROUP BY k ORDER BY min(r), min(i)"
+        ).fetchall()
+    ]
+    if not keys:
+        raise DataError(
+            path, f"the {what} has no columns (no JSON lines, or only empty objects)",
+            hint='write one {"column": value, ...} object per line',
+        )
+    # JSON Pointer paths ("/key", with "~" and "/" escaped) reach any key, quotes included.
+    pointers = ["/" + key.replace("~", "~0").replace("/", "~1") for key in keys]
+    columns = ", ".join(f"v[{i}] AS {ident(key)}" for i, key in enumerate(keys, start=1))
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT {columns} "
+        "FROM (SELECT json_extract_string(json, ?::VARCHAR[]) AS v FROM __jsonl ORDER BY rowid)",
+        [pointers],
+    )
+    con.execute("DROP TABLE __jsonl")
 
 
 def read_into_table(con: duckdb.DuckDBPyConnection, path: str | Path, table: str, what: str) -> list[str]:
-    """Load a CSV/TSV/Parquet/JSONL file into ``table`` (file order kept in ``rowid``); return its columns."""
+    """Load a CSV/TSV/Parquet/JSONL file into ``table`` (file order kept in ``rowid``); return its columns.
+
+    Unreadable input raises :class:`DataError` naming the file, the line and the cause (text that
+    is not UTF-8, a malformed row, bad JSON) and what to do, never DuckDB's internals.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(path, f"{what} file not found")
     kind = _file_kind(path)
-    params: list[object] = [str(path)]
-    if kind in ("csv", "tsv"):
+    if kind == "jsonl":
+        _read_jsonl(con, path, table, what)
+    elif kind == "parquet":
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet(?)", [str(path)])
+        except duckdb.Error as exc:
+            raise DataError(
+                path, f"cannot read {what} as Parquet: {_duckdb_reason(exc)}",
+                hint="write it again with pandas or pyarrow, or give a CSV or JSONL file",
+            ) from None
+    else:
         delimiter = "\t" if kind == "tsv" else ","
         header = _csv_header(path, delimiter)
         quoting = "quote='', escape=''" if kind == "tsv" else "quote='\"', escape='\"'"
-        source = f"read_csv(?, header=true, auto_detect=false, columns=?, delim=?, {quoting}, strict_mode=true)"
-        params += [dict.fromkeys(header, "VARCHAR"), delimiter]
-    elif kind == "jsonl":
-        source = "read_json(?, format='newline_delimited')"
-    else:
-        source = "read_parquet(?)"
-    try:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}", params)
-    except duckdb.Error as exc:
-        raise _duckdb_error(path, exc, what) from None
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_csv(?, header=true, auto_detect=false, "
+                f"columns=?, delim=?, {quoting}, strict_mode=true)",
+                [str(path), dict.fromkeys(header, "VARCHAR"), delimiter],
+            )
+        except duckdb.Error as exc:
+            raise _csv_error(path, exc, what, header, delimiter) from None
     return [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
 
 
 def _line(path: Path, rowid: int) -> tuple[int | None, str]:
-    """Where row ``rowid`` (0-based, file order) lives: a line number, or a row label for Parquet."""
+    """Where row ``rowid`` (0-based, file order) lives: its line number, or a row label for Parquet.
+
+    The file is read again on the way to an error only: blank lines and quoted line breaks make
+    the line differ from the row number.
+    """
     kind = _file_kind(path)
-    if kind in ("csv", "tsv"):
-        return rowid + 2, ""
+    if kind == "parquet":
+        return None, f"row {rowid + 1}: "
+    rows: Iterator[tuple[int, object]]
     if kind == "jsonl":
-        return rowid + 1, ""
-    return None, f"row {rowid + 1}: "
+        rows = iter_jsonl(path)
+    elif kind == "tsv":
+        rows = itertools.islice(iter_tsv(path), 1, None)  # past the header
+    else:
+        rows = iter_csv(path)
+    found = next(itertools.islice(rows, rowid, None), None)
+    return (found[0] if found else None), ""
 
 
 def _first_bad(con: duckdb.DuckDBPyConnection, table: str, condition: str, value_sql: str) -> tuple[int, int, object] | None:
