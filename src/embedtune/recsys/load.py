@@ -254,15 +254,20 @@ def _line(path: Path, rowid: int) -> tuple[int | None, str]:
     return (found[0] if found else None), ""
 
 
-def _first_bad(con: duckdb.DuckDBPyConnection, table: str, condition: str, value_sql: str) -> tuple[int, int, object] | None:
+def _refuse_rows(
+    con: duckdb.DuckDBPyConnection, path: Path, table: str, condition: str, message: str,
+    value_sql: str = "NULL", hint: str | None = None,
+) -> None:
+    """Raise :class:`DataError` at the first row of ``table`` (read from ``path``) where ``condition`` holds.
+
+    ``message`` may name the row's ``{value}`` (``value_sql``); the error counts the rows like it.
+    """
     row = con.execute(
         f"SELECT count(*) OVER (), rowid, {value_sql} FROM {table} WHERE {condition} ORDER BY rowid LIMIT 1"
     ).fetchone()
-    return (int(row[0]), int(row[1]), row[2]) if row else None
-
-
-def _raise_bad(path: Path, bad: tuple[int, int, object], message: str, hint: str | None = None) -> None:
-    count, rowid, value = bad
+    if row is None:
+        return
+    count, rowid, value = int(row[0]), int(row[1]), row[2]
     line, prefix = _line(path, rowid)
     more = f" ({count:,} rows like this)" if count > 1 else ""
     raise DataError(path, f"{prefix}{message.format(value=value)}{more}", line, hint=hint)
@@ -290,18 +295,13 @@ def load_shop_log(
     item_cols = read_into_table(con, items_path, "raw_items", "item catalog")
     item_map = resolve_columns(items_path, item_cols, config.item_columns, ITEM_ALIASES, required=("item",))
     item_id = _text_sql(item_map.roles["item"])
-    bad = _first_bad(con, "raw_items", f"{item_id} IS NULL", "NULL")
-    if bad:
-        _raise_bad(items_path, bad, f"empty item id in column {item_map.roles['item']!r}")
-    bad = _first_bad(
-        con,
+    _refuse_rows(con, items_path, "raw_items", f"{item_id} IS NULL", f"empty item id in column {item_map.roles['item']!r}")
+    _refuse_rows(
+        con, items_path,
         f"(SELECT rowid AS rowid, {item_id} AS id, row_number() OVER (PARTITION BY {item_id} ORDER BY rowid) AS rn "
         "FROM raw_items)",
-        "rn > 1",
-        "id",
+        "rn > 1", "duplicate item id {value!r} in the catalog", value_sql="id", hint="give each item one row",
     )
-    if bad:
-        _raise_bad(items_path, bad, "duplicate item id {value!r} in the catalog", hint="give each item one row")
     fields = tuple(f for f in ITEM_FIELDS if f in item_map.roles)
     attributes = tuple(c for c in item_map.extra)
     select = [f"{item_id} AS item_id"]
@@ -320,9 +320,10 @@ def load_shop_log(
     if report.log_rows == 0:
         raise DataError(log_path, "the interaction log has no rows")
     for role in ("user", "item"):
-        bad = _first_bad(con, "raw_log", f"{_text_sql(log_map.roles[role])} IS NULL", "NULL")
-        if bad:
-            _raise_bad(log_path, bad, f"empty {role} id in column {log_map.roles[role]!r}")
+        _refuse_rows(
+            con, log_path, "raw_log", f"{_text_sql(log_map.roles[role])} IS NULL",
+            f"empty {role} id in column {log_map.roles[role]!r}",
+        )
 
     time_col = log_map.get("time")
     if config.no_time:
@@ -335,30 +336,26 @@ def load_shop_log(
     else:
         raw = _text_sql(time_col)
         ts_sql = f"COALESCE(TRY_CAST({raw} AS DOUBLE), epoch(TRY_CAST({raw} AS TIMESTAMP)))"
-        bad = _first_bad(con, "raw_log", f"{raw} IS NULL", "NULL")
-        if bad:
-            _raise_bad(
-                log_path, bad, f"missing timestamp in column {time_col!r}",
-                hint="fill it in, or pass --no-time to use the file order as the time order",
-            )
-        bad = _first_bad(con, "raw_log", f"{ts_sql} IS NULL", raw)
-        if bad:
-            _raise_bad(
-                log_path, bad, f"timestamp {{value!r}} in column {time_col!r} is neither a number nor a date",
-                hint="use epoch seconds or ISO dates like 2024-05-01 12:00:00",
-            )
+        _refuse_rows(
+            con, log_path, "raw_log", f"{raw} IS NULL", f"missing timestamp in column {time_col!r}",
+            hint="fill it in, or pass --no-time to use the file order as the time order",
+        )
+        _refuse_rows(
+            con, log_path, "raw_log", f"{ts_sql} IS NULL",
+            f"timestamp {{value!r}} in column {time_col!r} is neither a number nor a date", value_sql=raw,
+            hint="use epoch seconds or ISO dates like 2024-05-01 12:00:00",
+        )
 
     rating_col = log_map.get("rating")
     rating_sql = "CAST(NULL AS DOUBLE)"
     if rating_col is not None:
         raw = _text_sql(rating_col)
         rating_sql = f"TRY_CAST({raw} AS DOUBLE)"
-        bad = _first_bad(con, "raw_log", f"{rating_sql} IS NULL", raw)
-        if bad:
-            _raise_bad(
-                log_path, bad, f"rating {{value!r}} in column {rating_col!r} is not a number",
-                hint="ratings and weights must be numeric",
-            )
+        _refuse_rows(
+            con, log_path, "raw_log", f"{rating_sql} IS NULL",
+            f"rating {{value!r}} in column {rating_col!r} is not a number", value_sql=raw,
+            hint="ratings and weights must be numeric",
+        )
 
     event_col = log_map.get("event")
     if event_col is not None:
