@@ -38,3 +38,38 @@ def test_recipes_are_valid():
     assert {p.name for p in recipes} >= {"seed-recsys.yaml", "seed-site.yaml"}
     seed_recsys = load_train_config(recipes[[p.name for p in recipes].index("seed-recsys.yaml")])
     assert (seed_recsys.batch_size, seed_recsys.epochs) == (256, 100)
+
+
+def test_bad_yaml_names_file_and_line(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("data: d\nepochs: 2\nlr: [1e-5\nseed: 3\n", encoding="utf-8")
+    with pytest.raises(EmbedtuneError, match=r"r\.yaml:4: not valid YAML: .*expected ',' or ']'"):
+        load_train_config(path)
+    path.write_bytes(b"data: d\nbase_model: caf\xe9\n")
+    with pytest.raises(EmbedtuneError, match=r"r\.yaml:2: not valid YAML: not UTF-8"):
+        load_train_config(path)
+
+
+def test_one_loader_validates_any_model_and_names_each_bad_field(tmp_path):
+    from pydantic import BaseModel, Field
+
+    from embedtune.config import load_config
+    from embedtune.recsys.config import RecsysConfig
+
+    class Settings(BaseModel):
+        name: str
+        size: int = Field(1, ge=1)
+        tags: dict[str, str] = {}
+
+    path = tmp_path / "s.yaml"
+    path.write_text("app:\n  name: x\n  size: 0\n", encoding="utf-8")
+    with pytest.raises(EmbedtuneError) as caught:
+        load_config(Settings, path, section="app", what="settings")
+    message = str(caught.value)
+    assert message.startswith(f"{path}: invalid settings: ") and "size: Input should be greater" in message
+    path.write_text("name: x\ntags: {a: '1'}\n", encoding="utf-8")
+    merged = load_config(Settings, path, {"size": 3, "tags": {"b": "2", "a": None}, "name": None})
+    assert (merged.name, merged.size, merged.tags) == ("x", 3, {"a": "1", "b": "2"})
+    path.write_text("recsys:\n  hist_top_n: 0\n", encoding="utf-8")
+    with pytest.raises(EmbedtuneError, match=r"s\.yaml: invalid recsys config: hist_top_n: Input should be greater"):
+        load_config(RecsysConfig, path, section="recsys", what="recsys config")

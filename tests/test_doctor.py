@@ -10,14 +10,19 @@ import pytest
 
 from embedtune.data import Document, Pair, RetrievalSplit, write_pairs
 from embedtune.doctor import (
+    CHECKS,
+    DoctorData,
     DoctorReport,
     Finding,
+    FindingCode,
     check_training_loss,
     diagnose,
     diagnose_path,
     load_base_tokenizer,
     parse_fields,
+    run_checks,
 )
+from embedtune.doctor.findings import by_severity
 from embedtune.errors import DataError
 
 
@@ -439,3 +444,31 @@ def test_report_round_trips_through_json_and_renders_markdown():
     assert "| severity | check | finding |" in markdown
     assert "`unk_field`" in markdown and "`too_few_pairs`" in markdown
     assert "10 pairs" in markdown
+
+
+# ---------------------------------------------------------------------------------------- registry
+
+
+def test_every_finding_code_belongs_to_exactly_one_kind_of_check_and_reads_as_before():
+    declared = [code for check in CHECKS for code in check.codes] + [FindingCode.LOSS_NOT_DECREASING]
+    assert set(declared) == set(FindingCode)
+    # the codes are doctor.json's interface: plain lower-case strings that never change
+    assert FindingCode.DUPLICATE_PAIRS == "duplicate_pairs" and FindingCode.EVAL_OVERLAP_EXACT == "eval_overlap_exact"
+    assert len({check.name for check in CHECKS}) == len(CHECKS)
+
+
+def test_each_check_reports_only_its_declared_codes():
+    pairs = clean_pairs()[:40] * 2 + [Pair("<b>{{ name }}</b> " * 3, "Open <b>Settings</b> &amp; more")]
+    # test: a training query (exact overlap); dev: two documents with one text (duplicate documents)
+    test = split_of({"q1": pairs[0].anchor}, {"d1": pairs[0].positive}, {"q1": "d1"})
+    dev = split_of({"q2": "Who are you?"}, {"d2": "We are a team.", "d3": "We are a team."}, {"q2": "d2"}, "dev")
+    data = DoctorData(pairs, [test, dev], batch_size=8, given_tokenizer=WORDS)
+    seen = set()
+    for check in CHECKS:
+        found = [f for s in data.eval_splits for f in check.run(data, s)] if check.per_split else check.run(data)
+        assert {f.code for f in found} <= set(check.codes), check.name
+        seen |= {f.code for f in found}
+    assert {"duplicate_pairs", "eval_overlap_exact", "duplicate_documents", "template_syntax", "html_markup"} <= seen
+    report = diagnose(pairs, eval_splits=[test, dev], batch_size=8, tokenizer=WORDS)
+    assert [f.code for f in report.findings] == [f.code for f in by_severity(run_checks(data))]
+    assert {f["code"] for f in json.loads(json.dumps(report.to_dict()))["findings"]} == seen

@@ -8,14 +8,15 @@ round-robin multi-dataset sampling, batch 32) and sentence-transformers' recomme
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from embedtune.base_model import DEFAULT_BASE_MODEL
-from embedtune.errors import EmbedtuneError
+from embedtune.errors import DataError, EmbedtuneError
 
 
 class TrainConfig(BaseModel):
@@ -113,30 +114,76 @@ class TrainConfig(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def _format_validation_error(path: str, exc: ValidationError) -> str:
-    problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
-    return f"{path}: invalid configuration: {problems}"
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML file (an empty file is an empty mapping).
+
+    A missing file, text that is not UTF-8, bad YAML or a top level that is not a mapping raises
+    :class:`~embedtune.errors.DataError` naming the file and, where YAML knows it, the line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "config file not found")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(path, "not valid YAML: not UTF-8 text", line, hint="re-save the file as UTF-8") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+        reason = ", ".join(str(p) for p in parts if p) or str(exc).splitlines()[0]
+        raise DataError(path, f"not valid YAML: {reason}", mark.line + 1 if mark is not None else None) from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise DataError(path, "expected a mapping of settings at the top level", 1)
+    return loaded
+
+
+def load_config(
+    model: type[ConfigT],
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    section: str | None = None,
+    ignore: Iterable[str] = (),
+    what: str = "configuration",
+) -> ConfigT:
+    """Read a YAML config (optional), apply ``overrides`` (CLI flags) and validate it into ``model``.
+
+    ``section``: settings may sit under this top-level key instead of at the top level. ``ignore``:
+    keys dropped from the file (documentation-only blocks). An override of ``None`` is no override;
+    a dict override updates the file's dict key by key. Bad YAML names the file and line (see
+    :func:`read_yaml`); a bad value raises :class:`EmbedtuneError` naming the file and each field.
+
+    Example::
+
+        cfg = load_config(TrainConfig, "recipe.yaml", {"epochs": 2})
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        values = read_yaml(path)
+        if section is not None and isinstance(values.get(section), dict):
+            values = values[section]
+        values = {k: v for k, v in values.items() if k not in set(ignore)}
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict):
+            values[key] = {**(values.get(key) or {}), **{k: v for k, v in value.items() if v is not None}}
+        elif value is not None:
+            values[key] = value
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
+        raise EmbedtuneError(f"{path or 'flags'}: invalid {what}: {problems}") from None
 
 
 def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
     """Read a YAML config (optional) and apply overrides (flags); ``None`` overrides are ignored."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise EmbedtuneError(f"{path}: config file not found")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise EmbedtuneError(f"{path}: not valid YAML: {exc}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise EmbedtuneError(f"{path}: expected a mapping of settings at the top level")
-        loaded.pop("seed_run", None)  # documentation-only block in recipes
-        values.update(loaded)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return TrainConfig(**values)
-    except ValidationError as exc:
-        raise EmbedtuneError(_format_validation_error(str(path or "flags"), exc)) from None
+    return load_config(TrainConfig, path, overrides, ignore=("seed_run",))  # seed_run: documentation in recipes

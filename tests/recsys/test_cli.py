@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import json
+import sys
 
+import pytest
 from typer.testing import CliRunner
 
-from embedtune.cli import app
+from embedtune.cli import app, main
 
 runner = CliRunner()
 
@@ -44,3 +46,19 @@ def test_help_shows_examples():
     for command in (["recsys", "build"], ["recsys", "generate"], ["recommend"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_unreadable_log_is_one_line_naming_file_and_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b'{"user_id": "u1", "item_id": "s1", "timestamp": 1}\n{"user_id": "u1", "item_id": \n')
+    (tmp_path / "items.csv").write_text("item_id,genre\ns1,jazz\n")
+    argv = ["embedtune", "recsys", "build", "--log", str(log), "--items", str(tmp_path / "items.csv"),
+            "-o", str(tmp_path / "data"), "-q"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as caught:
+        main()
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {log}:2: cannot read interaction log: malformed JSON") and err.count("\n") == 1, err
+    assert "LINE 1" not in err and "read_json" not in err
+    assert not (tmp_path / "data").exists()

@@ -112,3 +112,74 @@ def test_recbole_atomic_files_are_tab_separated(tmp_path):
 def test_unsupported_suffix(tmp_path: Path):
     with pytest.raises(DataError, match="unsupported file type"):
         load_shop_log(write(tmp_path / "log.xlsx", "x"), write(tmp_path / "items.csv", TINY_ITEMS))
+
+
+# What DuckDB says about itself: the SQL it ran, its error classes and its option dumps.
+DUCKDB_INTERNALS = ("LINE 1", "CREATE", "read_csv", "read_json", "read_ndjson", "Error:", "Possible", "strict_mode",
+                    "This can happen")
+LOG_HEADER = "user_id,item_id,timestamp\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where", "cause"),
+    [
+        ("log.csv", (LOG_HEADER + "u1,i1,1\nu1,caf\xe9,2\n").encode("latin-1"), "log.csv:3", "not valid UTF-8"),
+        ("log.jsonl", b'{"user_id": "u1", "item_id": "i1", "timestamp": 1}\n{"user_id": "u1", "item_id": "caf\xe9"}\n',
+         "log.jsonl:2", "not valid UTF-8"),
+        ("log.csv", (LOG_HEADER + 'u1,i1,1\nu1,"i2,2\nu2,i3,3\nu3,i1,4\n').encode(), "log.csv:3", "unterminated quote"),
+        ("log.csv", (LOG_HEADER + "u1,i1,1\nu1,i2,2,9\n").encode(), "log.csv:3",
+         "expected 3 fields (user_id, item_id, timestamp), found 4"),
+        ("log.tsv", b"user_id\titem_id\ttimestamp\nu1\ti1\t1\nu1\ti2\n", "log.tsv:3", "expected 3 fields"),
+        ("log.jsonl", b'{"user_id": "u1", "item_id": "i1", "timestamp": 1}\n{"user_id": "u1", "item_id": "i2"\n'
+         b'{"user_id": "u2", "item_id": "i3", "timestamp": 3}\n', "log.jsonl:2", "malformed JSON"),
+        ("log.jsonl", b'{"user_id": "u1", "item_id": "i1", "timestamp": 1}\n["u1", "i2", 2]\n', "log.jsonl:2",
+         "expected a JSON object"),
+        # a key missing from one line, after blank lines: the line is the file's, not the row's
+        ("log.jsonl", b'{"user_id": "u1", "item_id": "i1", "timestamp": 1}\n\n  \n{"user_id": "u1", "timestamp": 2}\n',
+         "log.jsonl:4", "empty item id in column 'item_id'"),
+        ("log.csv", (LOG_HEADER + 'u1,i1,1\n\n"u2\nstill u2",i2,2\n,i3,3\n').encode(), "log.csv:6", "empty user id"),
+    ],
+    ids=["csv-latin1", "jsonl-latin1", "csv-unterminated-quote", "csv-column-count", "tsv-column-count",
+         "jsonl-bad-json", "jsonl-not-an-object", "jsonl-missing-key", "csv-blank-and-multiline"],
+)
+def test_unreadable_log_names_file_line_and_cause_without_duckdb_internals(tmp_path, name, content, where, cause):
+    log = tmp_path / name
+    log.write_bytes(content)
+    with pytest.raises(DataError) as caught:
+        load_shop_log(log, write(tmp_path / "items.csv", TINY_ITEMS))
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / where}: ") and cause in message, message
+    assert not [s for s in DUCKDB_INTERNALS if s in message], message
+
+
+def test_non_utf8_and_column_count_errors_say_what_to_do(tmp_path):
+    items = write(tmp_path / "items.csv", TINY_ITEMS)
+    latin = tmp_path / "log.csv"
+    latin.write_bytes((LOG_HEADER + "u1,caf\xe9,1\n").encode("latin-1"))
+    with pytest.raises(DataError) as caught:
+        load_shop_log(latin, items)
+    assert caught.value.hint == "re-save the file as UTF-8"
+    wide = write(tmp_path / "wide.csv", LOG_HEADER + "u1,i1,1,2\n")
+    with pytest.raises(DataError) as caught:
+        load_shop_log(wide, items)
+    assert "quotes" in caught.value.hint
+
+
+def test_missing_log_column_names_the_columns_found(tmp_path):
+    log = write(tmp_path / "log.jsonl", '{"user_id": "u1", "timestamp": 1}\n')
+    with pytest.raises(DataError, match=r"log\.jsonl: no item column found \(columns: user_id, timestamp\)"):
+        load_shop_log(log, write(tmp_path / "items.csv", TINY_ITEMS))
+
+
+def test_jsonl_values_are_read_as_written_whatever_type_later_rows_hold(tmp_path):
+    # DuckDB guesses column types from the first rows; a later row of another type must not fail or
+    # come back with JSON quotes around it.
+    rows = [{"user_id": f"u{i % 7}", "item_id": i % 5 + 1, "timestamp": i} for i in range(25_000)]
+    rows.append({"user_id": "u1", "item_id": "i2", "timestamp": "2024-05-01 12:00:00", "note": {"a": 1}})
+    log = write(tmp_path / "log.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    items = write(tmp_path / "items.csv", "item_id,title\n1,A\n2,B\n3,C\n4,D\n5,E\ni2,F\n")
+    shop = load_shop_log(log, items)
+    assert shop.report.events == 25_001
+    assert shop.con.execute("SELECT item_id, ts FROM events ORDER BY src_row DESC LIMIT 1").fetchone() == (
+        "i2", 1714564800.0)
+    assert shop.log_columns.extra == ("note",)

@@ -16,10 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from embedtune.errors import EmbedtuneError
+from embedtune.config import load_config
 from embedtune.recsys.templates import DEFAULT_ITEM_TEMPLATE, DEFAULT_USER_TEMPLATE
 
 
@@ -85,28 +84,4 @@ class RecsysConfig(BaseModel):
 
 def load_recsys_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> RecsysConfig:
     """Read a YAML config (keys at top level or under ``recsys:``) and apply non-None overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise EmbedtuneError(f"{path}: config file not found")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise EmbedtuneError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise EmbedtuneError(f"{path}: expected a mapping of settings")
-        data = dict(loaded.get("recsys", loaded))
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if isinstance(value, dict):
-            data[key] = {**data.get(key, {}), **{k: v for k, v in value.items() if v is not None}}
-        else:
-            data[key] = value
-    try:
-        return RecsysConfig(**data)
-    except ValidationError as exc:
-        where = f"{path}: " if path is not None else ""
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise EmbedtuneError(f"{where}invalid recsys config: {problems}") from None
+    return load_config(RecsysConfig, path, overrides, section="recsys", what="recsys config")

@@ -21,14 +21,17 @@ given, ``users(user_id, <attributes>)``.
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from embedtune.errors import DataError
+from embedtune.fileio import iter_csv, iter_jsonl, iter_tsv
 from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.schema import (
     ITEM_ALIASES,
@@ -114,58 +117,157 @@ def _csv_header(path: Path, delimiter: str) -> list[str]:
     return header
 
 
-def _duckdb_error(path: Path, exc: Exception, what: str) -> DataError:
+# DuckDB's CSV errors, reworded as the other readers word them (fileio.iter_csv), keyed by the cause.
+_CSV_CAUSES = (
+    (
+        re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)"),
+        "expected {0} fields ({header}), found {1}",
+        "give every row one value per header column{quoting}",
+    ),
+    (
+        re.compile(r"unterminated quote", re.IGNORECASE),
+        "unterminated quote (a quoted value must end with a quote right before the next comma or the line end)",
+        'close the quote, and write a quote inside a quoted value as two ("")',
+    ),
+    (re.compile(r"not utf-8 encoded|Invalid unicode", re.IGNORECASE), "not valid UTF-8", "re-save the file as UTF-8"),
+)
+
+
+def _duckdb_reason(exc: duckdb.Error) -> str:
+    """DuckDB's own words minus its internals (error class, the SQL it ran, option dumps)."""
+    for line in (ln.strip() for ln in str(exc).splitlines()):
+        if not line or line.startswith(("LINE ", "Original Line", "Possible", "*", "CSV Error on Line")):
+            continue
+        return re.sub(r"^[A-Za-z ]*Error: ", "", line)[:300]
+    return type(exc).__name__
+
+
+def _csv_error(path: Path, exc: duckdb.Error, what: str, header: list[str], delimiter: str) -> DataError:
     message = str(exc)
+    quoting = "; a value with a tab cannot be stored in a TSV file" if delimiter == "\t" else (
+        '; put a value that holds a comma in quotes ("a, b")'
+    )
     match = re.search(r"on Line: (\d+)", message)
-    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
-    reason = next((ln for ln in lines[1:] if not ln.startswith("Original Line")), lines[0] if lines else message)
     line = int(match.group(1)) if match else None
-    return DataError(path, f"cannot read {what}: {reason[:300]}", line)
+    for pattern, reason, hint in _CSV_CAUSES:
+        if found := pattern.search(message):
+            reason = reason.format(*found.groups(), header=", ".join(header))
+            return DataError(path, f"cannot read {what}: {reason}", line, hint=hint.format(quoting=quoting))
+    return DataError(path, f"cannot read {what}: {_duckdb_reason(exc)}", line)
+
+
+def _first_jsonl_problem(path: Path, what: str) -> DataError | None:
+    """The first line that is not UTF-8 or not a JSON object, worded as the JSONL readers word it."""
+    try:
+        for _ in iter_jsonl(path):
+            pass
+    except DataError as err:
+        return DataError(path, f"cannot read {what}: {err.reason}", err.line, hint=err.hint)
+    return None
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, table: str, what: str) -> None:
+    """Every value as text, like a CSV cell: DuckDB's type guess from the first rows fails (or keeps
+    JSON quotes) when a later row holds another type."""
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE __jsonl AS SELECT json FROM read_ndjson_objects(?)", [str(path)])
+    except duckdb.Error as exc:
+        problem = _first_jsonl_problem(path, what)
+        raise problem or DataError(path, f"cannot read {what}: {_duckdb_reason(exc)}") from None
+    if con.execute("SELECT 1 FROM __jsonl WHERE json_type(json) <> 'OBJECT' LIMIT 1").fetchone():
+        raise _first_jsonl_problem(path, what) or DataError(path, f"cannot read {what}: a line is not a JSON object")
+    keys = [
+        key
+        for (key,) in con.execute(
+            "SELECT k FROM (SELECT rowid AS r, unnest(json_keys(json)) AS k, "
+            "generate_subscripts(json_keys(json), 1) AS i FROM __jsonl) GROUP BY k ORDER BY min(r), min(i)"
+        ).fetchall()
+    ]
+    if not keys:
+        raise DataError(
+            path, f"the {what} has no columns (no JSON lines, or only empty objects)",
+            hint='write one {"column": value, ...} object per line',
+        )
+    # JSON Pointer paths ("/key", with "~" and "/" escaped) reach any key, quotes included.
+    pointers = ["/" + key.replace("~", "~0").replace("/", "~1") for key in keys]
+    columns = ", ".join(f"v[{i}] AS {ident(key)}" for i, key in enumerate(keys, start=1))
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT {columns} "
+        "FROM (SELECT json_extract_string(json, ?::VARCHAR[]) AS v FROM __jsonl ORDER BY rowid)",
+        [pointers],
+    )
+    con.execute("DROP TABLE __jsonl")
 
 
 def read_into_table(con: duckdb.DuckDBPyConnection, path: str | Path, table: str, what: str) -> list[str]:
-    """Load a CSV/TSV/Parquet/JSONL file into ``table`` (file order kept in ``rowid``); return its columns."""
+    """Load a CSV/TSV/Parquet/JSONL file into ``table`` (file order kept in ``rowid``); return its columns.
+
+    Unreadable input raises :class:`DataError` naming the file, the line and the cause (text that
+    is not UTF-8, a malformed row, bad JSON) and what to do, never DuckDB's internals.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(path, f"{what} file not found")
     kind = _file_kind(path)
-    params: list[object] = [str(path)]
-    if kind in ("csv", "tsv"):
+    if kind == "jsonl":
+        _read_jsonl(con, path, table, what)
+    elif kind == "parquet":
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet(?)", [str(path)])
+        except duckdb.Error as exc:
+            raise DataError(
+                path, f"cannot read {what} as Parquet: {_duckdb_reason(exc)}",
+                hint="write it again with pandas or pyarrow, or give a CSV or JSONL file",
+            ) from None
+    else:
         delimiter = "\t" if kind == "tsv" else ","
         header = _csv_header(path, delimiter)
         quoting = "quote='', escape=''" if kind == "tsv" else "quote='\"', escape='\"'"
-        source = f"read_csv(?, header=true, auto_detect=false, columns=?, delim=?, {quoting}, strict_mode=true)"
-        params += [dict.fromkeys(header, "VARCHAR"), delimiter]
-    elif kind == "jsonl":
-        source = "read_json(?, format='newline_delimited')"
-    else:
-        source = "read_parquet(?)"
-    try:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}", params)
-    except duckdb.Error as exc:
-        raise _duckdb_error(path, exc, what) from None
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_csv(?, header=true, auto_detect=false, "
+                f"columns=?, delim=?, {quoting}, strict_mode=true)",
+                [str(path), dict.fromkeys(header, "VARCHAR"), delimiter],
+            )
+        except duckdb.Error as exc:
+            raise _csv_error(path, exc, what, header, delimiter) from None
     return [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
 
 
 def _line(path: Path, rowid: int) -> tuple[int | None, str]:
-    """Where row ``rowid`` (0-based, file order) lives: a line number, or a row label for Parquet."""
+    """Where row ``rowid`` (0-based, file order) lives: its line number, or a row label for Parquet.
+
+    The file is read again on the way to an error only: blank lines and quoted line breaks make
+    the line differ from the row number.
+    """
     kind = _file_kind(path)
-    if kind in ("csv", "tsv"):
-        return rowid + 2, ""
+    if kind == "parquet":
+        return None, f"row {rowid + 1}: "
+    rows: Iterator[tuple[int, object]]
     if kind == "jsonl":
-        return rowid + 1, ""
-    return None, f"row {rowid + 1}: "
+        rows = iter_jsonl(path)
+    elif kind == "tsv":
+        rows = itertools.islice(iter_tsv(path), 1, None)  # past the header
+    else:
+        rows = iter_csv(path)
+    found = next(itertools.islice(rows, rowid, None), None)
+    return (found[0] if found else None), ""
 
 
-def _first_bad(con: duckdb.DuckDBPyConnection, table: str, condition: str, value_sql: str) -> tuple[int, int, object] | None:
+def _refuse_rows(
+    con: duckdb.DuckDBPyConnection, path: Path, table: str, condition: str, message: str,
+    value_sql: str = "NULL", hint: str | None = None,
+) -> None:
+    """Raise :class:`DataError` at the first row of ``table`` (read from ``path``) where ``condition`` holds.
+
+    ``message`` may name the row's ``{value}`` (``value_sql``); the error counts the rows like it.
+    """
     row = con.execute(
         f"SELECT count(*) OVER (), rowid, {value_sql} FROM {table} WHERE {condition} ORDER BY rowid LIMIT 1"
     ).fetchone()
-    return (int(row[0]), int(row[1]), row[2]) if row else None
-
-
-def _raise_bad(path: Path, bad: tuple[int, int, object], message: str, hint: str | None = None) -> None:
-    count, rowid, value = bad
+    if row is None:
+        return
+    count, rowid, value = int(row[0]), int(row[1]), row[2]
     line, prefix = _line(path, rowid)
     more = f" ({count:,} rows like this)" if count > 1 else ""
     raise DataError(path, f"{prefix}{message.format(value=value)}{more}", line, hint=hint)
@@ -193,18 +295,13 @@ def load_shop_log(
     item_cols = read_into_table(con, items_path, "raw_items", "item catalog")
     item_map = resolve_columns(items_path, item_cols, config.item_columns, ITEM_ALIASES, required=("item",))
     item_id = _text_sql(item_map.roles["item"])
-    bad = _first_bad(con, "raw_items", f"{item_id} IS NULL", "NULL")
-    if bad:
-        _raise_bad(items_path, bad, f"empty item id in column {item_map.roles['item']!r}")
-    bad = _first_bad(
-        con,
+    _refuse_rows(con, items_path, "raw_items", f"{item_id} IS NULL", f"empty item id in column {item_map.roles['item']!r}")
+    _refuse_rows(
+        con, items_path,
         f"(SELECT rowid AS rowid, {item_id} AS id, row_number() OVER (PARTITION BY {item_id} ORDER BY rowid) AS rn "
         "FROM raw_items)",
-        "rn > 1",
-        "id",
+        "rn > 1", "duplicate item id {value!r} in the catalog", value_sql="id", hint="give each item one row",
     )
-    if bad:
-        _raise_bad(items_path, bad, "duplicate item id {value!r} in the catalog", hint="give each item one row")
     fields = tuple(f for f in ITEM_FIELDS if f in item_map.roles)
     attributes = tuple(c for c in item_map.extra)
     select = [f"{item_id} AS item_id"]
@@ -223,9 +320,10 @@ def load_shop_log(
     if report.log_rows == 0:
         raise DataError(log_path, "the interaction log has no rows")
     for role in ("user", "item"):
-        bad = _first_bad(con, "raw_log", f"{_text_sql(log_map.roles[role])} IS NULL", "NULL")
-        if bad:
-            _raise_bad(log_path, bad, f"empty {role} id in column {log_map.roles[role]!r}")
+        _refuse_rows(
+            con, log_path, "raw_log", f"{_text_sql(log_map.roles[role])} IS NULL",
+            f"empty {role} id in column {log_map.roles[role]!r}",
+        )
 
     time_col = log_map.get("time")
     if config.no_time:
@@ -238,30 +336,26 @@ def load_shop_log(
     else:
         raw = _text_sql(time_col)
         ts_sql = f"COALESCE(TRY_CAST({raw} AS DOUBLE), epoch(TRY_CAST({raw} AS TIMESTAMP)))"
-        bad = _first_bad(con, "raw_log", f"{raw} IS NULL", "NULL")
-        if bad:
-            _raise_bad(
-                log_path, bad, f"missing timestamp in column {time_col!r}",
-                hint="fill it in, or pass --no-time to use the file order as the time order",
-            )
-        bad = _first_bad(con, "raw_log", f"{ts_sql} IS NULL", raw)
-        if bad:
-            _raise_bad(
-                log_path, bad, f"timestamp {{value!r}} in column {time_col!r} is neither a number nor a date",
-                hint="use epoch seconds or ISO dates like 2024-05-01 12:00:00",
-            )
+        _refuse_rows(
+            con, log_path, "raw_log", f"{raw} IS NULL", f"missing timestamp in column {time_col!r}",
+            hint="fill it in, or pass --no-time to use the file order as the time order",
+        )
+        _refuse_rows(
+            con, log_path, "raw_log", f"{ts_sql} IS NULL",
+            f"timestamp {{value!r}} in column {time_col!r} is neither a number nor a date", value_sql=raw,
+            hint="use epoch seconds or ISO dates like 2024-05-01 12:00:00",
+        )
 
     rating_col = log_map.get("rating")
     rating_sql = "CAST(NULL AS DOUBLE)"
     if rating_col is not None:
         raw = _text_sql(rating_col)
         rating_sql = f"TRY_CAST({raw} AS DOUBLE)"
-        bad = _first_bad(con, "raw_log", f"{rating_sql} IS NULL", raw)
-        if bad:
-            _raise_bad(
-                log_path, bad, f"rating {{value!r}} in column {rating_col!r} is not a number",
-                hint="ratings and weights must be numeric",
-            )
+        _refuse_rows(
+            con, log_path, "raw_log", f"{rating_sql} IS NULL",
+            f"rating {{value!r}} in column {rating_col!r} is not a number", value_sql=raw,
+            hint="ratings and weights must be numeric",
+        )
 
     event_col = log_map.get("event")
     if event_col is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from embedtune.config import read_yaml
 from embedtune.data.records import Document
 from embedtune.errors import DataError, EmbedtuneError
 from embedtune.eval.bootstrap import Comparison
@@ -216,18 +217,6 @@ def read_train_log(path: Path) -> TrainLog:
     )
 
 
-def _read_config(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        obj = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"not valid YAML: {exc}") from None
-    if not isinstance(obj, dict):
-        raise DataError(path, "expected a mapping of settings")
-    return obj
-
-
 def resolve_data_path(recorded: str | Path, run_dir: Path) -> Path | None:
     """Find a data path recorded in a run (relative to where the command ran, or to the run folder)."""
     if not str(recorded):
@@ -313,7 +302,7 @@ def load_run(run_dir: str | Path, *, with_token_lengths: bool = True) -> RunData
     else:
         run.missing["doctor"] = "no doctor.json: the data doctor's findings are written by training runs only."
     if (run_dir / "config.yaml").is_file():
-        run.config = _read_config(run_dir / "config.yaml")
+        run.config = read_yaml(run_dir / "config.yaml")
     if run.eval is None and run.train_log is None:
         raise EmbedtuneError(
             f"{run_dir} has neither eval.json nor train_log.json: pass a folder written by `embedtune train` "
