@@ -80,6 +80,16 @@ class TrainConfig(BaseModel):
     )
     keep: Literal["best", "last"] = Field("best", description="Which epoch's model to save.")
     keep_checkpoints: bool = Field(True, description="Keep per-epoch checkpoints under OUTPUT/checkpoints.")
+    checkpoint_steps: int | None = Field(
+        200, ge=1,
+        description="Also checkpoint every this many optimizer steps (besides every epoch's end), so that --resume "
+        "loses at most this much work; None = at epoch ends only. Step checkpoints are removed when the run ends.",
+    )
+    resume: bool = Field(
+        False,
+        description="Continue the interrupted run of the same config from the last complete checkpoint in "
+        "OUTPUT.partial (a new run if there is none).",
+    )
     max_pairs: int | None = Field(None, ge=1, description="Use at most this many training pairs (a seeded sample).")
     eval_batch_size: int = Field(64, ge=1)
     logging_steps: int = Field(10, ge=1)

@@ -344,22 +344,40 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     recover_dir(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    ready = tmp.with_suffix(".new")
     try:
         yield tmp
-        _finish_tree(tmp)  # mkdtemp makes a 0700 folder
-        with dir_lock(path):
-            recover_dir(path)
-            if path.exists():  # versions that earlier swaps, killed half-way, left beside it
-                for leftover in _swap_leftovers(path, "old") + _swap_leftovers(path, "new"):
-                    _remove(leftover)
-            os.replace(tmp, ready)
+        replace_dir(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def replace_dir(src: str | Path, path: str | Path) -> None:
+    """Publish the complete folder ``src`` at ``path`` (same filesystem), replacing a folder there.
+
+    ``src`` is flushed to disk and renamed ``.NAME.*.new`` (complete) before it is published, and
+    the swap always leaves a complete version reachable: one atomic exchange where Linux offers it;
+    elsewhere the old folder is renamed to ``.NAME.*.old`` and the new one in, and a kill between
+    those two renames is undone by :func:`recover_dir`. Swaps of one ``path`` are serialised by
+    :func:`dir_lock`. If publishing fails, ``src`` is put back where it was and ``path`` is untouched.
+    """
+    src, path = Path(src), Path(path)
+    _finish_tree(src)  # mkdtemp makes a 0700 folder; libraries leave 0600 files
+    with dir_lock(path):
+        recover_dir(path)
+        if path.exists():  # versions that earlier swaps, killed half-way, left beside it
+            for leftover in _swap_leftovers(path, "old") + _swap_leftovers(path, "new"):
+                _remove(leftover)
+        ready = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent))
+        ready.rmdir()
+        os.replace(src, ready)
+        try:
             if not (path.exists() or path.is_symlink()):
                 os.replace(ready, path)
             elif _exchange(ready, path):
                 _remove(ready)  # it holds the previous version now
             else:
-                old = tmp.with_suffix(".old")
+                old = ready.with_suffix(".old")
                 os.replace(path, old)
                 try:
                     os.replace(ready, path)
@@ -368,8 +386,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
                     raise
                 _fsync_path(path.parent)
                 _remove(old)
-            _fsync_path(path.parent)
-    except BaseException:
-        _remove(tmp)
-        _remove(ready)
-        raise
+        except BaseException:
+            if ready.exists():
+                os.replace(ready, src)
+            raise
+        _fsync_path(path.parent)

@@ -49,6 +49,13 @@ def train_command(
         bool | None,
         typer.Option("--group-by-length/--no-group-by-length", help="Batch pairs of similar length (less padding)."),
     ] = None,
+    checkpoint_steps: Annotated[
+        int | None, typer.Option(help="Also checkpoint every N optimizer steps (for --resume; default 200).")
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue the interrupted run in OUTPUT.partial from its last checkpoint."),
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Train even if the data doctor reports errors.")] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace OUTPUT even if it holds something other than a previous run.")
@@ -62,6 +69,9 @@ def train_command(
         embedtune train --data ../shared/data/scifact --output runs/scifact --epochs 3 --lr 3e-5
 
         embedtune train recipes/seed-site.yaml --data site-data --output runs/site
+
+    A run works in OUTPUT.partial and renames it to OUTPUT when done; after an interruption, run the
+    same command with --resume to continue from the last checkpoint.
     """
     from embedtune.config import load_train_config
     from embedtune.train import train
@@ -86,6 +96,8 @@ def train_command(
         merge_base=merge_base,
         precision=precision,
         group_by_length=group_by_length,
+        checkpoint_steps=checkpoint_steps,
+        resume=resume or None,
         force=force or None,
         overwrite=overwrite or None,
     )

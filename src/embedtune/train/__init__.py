@@ -11,7 +11,9 @@ One call, :func:`train`, runs three stages, one module each, with a typed record
 
 Batches come from :mod:`~embedtune.train.sampler` (no duplicate texts, grouped by length) and the
 arithmetic from :mod:`~embedtune.train.precision` (bf16 autocast on CPUs with AMX/AVX512-BF16). The
-output folder is written atomically: it appears complete, or not at all.
+run works in ``OUTPUT.partial`` (checkpoints, then the finished model) and renames it to ``OUTPUT`` when
+done, so the output appears complete or not at all; an interrupted run is continued with ``resume``
+(:mod:`~embedtune.train.workspace`).
 
 Loss: MultipleNegativesRankingLoss (Henderson et al. 2017; scale 20, cosine similarity) — each anchor's
 positive must outrank every other positive (and negative) in the batch — or its cached variant
@@ -31,39 +33,43 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from embedtune.config import TrainConfig
-from embedtune.fileio import atomic_dir, check_output_dir
+from embedtune.fileio import check_output_dir
 from embedtune.train.finalize import TrainResult, finalize
 from embedtune.train.fit import Fitted, fit
 from embedtune.train.prepare import Prepared, prepare
+from embedtune.train.workspace import open_workspace
 
 
 def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainResult:
-    """Run a full fine-tune described by ``config``: prepare → fit → finalize (see the module docstring)."""
+    """Run a full fine-tune described by ``config``: prepare → fit → finalize (see the module docstring).
+
+    The run works in ``OUTPUT.partial`` and renames it to ``OUTPUT`` when done; ``config.resume``
+    continues an interrupted run from its last checkpoint (:mod:`embedtune.train.workspace`).
+    """
     config.require_io()
     check_output_dir(config.output, overwrite=config.overwrite, producer="train")  # before any work
     started = time.perf_counter()
-    output = Path(config.output)
-    prepared = prepare(config, echo)
-    # Under torchrun every rank runs this function; only rank 0 writes the output folder, the
-    # others train in a scratch folder that disappears (the HF trainer saves from rank 0 only).
+    # Under torchrun every rank runs this function; only rank 0 writes (the HF trainer saves from rank 0).
     is_main = int(os.environ.get("RANK", "0")) == 0
-    workspace = atomic_dir(output) if is_main else tempfile.TemporaryDirectory(prefix="embedtune-rank-")
-    with workspace as folder_name:
-        folder = Path(folder_name)
-        fitted = fit(prepared, config, folder / "checkpoints", show_progress=show_progress, echo=echo)
+    workspace = open_workspace(config, is_main=is_main, echo=echo)
+    try:
+        prepared = prepare(config, echo)
+        fitted = fit(prepared, config, workspace, show_progress=show_progress, echo=echo)
         if not is_main:
-            return TrainResult(output, prepared.n_pairs, fitted.epoch_losses, fitted.dev_history,
+            return TrainResult(Path(config.output), prepared.n_pairs, fitted.epoch_losses, fitted.dev_history,
                                fitted.learned_nothing, 0.0, 0.0)
-        if not config.keep_checkpoints:
-            shutil.rmtree(folder / "checkpoints", ignore_errors=True)
-        return finalize(prepared, fitted, config, folder, output=output, started=started, echo=echo)
+        result = finalize(prepared, fitted, config, workspace.path, output=workspace.output, started=started,
+                          echo=echo)
+        workspace.publish(keep_checkpoints=config.keep_checkpoints)
+    except BaseException:
+        workspace.abandon(echo)
+        raise
+    return result
 
 
 def load_train_log(run_dir: str | Path) -> dict[str, Any]:

@@ -3,8 +3,11 @@
 :func:`fit` scores the dev split before training (epoch 0), trains with per-epoch dev evaluation and
 checkpoints (the best or last epoch is kept), in the precision :mod:`embedtune.train.precision`
 picks and with the batches of :mod:`embedtune.train.sampler`, and judges the loss curve against the
-chance level. Its record, :class:`Fitted`, holds the kept model and everything measured; it writes
-nothing but the checkpoints in the folder it is given.
+chance level. Checkpoints (every epoch and every ``checkpoint_steps`` steps) are committed atomically in
+the run's :class:`~embedtune.train.workspace.Workspace`; ``--resume`` continues from the last one with
+the trainer's ``resume_from_checkpoint`` (weights, optimizer, scheduler, RNG states, logged history),
+and the batches of every epoch are fixed by the seed, so the resumed run trains on the same batches as
+an uninterrupted one. Its record, :class:`Fitted`, holds the kept model and everything measured.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from embedtune.train.precision import Precision, encoder_autocast, resolve_preci
 from embedtune.train.prepare import Prepared
 from embedtune.train.sampler import BatchSamplerFactory
 from embedtune.train.trainer import EmbedtuneTrainer, PairsProgress
+from embedtune.train.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -74,36 +78,34 @@ class EpochWatch(TrainerCallback):
             )
 
 
-def fit(prepared: Prepared, config: TrainConfig, checkpoints: Path, *, show_progress: bool = True,
+def fit(prepared: Prepared, config: TrainConfig, workspace: Workspace, *, show_progress: bool = True,
         echo=print) -> Fitted:
-    """Train; see the module docstring. Checkpoints go to ``checkpoints``."""
+    """Train; see the module docstring. Checkpoints go to the workspace; a resumed run starts from its
+    last complete checkpoint (and reuses the dev score before training stored there)."""
     precision = resolve_precision(config.precision)
     model = prepared.model
-    dev_history: list[dict[str, float]] = []
-    if prepared.evaluator is not None:
-        name = prepared.evaluator.name
-        before = prepared.evaluator(model)
-        dev_history.append({"epoch": 0.0, **{k.removeprefix(f"{name}_"): v for k, v in before.items()}})
-        echo(f"split {name!r} before training: ndcg@10 {before[f'{name}_cosine_ndcg@10']:.4f}")
+    dev_history = [dev_before(prepared, workspace, echo)] if prepared.evaluator is not None else []
     if not show_progress:
         quiet_progress_bars()
 
     trainer = EmbedtuneTrainer(
         model=model,
-        args=training_arguments(config, prepared, checkpoints, precision),
+        args=training_arguments(config, prepared, workspace.checkpoints.resolve(), precision),
         train_dataset=(prepared.train_datasets if len(prepared.train_datasets) > 1
                        else next(iter(prepared.train_datasets.values()))),
         loss=prepared.loss,
         evaluator=prepared.evaluator,
-        callbacks=[EpochWatch(prepared.chance)],
+        callbacks=[EpochWatch(prepared.chance),
+                   CheckpointCommit(workspace, config.checkpoint_steps, keep_epochs=config.keep_checkpoints)],
     )
     trainer.remove_callback(PrinterCallback)
     if show_progress:
         trainer.add_callback(PairsProgress(config.batch_size))
     echo(f"precision: {precision.name} ({precision.reason})")
+    resume = str(workspace.resume_from.path) if workspace.resume_from is not None else None
     started = time.perf_counter()
     with encoder_autocast(model, precision):
-        trainer.train()
+        trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.perf_counter() - started
 
     history = trainer.state.log_history
@@ -124,6 +126,46 @@ def fit(prepared: Prepared, config: TrainConfig, checkpoints: Path, *, show_prog
         padding_share=collator.padding_share,
         best_checkpoint=Path(best).name if best else None,
     )
+
+
+class CheckpointCommit(TrainerCallback):
+    """Checkpoint every ``every`` steps (besides every epoch's end) and commit each checkpoint atomically.
+
+    A step checkpoint also forces a log entry, so that the loss logged so far is in the checkpoint's
+    trainer state: a run resumed from it logs exactly what an uninterrupted run logs.
+    """
+
+    def __init__(self, workspace: Workspace, every: int | None, keep_epochs: bool = True) -> None:
+        self.workspace = workspace
+        self.every = every
+        self.keep_epochs = keep_epochs
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.every and state.global_step % self.every == 0:
+            control.should_save = True
+            control.should_log = True
+        return control
+
+    def on_save(self, args, state, control, **kwargs):
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()  # every process has written its part (its RNG state)
+        keep = {Path(state.best_model_checkpoint).resolve()} if state.best_model_checkpoint else set()
+        self.workspace.commit_checkpoint(Path(args.output_dir) / f"checkpoint-{state.global_step}",
+                                         state.global_step, float(state.epoch or 0.0), keep,
+                                         keep_epochs=self.keep_epochs)
+
+
+def dev_before(prepared: Prepared, workspace: Workspace, echo=print) -> dict[str, float]:
+    """The dev metrics of the untrained model (epoch 0), computed once per run and kept in the workspace."""
+    stored = workspace.run.get("dev_before")
+    if stored is not None:
+        return stored
+    name = prepared.evaluator.name
+    metrics = prepared.evaluator(prepared.model)
+    echo(f"split {name!r} before training: ndcg@10 {metrics[f'{name}_cosine_ndcg@10']:.4f}")
+    before = {"epoch": 0.0, **{k.removeprefix(f"{name}_"): v for k, v in metrics.items()}}
+    workspace.remember("dev_before", before)
+    return before
 
 
 def training_arguments(config: TrainConfig, prepared: Prepared, checkpoints: Path,
@@ -152,7 +194,7 @@ def training_arguments(config: TrainConfig, prepared: Prepared, checkpoints: Pat
         ),
         eval_strategy="epoch" if has_dev else "no",
         save_strategy="epoch",
-        save_total_limit=None if config.keep_checkpoints else 1,
+        save_total_limit=None,  # CheckpointCommit removes old checkpoints once a newer one is complete
         load_best_model_at_end=keep_best,
         metric_for_best_model=f"eval_{prepared.evaluator.name}_cosine_ndcg@10" if keep_best else None,
         greater_is_better=True,
