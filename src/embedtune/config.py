@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.errors import DataError, EmbedtuneError
+from embedtune.fileio import decode_line
 
 
 class TrainConfig(BaseModel):
@@ -136,12 +137,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "config file not found")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(path, "not valid YAML: not UTF-8 text", line, hint="re-save the file as UTF-8") from None
+    with path.open("rb") as fh:
+        text = "".join(decode_line(raw, path, line_no) for line_no, raw in enumerate(fh, start=1))
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:

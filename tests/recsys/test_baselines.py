@@ -3,11 +3,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from tests.recsys.conftest import write
-
 from embedtune.data import load_retrieval_split
 from embedtune.recsys.baselines import CooccurrenceRecommender, PopularityRecommender, recsys_baselines
 from embedtune.recsys.build import build_recsys
+from tests.recsys.conftest import write
 
 ITEMS = "item_id,title\n" + "".join(f"{i},Item {i}\n" for i in ("a", "b", "c", "d", "e"))
 

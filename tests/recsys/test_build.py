@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.recsys.conftest import write
 
 from embedtune.data import load_retrieval_split, read_corpus
 from embedtune.data.pairs import load_training_pairs
@@ -11,6 +10,7 @@ from embedtune.errors import DataError
 from embedtune.recsys.build import build_recsys
 from embedtune.recsys.config import RecsysConfig, load_recsys_config
 from embedtune.recsys.generate import generate_shop, write_shop
+from tests.recsys.conftest import write
 
 
 def test_build_writes_a_beir_dir_the_core_reads(tiny_shop, tmp_path):

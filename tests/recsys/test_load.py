@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.recsys.conftest import TINY_ITEMS, write
 
 from embedtune.errors import DataError
 from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.load import load_shop_log
+from tests.recsys.conftest import TINY_ITEMS, write
 
 
 def events(shop) -> list[tuple]:

@@ -5,10 +5,10 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.recsys.conftest import write
 
 from embedtune.recsys.build import build_recsys
 from embedtune.recsys.config import RecsysConfig
+from tests.recsys.conftest import write
 
 
 def profile_fields(text: str) -> dict[str, str]:

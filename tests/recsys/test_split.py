@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.recsys.conftest import TINY_ITEMS, write
 
 from embedtune.data import load_retrieval_split
 from embedtune.errors import EmbedtuneError
 from embedtune.recsys.build import build_recsys
 from embedtune.recsys.config import RecsysConfig
+from tests.recsys.conftest import TINY_ITEMS, write
 
 
 def qrels(out: Path, split: str) -> list[tuple[str, str]]:

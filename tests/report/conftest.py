@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from report_helpers import fake_eval_dir, make_report_beir, shuffled_rankings
 
 from embedtune.data import Document, write_beir
 from embedtune.data.beir import load_retrieval_split
+from tests.report.report_helpers import fake_eval_dir, make_report_beir, shuffled_rankings
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from report_helpers import SCRIPT
 from typer.testing import CliRunner
 
 from embedtune.cli import app
 from embedtune.errors import DataError, EmbedtuneError
 from embedtune.report import load_run, write_comparison, write_report
+from tests.report.report_helpers import SCRIPT
 
 IMG_RE = re.compile(r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)" alt="([^"]*)"')
 
@@ -124,7 +124,7 @@ def test_a_failed_render_leaves_no_file_behind(eval_only_dir: Path, monkeypatch)
 
 
 def test_compare_pairs_runs_on_the_same_split(eval_only_dir: Path, report_beir: Path, tmp_path: Path):
-    from report_helpers import fake_eval_dir, shuffled_rankings
+    from tests.report.report_helpers import fake_eval_dir, shuffled_rankings
 
     worse = fake_eval_dir(report_beir, tmp_path / "worse", {
         "model": shuffled_rankings(report_beir, 7), "base": shuffled_rankings(report_beir, 1)})

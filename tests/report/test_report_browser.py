@@ -10,14 +10,15 @@ import os
 from pathlib import Path
 
 import pytest
-from report_helpers import SCRIPT
+
+from tests.report.report_helpers import SCRIPT
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def browser(tmp_path: Path):
-    from serve.test_serve_browser import start_chrome
+    from tests.serve.test_serve_browser import start_chrome
 
     driver = start_chrome(tmp_path, console_log=True)
     yield driver

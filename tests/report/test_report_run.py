@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from report_helpers import SCRIPT
-from test_report import IMG_RE, assert_plot, section, svgs
 
 from embedtune.report import write_comparison, write_report
+from tests.report.report_helpers import SCRIPT
+from tests.report.test_report import IMG_RE, assert_plot, section, svgs
 
 pytestmark = pytest.mark.slow
 
