@@ -15,7 +15,7 @@ from embedtune.data import read_corpus, read_pairs, read_qrels
 from embedtune.data.beir import read_queries
 from embedtune.errors import DataError
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None)
+FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None)
 
 FIELDS = ["_id", "title", "text", "anchor", "positive", "negative", "negative_1", "query", "sentence_0", "sentence_1", "url"]
 json_values = st.recursive(
@@ -27,10 +27,9 @@ json_lines = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=5).m
 odd_lines = st.binary(max_size=40) | st.text(max_size=40).map(lambda t: t.encode("utf-8", "surrogatepass"))
 # Lines that almost parse (right columns, wrong values) find more than pure noise.
 lines = st.lists(st.one_of(json_lines, json_lines, odd_lines), max_size=8).map(lambda ls: b"\n".join(ls))
+tsv_field = st.sampled_from(["q1", "d1", "1", "0", "-2", "2.5", "nan", "inf", "-inf", "1e400", "x", "", " ", "query-id", "corpus-id"])
 tsv = st.lists(
-    st.lists(st.sampled_from(["q1", "d1", "1", "0", "-2", "2.5", "nan", "inf", "-inf", "1e400", "x", "", " ", "query-id", "corpus-id"]),
-             min_size=3, max_size=4).map(lambda fs: "\t".join(fs).encode()) | odd_lines,
-    max_size=8,
+    st.lists(tsv_field, min_size=3, max_size=4).map(lambda fs: "\t".join(fs).encode()) | odd_lines, max_size=8,
 ).map(lambda ls: b"\n".join(ls))
 csv_text = st.lists(
     st.lists(st.sampled_from(["anchor", "positive", "negative", "q", "p", '"', '""', '"a,b"', '"open', "close\"", "", " ", "\r"]),
@@ -48,37 +47,24 @@ def _check(reader, data: bytes, name: str) -> None:
         except DataError as err:
             assert str(err).startswith(str(path)), err
             if err.line is not None:
-                assert 1 <= err.line <= data.count(b"\n") + 1, err
+                assert 1 <= err.line <= max(data.count(b"\n"), len(data.splitlines())) + 1, err  # CSV also ends lines at \r
 
 
+READERS = {
+    "pairs.jsonl": (read_pairs, lines),
+    "pairs.csv": (read_pairs, csv_text),
+    "corpus.jsonl": (read_corpus, lines),
+    "queries.jsonl": (read_queries, lines),
+    "test.tsv": (read_qrels, tsv),
+}
+
+
+@pytest.mark.parametrize("name", list(READERS))
 @FAST
-@given(lines)
-def test_pairs_jsonl(data):
-    _check(read_pairs, data, "pairs.jsonl")
-
-
-@FAST
-@given(csv_text)
-def test_pairs_csv(data):
-    _check(read_pairs, data, "pairs.csv")
-
-
-@FAST
-@given(lines)
-def test_corpus(data):
-    _check(read_corpus, data, "corpus.jsonl")
-
-
-@FAST
-@given(lines)
-def test_queries(data):
-    _check(read_queries, data, "queries.jsonl")
-
-
-@FAST
-@given(tsv)
-def test_qrels(data):
-    _check(read_qrels, data, "test.tsv")
+@given(data=st.data())
+def test_line_readers(name, data):
+    reader, strategy = READERS[name]
+    _check(reader, data.draw(strategy), name)
 
 
 parquet_columns = st.dictionaries(
