@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -53,8 +53,7 @@ from prometheus_client import (
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from embedtune.errors import EmbedtuneError
-from embedtune.fileio import dir_lock
-from embedtune.index import MANIFEST_FILE, SearchHit, VectorIndex
+from embedtune.index import MANIFEST_FILE, SearchHit, VectorIndex, writers_excluded
 from embedtune.serve.batcher import MicroBatcher
 
 log = logging.getLogger(__name__)
@@ -259,29 +258,6 @@ class _Loaded:
 RELOAD_LOCK_WAIT_S = 30.0
 
 
-@contextlib.contextmanager
-def _writers_excluded(index_dir: Path, wait_s: float) -> Iterator[bool]:
-    """Hold the index's writer lock; yields False if a writer keeps it longer than ``wait_s``. An
-    index in a folder the service may not write to (no lock file possible) has no writers to wait for."""
-    from filelock import Timeout
-
-    try:
-        lock = dir_lock(index_dir)
-        lock.acquire(timeout=wait_s)
-    except Timeout:
-        if wait_s:
-            raise EmbedtuneError(f"{index_dir} is being written (locked for over {wait_s:g} s); try again") from None
-        yield False
-        return
-    except OSError:  # read-only location
-        yield True
-        return
-    try:
-        yield True
-    finally:
-        lock.release()
-
-
 def _stamp(index_dir: Path) -> tuple[int, int]:
     stat = (index_dir / MANIFEST_FILE).stat()
     return stat.st_ino, stat.st_mtime_ns
@@ -327,7 +303,7 @@ class SearchService:
         """Load the index folder again if it changed; the swap is one assignment, so a request in
         flight finishes on the old index (its memory maps stay valid) and the next one sees the new.
 
-        The folder is read under its writers' lock (:func:`~embedtune.fileio.dir_lock`), so a reload
+        The folder is read under its writers' lock (:func:`~embedtune.index.lock.writers_excluded`), so a reload
         never sees an index half-way through an ``index add``/``delete``/``build``: a poll that finds
         a writer at work skips its turn; a forced reload waits up to ``RELOAD_LOCK_WAIT_S``."""
         with self._reload_lock:
@@ -337,7 +313,7 @@ class SearchService:
                 return False  # mid-swap by an atomic save: try again on the next poll
             if not force and (stamp == self.state.stamp or (self._failed and self._failed[0] == stamp)):
                 return False  # unchanged, or the same broken version as last time: stay quiet
-            with _writers_excluded(self.settings.index, RELOAD_LOCK_WAIT_S if force else 0) as free:
+            with writers_excluded(self.settings.index, RELOAD_LOCK_WAIT_S if force else 0) as free:
                 if not free:
                     return False
                 try:
