@@ -250,8 +250,14 @@ def serve(
     # Exact search is a memory-bound matrix-vector product: one BLAS thread is as fast, and BLAS threads
     # spinning beside the encoder's own thread pool made single torch requests 5x slower on 2 cores.
     threadpool_limits(limits=1, user_api="blas")
-    settings = ServeSettings(index=index, backend=backend, api_key=api_key, cors_origins=list(cors or []),
-                             max_batch=max_batch, batch_wait_ms=batch_wait_ms, reload_poll_s=reload_poll, threads=threads)
+    from pydantic import ValidationError
+
+    given = {"api_key": api_key} if api_key is not None else {}  # else ServeSettings reads $EMBEDTUNE_API_KEY
+    try:
+        settings = ServeSettings(index=index, backend=backend, cors_origins=list(cors or []), max_batch=max_batch,
+                                 batch_wait_ms=batch_wait_ms, reload_poll_s=reload_poll, threads=threads, **given)
+    except ValidationError as exc:
+        raise EmbedtuneError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
     app = create_app(settings)
     typer.echo(f"serving {index} on http://{host}:{port}  (docs: /docs, page: /, widget: /widget.js)", err=True)
     uvicorn.run(app, host=host, port=port, access_log=not quiet, log_level="warning" if quiet else "info",
