@@ -115,6 +115,8 @@ def iter_csv(path: str | Path) -> Iterator[tuple[int, dict[str, str]]]:
             raise DataError(path, f"malformed CSV: {exc}", start) from None
         if header is None:
             header = [h.strip() for h in fields]
+            if not any(header):
+                raise DataError(path, "the header row is empty (the first line must name the columns)", start)
             continue
         if not fields or all(not f.strip() for f in fields):
             continue

@@ -272,8 +272,15 @@ def serve(
     threadpool_limits(limits=1, user_api="blas")
     if (index is None) == (store is None):
         raise typer.BadParameter("give an INDEX folder or --store postgresql://..., not both")
-    settings = ServeSettings(index=index, store=store, table=table, backend=backend, api_key=api_key, cors_origins=list(cors or []),
-                             max_batch=max_batch, batch_wait_ms=batch_wait_ms, reload_poll_s=reload_poll, threads=threads)
+    from pydantic import ValidationError
+
+    given = {"api_key": api_key} if api_key is not None else {}  # else ServeSettings reads $EMBEDTUNE_API_KEY
+    try:
+        settings = ServeSettings(index=index, store=store, table=table, backend=backend, cors_origins=list(cors or []),
+                                 max_batch=max_batch, batch_wait_ms=batch_wait_ms, reload_poll_s=reload_poll,
+                                 threads=threads, **given)
+    except ValidationError as exc:
+        raise EmbedtuneError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
     app = create_app(settings)
     from embedtune.store.postgres import redact_url
 

@@ -99,8 +99,10 @@ def read_qrels(
         qid, doc_id, score_text = fields[0], fields[1], fields[2]
         try:
             score = int(float(score_text))
-        except ValueError:
+        except ValueError:  # also "nan"
             raise DataError(path, f"score {score_text!r} is not a number", line) from None
+        except OverflowError:  # "inf", "1e400"
+            raise DataError(path, f"score {score_text!r} is not a finite number", line) from None
         if known_queries is not None and qid not in known_queries:
             raise DataError(path, f"unknown query id {qid!r} (not in queries.jsonl)", line)
         if known_docs is not None and doc_id not in known_docs:

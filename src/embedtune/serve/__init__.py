@@ -1,4 +1,5 @@
-"""The HTTP service over an index: FastAPI app (:mod:`.app`), micro-batching (:mod:`.batcher`), web page and widget (``static/``)."""
+"""The HTTP service over an index: the FastAPI app (:mod:`.app`: settings, schemas, service, routes,
+middleware) with micro-batching (:mod:`.batcher`), a web page and a widget (``static/``)."""
 
 from embedtune.serve.app import ServeSettings, create_app
 

@@ -1,21 +1,9 @@
-"""Vector index: build, save (atomic), load (memory-mapped), search, add / update / delete.
+"""Index storage: the on-disk folder (``docs/index.md``), :class:`VectorIndex` in memory, search and updates.
 
-Exact search (inner product over unit vectors = cosine) is the default. For large corpora an HNSW
-graph (faiss ``IndexHNSWFlat``, chosen over usearch by ``bench/ann.py``) answers queries in well
-under a millisecond; its recall@10 against exact search is measured at build time and stored in the
-manifest. Vectors can be stored as float32, float16 or int8 (per-dimension scale). Updates append
-rows and mark replaced or deleted rows as tombstones, so nothing is re-encoded; :meth:`compact`
-(run automatically on save once a quarter of the rows are dead) drops them. The on-disk layout is
-documented in ``docs/index.md``.
-
-Example::
-
-    from embedtune.index import build_index, VectorIndex
-    from embedtune.encoders import load_encoder
-    build_index("all-MiniLM-L6-v2", "data/corpus.jsonl", "my-index")
-    index = VectorIndex.load("my-index")
-    encoder = load_encoder(index.manifest.model, index.manifest.backend)
-    hits = index.search(encoder.encode(["reset password"]), k=5)[0]
+Exact search (inner product over unit vectors = cosine) is the default; an HNSW graph (faiss) answers
+large indexes. Vectors are float32, float16 or int8 (per-dimension scale). Updates append rows and
+tombstone replaced or deleted ones; :meth:`VectorIndex.compact` drops them. Saving goes through
+:func:`embedtune.fileio.atomic_dir`: a folder is replaced whole or not at all.
 """
 
 from __future__ import annotations
@@ -33,11 +21,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from embedtune.base_model import BUNDLED_ALIASES, resolve_model_path
-from embedtune.data.beir import read_corpus, read_manifest
 from embedtune.data.records import Document
 from embedtune.errors import DataError, EmbedtuneError
-from embedtune.fileio import atomic_dir, check_output_dir, dir_lock, recover_dir
+from embedtune.fileio import atomic_dir, check_output_dir, recover_dir
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +104,6 @@ class SearchHit:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def model_reference(model: str | Path) -> str:
-    """How the manifest names a model: the bundled alias as is, anything else as an absolute path."""
-    return str(model) if str(model) in BUNDLED_ALIASES else str(resolve_model_path(model).resolve())
 
 
 def _quantize(vectors: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -558,75 +539,6 @@ class _TextStore:
         np.save(offsets_path, offsets)
 
 
-# ---- reading a corpus and building from paths ------------------------------------------------
-@dataclass
-class CorpusSource:
-    docs: list[Document]
-    corpus_path: Path
-    data_dir: Path | None
-    kind: str
-    queries: list[str] = field(default_factory=list)
-
-
-def read_index_corpus(corpus: str | Path) -> CorpusSource:
-    """Read a BEIR ``corpus.jsonl`` or a DATA_DIR holding one (site, retrieval or recsys)."""
-    corpus = Path(corpus)
-    if corpus.is_dir():
-        corpus_path = corpus / "corpus.jsonl"
-        if not corpus_path.is_file():
-            raise DataError(corpus, "folder has no corpus.jsonl (give a corpus.jsonl or a DATA_DIR that holds one)")
-        data_dir: Path | None = corpus
-    elif corpus.is_file():
-        corpus_path, data_dir = corpus, None
-        if (corpus.parent / "embedtune.json").is_file():
-            data_dir = corpus.parent
-    else:
-        raise DataError(corpus, "not found (give a corpus.jsonl or a DATA_DIR that holds one)")
-    docs = list(read_corpus(corpus_path).values())
-    kind = str(read_manifest(data_dir).get("kind", "retrieval")) if data_dir else "retrieval"
-    queries: list[str] = []
-    queries_file = (data_dir or corpus_path.parent) / "queries.jsonl"  # a DATA_DIR's, or the BEIR file beside the corpus
-    if queries_file.is_file():
-        from embedtune.fileio import iter_jsonl
-
-        queries = [str(obj.get("text", "")) for _line, obj in iter_jsonl(queries_file) if obj.get("text")]
-    return CorpusSource(docs=docs, corpus_path=corpus_path.resolve(), data_dir=data_dir.resolve() if data_dir else None,
-                        kind=kind, queries=queries)
-
-
-def recall_query_vectors(encoder: Any, queries: list[str]) -> np.ndarray | None:
-    """Vectors of up to ``RECALL_SAMPLE`` of a corpus's queries (seeded sample), to measure HNSW recall with."""
-    from embedtune.encoders import sample_texts
-
-    texts = sample_texts([q for q in queries if q.strip()], n=RECALL_SAMPLE)
-    return encoder.encode(texts) if texts else None
-
-
-def build_index(model: str | Path, corpus: str | Path, output: str | Path, ann: str = "auto",
-                dtype: str = "float32", backend: str = "torch", batch_size: int = 32,
-                show_progress: bool = True, encoder: Any = None, overwrite: bool = False) -> VectorIndex:
-    """Encode a corpus and save an index folder at ``output`` (atomically).
-
-    ``output`` is checked first (:func:`~embedtune.fileio.check_output_dir`): it may be missing, empty
-    or a previous index; a folder holding anything else is replaced only with ``overwrite``."""
-    from embedtune.encoders import load_encoder
-
-    check_output_dir(output, overwrite=overwrite, producer="index")
-    source = read_index_corpus(corpus)
-    texts = [d.full_text for d in source.docs]
-    if encoder is None:
-        encoder = load_encoder(model, backend, check_texts=texts + source.queries)
-    agreement = encoder.agreement.to_dict() if getattr(encoder, "agreement", None) else None
-    vectors = encoder.encode(texts, batch_size=batch_size, show_progress=show_progress)
-    index = VectorIndex.from_documents(
-        source.docs, vectors, model=model_reference(model), backend=encoder.backend, dtype=dtype, ann=ann,
-        kind=source.kind, source=str(source.corpus_path), data_dir=str(source.data_dir) if source.data_dir else None,
-        agreement=agreement, recall_queries=recall_query_vectors(encoder, source.queries),
-    )
-    index.save(output, overwrite=overwrite)
-    return index
-
-
 def read_index_manifest(index_path: str | Path) -> IndexManifest:
     """The manifest (``index.json``) of the index folder at ``index_path``, validated."""
     path = Path(index_path)
@@ -641,37 +553,3 @@ def read_index_manifest(index_path: str | Path) -> IndexManifest:
     if manifest.schema_version > SCHEMA_VERSION:
         raise DataError(manifest_path, f"index schema {manifest.schema_version} is newer than this embedtune supports ({SCHEMA_VERSION})")
     return manifest
-
-
-def add_to_index(index_path: str | Path, corpus: str | Path, encoder: Any = None, batch_size: int = 32,
-                 show_progress: bool = True) -> tuple[int, int]:
-    """Upsert the documents of ``corpus`` into the index at ``index_path``; returns (added, updated).
-
-    The documents are encoded first; then, holding the index's writer lock
-    (:func:`~embedtune.fileio.dir_lock`) from load to save, the index is read, updated and saved, so
-    concurrent adds and deletes on one index all take effect, one after the other."""
-    from embedtune.encoders import load_encoder
-
-    source = read_index_corpus(corpus)
-    manifest = read_index_manifest(index_path)
-    encoder = encoder or load_encoder(manifest.model, manifest.backend)
-    vectors = encoder.encode([d.full_text for d in source.docs], batch_size=batch_size, show_progress=show_progress)
-    with dir_lock(index_path):
-        index = VectorIndex.load(index_path)
-        if (index.manifest.model, index.manifest.dim) != (manifest.model, manifest.dim):
-            raise EmbedtuneError(f"{index_path} was rebuilt with another model while the documents were encoded; "
-                                 "run the add again")
-        result = index.add(source.docs, vectors)
-        index.save(index_path)
-    return result
-
-
-def delete_from_index(index_path: str | Path, doc_ids: list[str]) -> int:
-    """Delete documents by id from the index at ``index_path``; returns how many existed.
-    Holds the index's writer lock from load to save (see :func:`add_to_index`)."""
-    with dir_lock(index_path):
-        index = VectorIndex.load(index_path)
-        n = index.delete(doc_ids)
-        if n:
-            index.save(index_path)
-    return n
