@@ -1,0 +1,326 @@
+"""Fuse the rankings of several systems into one, with weights chosen on a dev split only.
+
+Hybrid search (dense ⊕ BM25) and hybrid recommendation (text tower ⊕ co-occurrence ⊕ popularity)
+are the same operation: each part ranks its top ``depth`` candidates per query (per user), the
+scores are normalised per query, and a weighted sum orders the union. The normalisation, the
+weighted sum, reciprocal rank fusion and the weight search are ranx's (``ranx.fuse``,
+``ranx.optimize_fusion``; Bassani 2022); this module adds the record that says what was chosen,
+on which split and how well it did, and the rules that keep a test split out of that choice.
+
+API (generic over N named parts; a run is ``{query_id: [(doc_id, score), ...]}`` best first, the
+shape every :class:`~embedtune.eval.systems.RankingSystem` returns)::
+
+    from embedtune.eval.fusion import FusionSpec, choose_fusion, fuse_runs
+
+    # 1. choose on DEV: every part's dev run and the dev qrels ({query_id: {doc_id: grade}})
+    spec = choose_fusion({"model": dev_dense, "bm25": dev_bm25}, dev_qrels, split="dev", data="data/site")
+    spec.save("runs/site/fusion.json")
+    # 2. apply anywhere (test split, a served query) to runs of the same parts
+    spec = FusionSpec.load("runs/site/fusion.json")
+    fused = fuse_runs(spec, {"model": test_dense, "bm25": test_bm25}, k=100)
+
+- ``method="wsum"``: per-query ``norm`` (``"zmuv"``: z-score, ``"min-max"``) of each part's scores,
+  then ``Σ weight_part · normalised score``. A document missing from a part's top ``depth`` counts 0
+  there after normalisation (ranx's convention: the part's minimum for min-max, its mean for zmuv).
+- ``method="rrf"``: reciprocal rank fusion, ``Σ 1 / (rrf_k + rank_part)`` (Cormack et al. 2009);
+  ranks follow each run's order, so ties are settled by document id as everywhere in embedtune.
+- ``rule``: ``"tuned"`` takes the best dev configuration; ``"default"`` takes ``default`` as is;
+  ``"shrunk"`` tunes the weights with the default's method and norm and moves them halfway (``shrink``)
+  toward the default's — for dev splits that may not look like real queries (generated ones).
+- Per-user normalisation for recommendation is the same per-query normalisation: a user is a query.
+- The weight grid is ranx's (step 0.1, weights summing to 1): with three parts it keeps the 62 of 66
+  combinations whose float sum is exactly 1.0. Configurations tied on dev go to the one nearest the
+  default weights. The first call in a process pays numba's start-up (seconds; compiled code is cached).
+- The fused ranking is sorted by (-score, doc id) and cut at ``k``; serving a query through
+  :func:`fuse_runs` with the same parts' top ``spec.depth`` gives the ranking evaluation scored.
+
+``fusion.json`` (``FusionSpec``, schema version 1)::
+
+    {"schema_version": 1, "method": "wsum", "norm": "zmuv", "weights": {"model": 0.6, "bm25": 0.4},
+     "rrf_k": null, "depth": 100, "metric": "ndcg@10",
+     "dev_metric": {"hybrid": 0.81, "model": 0.77, "bm25": 0.74}, "split": "dev", "data": "data/site",
+     "n_queries": 200, "rule": "tuned", "default": false, "note": "..."}
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from embedtune.errors import DataError, EmbedtuneError
+from embedtune.eval.systems import Run
+from embedtune.fileio import write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+#: Candidates taken from each part per query: the evaluation's run depth, and what serving must fetch.
+DEFAULT_DEPTH = 100
+#: Weight grid step for ``ranx.optimize_fusion``.
+WEIGHT_STEP = 0.1
+NORMS = ("zmuv", "min-max")
+#: Fused scores are compared at this many decimals, so float noise never decides an order.
+TIE_DECIMALS = 9
+
+Method = Literal["wsum", "rrf"]
+Norm = Literal["zmuv", "min-max"]
+Rule = Literal["tuned", "default", "shrunk"]
+
+
+class FusionSpec(BaseModel):
+    """How to fuse named parts, and the evidence it was chosen on (saved as ``fusion.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    method: Method = "wsum"
+    norm: Norm | None = Field("zmuv", description="per-query score normalisation (wsum only)")
+    weights: dict[str, float] = Field(description="weight per part, in fusion order; RRF weighs parts equally")
+    rrf_k: int | None = Field(None, ge=1, description="RRF's rank offset (rrf only)")
+    depth: int = Field(DEFAULT_DEPTH, ge=1, description="candidates fused from each part per query")
+    metric: str = "ndcg@10"
+    dev_metric: dict[str, float] = Field(default_factory=dict, description="'hybrid' and each part on `split`")
+    split: str | None = Field(None, description="the split the choice was made on (never a test split)")
+    data: str | None = None
+    n_queries: int = 0
+    rule: Rule = "tuned"
+    default: bool = Field(False, description="true when these are the documented defaults, not chosen on data")
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> FusionSpec:
+        if len(self.weights) < 2:
+            raise ValueError("fusion needs at least two parts")
+        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise ValueError("weights must be non-negative and not all zero")
+        if self.method == "wsum" and self.norm is None:
+            raise ValueError("wsum needs a norm (zmuv or min-max)")
+        if self.method == "rrf" and self.rrf_k is None:
+            raise ValueError("rrf needs rrf_k")
+        return self
+
+    @property
+    def parts(self) -> list[str]:
+        return list(self.weights)
+
+    def describe(self) -> str:
+        """A few words for tables: ``wsum zmuv model 0.6 / bm25 0.4`` or ``rrf k=60``."""
+        if self.method == "rrf":
+            return f"rrf k={self.rrf_k}"
+        return f"wsum {self.norm} " + " / ".join(f"{p} {w:g}" for p, w in self.weights.items())
+
+    def renamed(self, names: Mapping[str, str]) -> FusionSpec:
+        """The same fusion over parts renamed (``{"model": "base"}`` applies a model's weights to its base)."""
+        return self.model_copy(update={
+            "weights": {names.get(p, p): w for p, w in self.weights.items()},
+            "dev_metric": {names.get(p, p): v for p, v in self.dev_metric.items()},
+        })
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        write_json_atomic(path, self.model_dump(mode="json"))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FusionSpec:
+        import json
+
+        path = Path(path)
+        try:
+            return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise DataError(path, "no such fusion.json") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(path, f"not valid JSON: {exc}") from None
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'fusion'}: {e['msg']}" for e in exc.errors())
+            raise DataError(path, f"not an embedtune fusion.json ({problems})") from None
+
+
+#: The documented default, used when there are no dev queries (see docs/benchmarks.md, "Hybrid").
+DEFAULT_FUSION = FusionSpec(
+    method="wsum", norm="zmuv", weights={"model": 0.5, "bm25": 0.5}, default=True, rule="default",
+    note="documented default: no dev queries to choose on",
+)
+
+
+#: A query added to every run handed to ranx, which cannot hold a run without any document; dropped after.
+_PAD = "\x00embedtune-pad"
+
+
+def _ranx_run(run: Run, query_ids: list[str], depth: int, by_rank: bool):
+    from ranx import Run as RanxRun
+
+    data: dict[str, dict[str, float]] = {_PAD: {_PAD: 1.0}}
+    for qid in query_ids:
+        ranked = run.get(qid, [])[:depth]
+        # RRF reads ranks from the order of a run; ranx re-sorts by score with an unstable sort, so ranks
+        # are handed over as strictly decreasing scores in our order (ties settled by doc id).
+        data[qid] = {doc: float(len(ranked) - i) if by_rank else float(score)
+                     for i, (doc, score) in enumerate(ranked)}
+    return RanxRun(data)
+
+
+def _sorted(fused: Mapping[str, Mapping[str, float]], query_ids: list[str], k: int | None) -> Run:
+    out: Run = {}
+    for qid in query_ids:
+        # Scores equal but for float noise (two parts' normalised scores summed in another order) are ties,
+        # settled by doc id like every other ranking in embedtune.
+        items = sorted(fused.get(qid, {}).items(), key=lambda item: (-round(item[1], TIE_DECIMALS), item[0]))
+        out[qid] = [(doc, float(score)) for doc, score in (items if k is None else items[:k])]
+    return out
+
+
+def _check_parts(spec_parts: list[str], runs: Mapping[str, Run]) -> None:
+    missing = [p for p in spec_parts if p not in runs]
+    if missing:
+        raise EmbedtuneError(f"fusion needs a run for {', '.join(missing)} (have: {', '.join(runs) or 'none'})")
+
+
+def _query_ids(runs: Mapping[str, Run]) -> list[str]:
+    return list(dict.fromkeys(q for run in runs.values() for q in run))
+
+
+def fuse_runs(spec: FusionSpec, runs: Mapping[str, Run], k: int | None = None) -> Run:
+    """The fused ranking of every query found in ``runs`` (one run per part of ``spec``), best first."""
+    from ranx import fuse
+
+    _check_parts(spec.parts, runs)
+    query_ids = _query_ids({p: runs[p] for p in spec.parts})
+    if not query_ids:
+        return {}
+    by_rank = spec.method == "rrf"
+    ranx_runs = [_ranx_run(runs[p], query_ids, spec.depth, by_rank) for p in spec.parts]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba's uint64→int64 type-safety notes inside ranx
+        if by_rank:
+            fused = fuse(ranx_runs, norm=None, method="rrf", params={"k": spec.rrf_k})
+        else:
+            fused = fuse(ranx_runs, norm=spec.norm, method="wsum", params={"weights": list(spec.weights.values())})
+    return _sorted(fused.to_dict(), query_ids, k)
+
+
+def _metric(run: Run, qrels: Mapping[str, Mapping[str, int]], metric: str) -> float:
+    """Mean ``metric`` over the judged queries, with embedtune's own definitions (those of the eval tables)."""
+    import numpy as np
+
+    from embedtune.eval.metrics import MetricSpec, compute_metrics
+
+    k = int(metric.split("@", 1)[1])
+    spec = MetricSpec(accuracy_at=(k,), precision_recall_at=(k,), ndcg_at=(k,), mrr_at=(k,), map_at=(k,))
+    scores = []
+    for qid, judged in qrels.items():
+        relevant = {d for d, g in judged.items() if g > 0}
+        if relevant:
+            scores.append(compute_metrics([d for d, _ in run.get(qid, [])], relevant, spec)[metric])
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def _optimize(runs, qrels, parts, query_ids, depth, method, norm, metric):
+    """ranx's grid search: returns ``{config: dev score}`` (weights tuples for wsum, k for rrf)."""
+    from ranx import Qrels, optimize_fusion
+
+    by_rank = method == "rrf"
+    ranx_runs = [_ranx_run(runs[p], query_ids, depth, by_rank) for p in parts]
+    # The pad query is in every run, so it is judged too: the same constant for every configuration.
+    ranx_qrels = Qrels({_PAD: {_PAD: 1}, **{q: {d: int(g) for d, g in qrels[q].items()} for q in query_ids}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if by_rank:
+            _, report = optimize_fusion(ranx_qrels, ranx_runs, norm=None, method="rrf", metric=metric,
+                                        show_progress=False, return_optimization_report=True)
+        else:
+            _, report = optimize_fusion(ranx_qrels, ranx_runs, norm=norm, method="wsum", metric=metric,
+                                        step=WEIGHT_STEP, show_progress=False, return_optimization_report=True)
+    return dict(zip(report.configs, report.results, strict=True))
+
+
+def _parse_config(config) -> tuple[float, ...]:
+    if isinstance(config, str):
+        config = config.strip("()[] ").replace("np.float64", "").replace("(", "").replace(")", "")
+        return tuple(float(x) for x in config.split(",") if x.strip())
+    return tuple(float(x) for x in (config if isinstance(config, tuple | list) else (config,)))
+
+
+def choose_fusion(
+    runs: Mapping[str, Run],
+    qrels: Mapping[str, Mapping[str, int]],
+    *,
+    split: str,
+    data: str | None = None,
+    methods: tuple[str, ...] = ("wsum",),
+    norms: tuple[str, ...] = NORMS,
+    metric: str = "ndcg@10",
+    depth: int = DEFAULT_DEPTH,
+    rule: Rule = "tuned",
+    default: FusionSpec | None = None,
+    shrink: float = 0.5,
+) -> FusionSpec:
+    """Choose the fusion of ``runs`` (one per part, in fusion order) on ``split``'s ``qrels`` only.
+
+    ``split`` must not be a test split: choosing there would leak the test into what it judges. Among
+    configurations scoring within 1e-9 of the best, the one nearest the default weights wins (stable
+    across reruns). Without judged queries the default is returned, marked ``default: true``.
+    """
+    if split == "test":
+        raise EmbedtuneError("fusion weights are chosen on a dev split, never on test")
+    parts = list(runs)
+    if len(parts) < 2:
+        raise EmbedtuneError("fusion needs at least two runs")
+    default = default or DEFAULT_FUSION
+    if list(default.weights) != parts:  # the default names generic parts: map them onto these, in order
+        default = default.model_copy(update={"weights": dict(zip(parts, default.weights.values(), strict=False))
+                                              if len(default.weights) == len(parts)
+                                              else {p: 1.0 / len(parts) for p in parts}})
+    query_ids = [q for q in qrels if any(g > 0 for g in qrels[q].values())]
+    base = {"metric": metric, "depth": depth, "split": split, "data": data, "n_queries": len(query_ids)}
+    if not query_ids or rule == "default":
+        spec = default.model_copy(update={**base, "rule": "default", "default": True,
+                                          "note": default.note or "documented default"})
+        if not query_ids:
+            return spec.model_copy(update={"note": f"documented default: split {split!r} has no judged queries"})
+        return _with_dev_metrics(spec, runs, qrels, query_ids)
+
+    nearest = dict(default.weights)
+
+    def distance(weights: tuple[float, ...]) -> float:
+        return sum(abs(w - nearest[p]) for p, w in zip(parts, weights, strict=True))
+
+    candidates: list[tuple[float, float, FusionSpec]] = []
+    search_methods = (default.method,) if rule == "shrunk" else methods
+    for method in search_methods:
+        for norm in ((default.norm,) if rule == "shrunk" else norms) if method == "wsum" else (None,):
+            scores = _optimize(runs, qrels, parts, query_ids, depth, method, norm, metric)
+            for config, score in scores.items():
+                values = _parse_config(config)
+                if method == "rrf":
+                    spec = FusionSpec(method="rrf", norm=None, rrf_k=int(values[0]),
+                                      weights={p: 1.0 for p in parts}, **base)
+                    tie = 0.0
+                else:
+                    spec = FusionSpec(method="wsum", norm=norm, weights=dict(zip(parts, values, strict=True)), **base)
+                    tie = distance(values)
+                candidates.append((float(score), tie, spec))
+    best_score = max(c[0] for c in candidates)
+    chosen = min((c for c in candidates if c[0] >= best_score - 1e-9), key=lambda c: c[1])[2]
+    if rule == "shrunk":
+        weights = {p: round((1 - shrink) * chosen.weights[p] + shrink * nearest[p], 4) for p in parts}
+        chosen = chosen.model_copy(update={
+            "weights": weights, "rule": "shrunk",
+            "note": f"tuned on {split} ({chosen.describe()}), moved {shrink:g} of the way to the default weights",
+        })
+    else:
+        chosen = chosen.model_copy(update={"rule": "tuned", "note": f"best of {len(candidates)} configurations on {split}"})
+    return _with_dev_metrics(chosen, runs, qrels, query_ids)
+
+
+def _with_dev_metrics(spec: FusionSpec, runs, qrels, query_ids) -> FusionSpec:
+    judged = {q: qrels[q] for q in query_ids}
+    dev = {"hybrid": round(_metric(fuse_runs(spec, runs), judged, spec.metric), 6)}
+    dev.update({p: round(_metric(runs[p], judged, spec.metric), 6) for p in spec.parts})
+    return spec.model_copy(update={"dev_metric": dev})

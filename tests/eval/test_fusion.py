@@ -1,0 +1,113 @@
+"""Fusion on a tiny hand-computed case: z-score and min-max weighted sums, RRF, choice on dev, fusion.json."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from embedtune.errors import DataError, EmbedtuneError
+from embedtune.eval.fusion import DEFAULT_FUSION, FusionSpec, choose_fusion, fuse_runs
+
+DENSE = {"q1": [("d1", 0.9), ("d2", 0.5), ("d3", 0.1)]}
+BM25 = {"q1": [("d2", 6.0), ("d4", 3.0), ("d3", 0.0)]}
+RUNS = {"model": DENSE, "bm25": BM25}
+Z = math.sqrt(1.5)  # each part's three scores are evenly spaced: z-scores -√1.5, 0, +√1.5
+
+
+def wsum(norm: str, dense: float) -> FusionSpec:
+    return FusionSpec(method="wsum", norm=norm, weights={"model": dense, "bm25": 1 - dense})
+
+
+def test_zmuv_weighted_sum():
+    fused = fuse_runs(wsum("zmuv", 0.3), RUNS)["q1"]
+    # d2: 0.3·0 + 0.7·Z; d1: 0.3·Z (absent from BM25: 0); d4: 0; d3: −Z from both
+    assert [d for d, _ in fused] == ["d2", "d1", "d4", "d3"]
+    assert [s for _, s in fused] == pytest.approx([0.7 * Z, 0.3 * Z, 0.0, -Z])
+
+
+def test_equal_scores_are_ordered_by_doc_id():
+    fused = fuse_runs(wsum("zmuv", 0.5), RUNS)["q1"]
+    assert fused[0][1] == pytest.approx(fused[1][1]) == pytest.approx(0.5 * Z)
+    assert [d for d, _ in fused] == ["d1", "d2", "d4", "d3"]
+
+
+def test_min_max_weighted_sum():
+    fused = fuse_runs(wsum("min-max", 0.5), RUNS)["q1"]
+    # dense → d1 1, d2 .5, d3 0; BM25 → d2 1, d4 .5, d3 0
+    assert fused == [("d2", pytest.approx(0.75)), ("d1", pytest.approx(0.5)), ("d4", pytest.approx(0.25)),
+                     ("d3", pytest.approx(0.0))]
+
+
+def test_reciprocal_rank_fusion():
+    spec = FusionSpec(method="rrf", norm=None, rrf_k=60, weights={"model": 1.0, "bm25": 1.0})
+    fused = fuse_runs(spec, RUNS)["q1"]
+    assert fused == [("d2", pytest.approx(1 / 62 + 1 / 61)), ("d3", pytest.approx(2 / 63)),
+                     ("d1", pytest.approx(1 / 61)), ("d4", pytest.approx(1 / 62))]
+
+
+def test_rrf_ranks_follow_the_runs_order_not_equal_scores():
+    tied = {"q1": [("b", 1.0), ("a", 1.0)]}  # as given: b first (the systems' own tie order)
+    spec = FusionSpec(method="rrf", norm=None, rrf_k=1, weights={"x": 1.0, "y": 1.0})
+    assert fuse_runs(spec, {"x": tied, "y": {"q1": []}})["q1"] == [("b", 0.5), ("a", pytest.approx(1 / 3))]
+
+
+def test_depth_and_k_cut_the_candidates_and_the_result():
+    spec = wsum("min-max", 0.5).model_copy(update={"depth": 1})
+    assert {d for d, _ in fuse_runs(spec, RUNS)["q1"]} == {"d1", "d2"}
+    assert len(fuse_runs(wsum("min-max", 0.5), RUNS, k=2)["q1"]) == 2
+
+
+def test_any_number_of_parts():
+    pop = {"q1": [("d4", 10.0), ("d3", 5.0), ("d1", 1.0)]}
+    spec = FusionSpec(method="wsum", norm="min-max", weights={"text": 0.0, "cooc": 0.0, "pop": 1.0})
+    fused = fuse_runs(spec, {"text": DENSE, "cooc": BM25, "pop": pop})
+    assert [d for d, _ in fused["q1"]][:3] == ["d4", "d3", "d1"]
+    chosen = choose_fusion({"text": DENSE, "cooc": BM25, "pop": pop}, {"q1": {"d4": 1}}, split="dev")
+    assert chosen.dev_metric["hybrid"] == 1.0 and set(chosen.weights) == {"text", "cooc", "pop"}
+
+
+def test_choice_on_dev_prefers_the_default_among_equals_and_records_its_evidence():
+    spec = choose_fusion(RUNS, {"q1": {"d1": 1}}, split="dev", data="somewhere")
+    # every dense weight above 0.5 (z-score) or 2/3 (min-max) ranks d1 first: the one nearest the default wins
+    assert (spec.method, spec.norm, spec.weights) == ("wsum", "zmuv", {"model": 0.6, "bm25": 0.4})
+    assert spec.dev_metric == {"hybrid": 1.0, "model": 1.0, "bm25": 0.0}  # d1 is not in BM25's run
+    assert (spec.split, spec.data, spec.n_queries, spec.rule, spec.default) == ("dev", "somewhere", 1, "tuned", False)
+
+    # d4 is only in BM25's run (2nd): min-max with a dense weight ≤ 0.3 ranks it 2nd; 0.3 is nearest the default
+    spec = choose_fusion(RUNS, {"q1": {"d4": 1}}, split="dev")
+    assert (spec.norm, spec.weights) == ("min-max", {"model": 0.3, "bm25": 0.7})
+    assert spec.dev_metric["hybrid"] == spec.dev_metric["bm25"] == pytest.approx(1 / math.log2(3))
+
+    # BM25 z-scores d2 .889, d4 .508, d3 −1.397: d2 beats d1 (1.2247·w) for a dense weight w < .42; the best
+    # nearest the default (0.4) moves halfway to 0.5
+    bm25 = {"q1": [("d2", 6.0), ("d4", 5.0), ("d3", 0.0)]}
+    shrunk = choose_fusion({"model": DENSE, "bm25": bm25}, {"q1": {"d2": 1}}, split="dev", rule="shrunk", shrink=0.5)
+    assert (shrunk.rule, shrunk.norm, shrunk.weights) == ("shrunk", "zmuv", {"model": 0.45, "bm25": 0.55})
+    assert "moved 0.5 of the way" in shrunk.note
+
+    rrf = choose_fusion(RUNS, {"q1": {"d2": 1}}, split="dev", methods=("rrf",))
+    assert rrf.method == "rrf" and rrf.rrf_k == 10 and rrf.dev_metric["hybrid"] == 1.0
+
+
+def test_no_dev_queries_gives_the_documented_default_and_test_is_refused():
+    spec = choose_fusion(RUNS, {}, split="dev")
+    assert spec.default and spec.rule == "default" and spec.weights == DEFAULT_FUSION.weights
+    assert "no judged queries" in spec.note
+    with pytest.raises(EmbedtuneError, match="never on test"):
+        choose_fusion(RUNS, {"q1": {"d1": 1}}, split="test")
+
+
+def test_fusion_json_round_trip_and_bad_files(tmp_path):
+    spec = choose_fusion(RUNS, {"q1": {"d1": 1}}, split="dev")
+    path = spec.save(tmp_path / "fusion.json")
+    assert FusionSpec.load(path) == spec
+    assert json.loads(path.read_text())["dev_metric"]["hybrid"] == 1.0
+    (tmp_path / "bad.json").write_text(json.dumps({"method": "wsum", "weights": {"model": 1.0}}))
+    with pytest.raises(DataError, match="at least two parts"):
+        FusionSpec.load(tmp_path / "bad.json")
+    with pytest.raises(DataError, match="no such fusion.json"):
+        FusionSpec.load(tmp_path / "none.json")
+    with pytest.raises(EmbedtuneError, match="needs a run for bm25"):
+        fuse_runs(spec, {"model": DENSE})
