@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from embedtune.errors import EmbedtuneError
+from embedtune.fileio import recover_dir
 from embedtune.index import MANIFEST_FILE, VectorIndex, writers_excluded
 from embedtune.serve.settings import ServeSettings
 
@@ -61,6 +63,8 @@ class SearchService:
         from embedtune.encoders import load_encoder
 
         path = self.settings.index
+        with contextlib.suppress(OSError):  # a read-only location: nothing was ever swapped there by us
+            recover_dir(path)  # a writer killed mid-swap left the previous version beside the path
         try:
             stamp = _stamp(path)
         except (FileNotFoundError, NotADirectoryError):
