@@ -29,3 +29,15 @@ def test_local_folders_must_hold_safetensors(tmp_path):
     (folder / "pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(EmbedtuneError, match="only safetensors"):
         resolve_model_path(folder)
+
+
+def test_a_model_folder_left_mid_swap_is_put_back(tmp_path):
+    """A train or merge killed between the two renames of its folder swap leaves the previous model
+    as .NAME.*.old; loading the model by its path restores it."""
+    import shutil
+
+    from embedtune.base_model import bundled_model_dir, resolve_model_path
+
+    shutil.copytree(bundled_model_dir(), tmp_path / ".model.x1.old")
+    assert resolve_model_path(tmp_path / "model") == tmp_path / "model"
+    assert (tmp_path / "model" / "model.safetensors").is_file()
