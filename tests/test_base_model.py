@@ -57,3 +57,15 @@ def test_model_fingerprint_follows_what_the_model_computes(tmp_path):
     assert model_fingerprint(folder) == key
     (folder / "tokenizer_config.json").write_text("{}")  # a changed tokenizer is another model
     assert model_fingerprint(folder) != key
+
+
+def test_a_model_folder_left_mid_swap_is_put_back(tmp_path):
+    """A train or merge killed between the two renames of its folder swap leaves the previous model
+    as .NAME.*.old; loading the model by its path restores it."""
+    import shutil
+
+    from embedtune.base_model import bundled_model_dir, resolve_model_path
+
+    shutil.copytree(bundled_model_dir(), tmp_path / ".model.x1.old")
+    assert resolve_model_path(tmp_path / "model") == tmp_path / "model"
+    assert (tmp_path / "model" / "model.safetensors").is_file()

@@ -7,6 +7,7 @@ works too.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embedtune.errors import EmbedtuneError
+from embedtune.fileio import recover_dir
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -107,6 +109,8 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
         verify_weights(weights, BUNDLED_SHA256)
         return folder
     folder = Path(name).expanduser()
+    with contextlib.suppress(OSError):  # a read-only location: nothing was ever swapped there by us
+        recover_dir(folder)  # a train/merge killed mid-swap left the previous model beside the path
     if not folder.is_dir():
         raise EmbedtuneError(
             f"model {name!r} not found: give 'all-MiniLM-L6-v2' (bundled) or a local sentence-transformers "

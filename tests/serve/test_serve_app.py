@@ -394,3 +394,13 @@ def test_an_empty_api_key_is_refused(session_index, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("EMBEDTUNE_API_KEY", " ")
     with pytest.raises(ValidationError, match="API key is empty"):
         ServeSettings(index=session_index)
+
+
+def test_the_server_starts_on_an_index_a_killed_writer_left_mid_swap(index_copy: Path, serve_encoder):
+    """Where the swap takes two renames, a kill between them leaves INDEX as .INDEX.*.old: the
+    server puts it back instead of saying there is no index."""
+    from embedtune.serve.app import SearchService
+
+    index_copy.rename(index_copy.parent / f".{index_copy.name}.x1.old")
+    service = SearchService(ServeSettings(index=index_copy, reload_poll_s=0), encoder=serve_encoder)
+    assert len(service.state.index) == 8 and (index_copy / "index.json").is_file()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from embedtune.errors import EmbedtuneError
+from embedtune.fileio import recover_dir
 from embedtune.index import MANIFEST_FILE, VectorIndex, writers_excluded
 from embedtune.serve.settings import ServeSettings
 
@@ -69,6 +70,8 @@ class SearchService:
         elif path is None:
             raise EmbedtuneError("nothing to serve: give an index folder or a --store URL")
         else:
+            with contextlib.suppress(OSError):  # a read-only location: nothing was ever swapped there by us
+                recover_dir(path)  # a writer killed mid-swap left the previous version beside the path
             try:
                 stamp = _stamp(path)
             except (FileNotFoundError, NotADirectoryError):
