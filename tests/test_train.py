@@ -56,7 +56,12 @@ def test_card_logs_and_doctor(tiny_run):
     assert "MultipleNegativesRankingLoss" in card and "### Framework Versions" in card
     log = json.loads((out / "train_log.json").read_text())
     assert len(log["epoch_losses"]) == 2 and log["dev_history"][0]["epoch"] == 0.0
-    assert json.loads((out / "doctor.json").read_text())["findings"] is not None
+    from embedtune.doctor import FindingCode
+
+    doctor = json.loads((out / "doctor.json").read_text())  # the doctor ran on this run's own data and settings
+    assert (doctor["stats"]["n_pairs"], doctor["stats"]["batch_size"], doctor["stats"]["max_seq_length"]) == (9, 4, 64)
+    assert all(f["code"] in set(FindingCode) for f in doctor["findings"])
+    assert doctor["n_warnings"] == sum(f["severity"] == "warning" for f in doctor["findings"])
     assert not list(out.parent.glob(".model.*"))  # no temporary folders left behind
 
 
