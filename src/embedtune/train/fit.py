@@ -85,8 +85,12 @@ def fit(prepared: Prepared, config: TrainConfig, workspace: Workspace, *, show_p
     last complete checkpoint (and reuses the dev score before training stored there)."""
     precision = resolve_precision(config.precision)
     model = prepared.model
-    # The score before training is rank 0's to report; under torchrun the other processes skip it.
-    dev_history = [dev_before(prepared, workspace, echo)] if prepared.evaluator and workspace.is_main else []
+    # The score before training is rank 0's to report; under torchrun the other processes skip it. It is
+    # computed in the run's precision, like the per-epoch scores it is compared with.
+    dev_history = []
+    if prepared.evaluator is not None and workspace.is_main:
+        with encoder_autocast(model, precision):
+            dev_history.append(dev_before(prepared, workspace, echo))
     if not show_progress:
         quiet_progress_bars()
 
