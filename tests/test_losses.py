@@ -73,3 +73,13 @@ def test_config_rejects_logq_with_cached_loss():
 
     with pytest.raises(EmbedtuneError, match="logq_correction"):
         load_train_config(None, logq_correction="on", mini_batch_size=4, batch_size=8)
+
+
+def test_gather_flag_without_a_process_group_is_the_single_process_loss():
+    torch.manual_seed(1)
+    anchors, positives, negatives = torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 8)
+    labels = torch.log(torch.tensor([0.5, 0.25, 0.125, 0.125]))
+    plain = _loss().compute_loss_from_embeddings([anchors, positives, negatives], labels)
+    gathered = LogQCorrectedMNRL(_NoModel(), scale=20.0, gather_across_devices=True)
+    assert float(gathered.compute_loss_from_embeddings([anchors, positives, negatives], labels)) == float(plain)
+    assert gathered.get_config_dict()["gather_across_devices"] is True

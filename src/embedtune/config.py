@@ -44,6 +44,12 @@ class TrainConfig(BaseModel):
     max_seq_length: int = Field(256, ge=8, le=512, description="Tokens per text; longer texts are truncated.")
     scale: float = Field(20.0, gt=0, description="MNRL similarity scale (inverse temperature).")
     no_duplicates: bool = Field(True, description="Never put the same text twice in a batch (it would be a false negative).")
+    attention_dropout: float | None = Field(
+        0.0, ge=0, lt=1,
+        description="Dropout on attention probabilities while training. 0 lets PyTorch use its fused attention "
+        "kernel: steps about twice as fast on a CPU, where attention dropout was half the step. None = the base "
+        "model's own (0.1 for all-MiniLM-L6-v2). Hidden-state dropout is unchanged; the saved config keeps its value.",
+    )
     group_by_length: bool = Field(
         True,
         description="Batch pairs of similar token length (sorted inside large random windows, batch order shuffled) "

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+from sentence_transformers.util import all_gather, all_gather_with_grad, get_rank
 from torch import Tensor
 
 
@@ -37,28 +38,41 @@ class LogQCorrectedMNRL(MultipleNegativesRankingLoss):
     (centred on the batch mean, which leaves the softmax unchanged but keeps logits small); mined hard
     negatives were not sampled by popularity and get none. At inference nothing changes: the model
     simply ranks by cosine, now without the learned bias against popular items.
+
+    ``gather_across_devices`` (several processes, torchrun): every process's positives, negatives and
+    log q join the candidates, so the loss per step equals the single-process loss on the global batch.
     """
 
-    def __init__(self, model, scale: float = 20.0) -> None:
-        super().__init__(model, scale=scale)
+    def __init__(self, model, scale: float = 20.0, gather_across_devices: bool = False) -> None:
+        super().__init__(model, scale=scale, gather_across_devices=gather_across_devices)
 
     def compute_loss_from_embeddings(self, embeddings: list[Tensor], labels: Tensor) -> Tensor:
         if len(embeddings) < 2:
             raise ValueError(f"Expected at least 2 embeddings, got {len(embeddings)}")
         if labels is None:
             raise ValueError("LogQCorrectedMNRL needs a 'label' column with log q per row")
-        anchors, candidates = embeddings[0], torch.cat(embeddings[1:], dim=0)
+        anchors, columns = embeddings[0], embeddings[1:]
         batch_size = anchors.size(0)
+        log_q, offset = labels, 0
+        if self.gather_across_devices:
+            # Candidates (with gradients) and their log q from every process; this process's anchors
+            # score against all of them, as MultipleNegativesRankingLoss does with the same flag.
+            columns = [all_gather_with_grad(column) for column in columns]
+            log_q = all_gather(labels.to(anchors.device))
+            offset = get_rank() * batch_size
+        candidates = torch.cat(columns, dim=0)
+        global_batch = columns[0].size(0)
         logits = self.similarity_fct(anchors, candidates) * self.scale
-        log_q = labels.to(logits.dtype).to(logits.device)
+        log_q = log_q.to(logits.dtype).to(logits.device)
         correction = torch.zeros(candidates.size(0), dtype=logits.dtype, device=logits.device)
-        correction[:batch_size] = log_q - log_q.mean()
+        correction[:global_batch] = log_q - log_q.mean()
         logits = logits - correction.unsqueeze(0)
-        targets = torch.arange(batch_size, device=logits.device)
+        targets = torch.arange(offset, offset + batch_size, device=logits.device)
         return torch.nn.functional.cross_entropy(logits, targets)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"scale": self.scale, "similarity_fct": self.similarity_fct.__name__, "logq_correction": True}
+        return {"scale": self.scale, "similarity_fct": self.similarity_fct.__name__, "logq_correction": True,
+                "gather_across_devices": self.gather_across_devices}
 
     @property
     def citation(self) -> str:

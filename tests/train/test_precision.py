@@ -65,44 +65,30 @@ def test_encoder_autocast_runs_the_encoder_in_bf16_and_returns_fp32(base_model):
         assert "forward" not in vars(base_model[0])
 
 
-TINY_PAIRS = [
-    ("How do I update my credit card?", "Open Settings, choose Billing and click Replace card."),
-    ("Can I get a refund for an annual plan?", "Annual plans are refunded in full within 30 days."),
-    ("Where do I download invoices?", "Every invoice is listed under Billing > History as a PDF."),
-    ("Why are my notes not syncing?", "Sync pauses when a device is offline; reconnect to resume."),
-    ("How often does the app sync?", "Changes are pushed within seconds and pulled every minute."),
-    ("Can I turn off sync for one notebook?", "Right-click a notebook and choose Keep on this device."),
-    ("How do I enable two-factor authentication?", "Go to Account > Security and scan the QR code."),
-    ("Is my data encrypted?", "Notes are encrypted in transit with TLS and at rest with AES-256."),
-    ("How can I export all my notes?", "Choose File > Export workspace to download a zip of Markdown."),
-    ("Can I print a notebook?", "Open the notebook, press Ctrl+P and pick the sections to print."),
-    ("Does export keep attachments?", "Attachments are exported next to each Markdown file."),
-    ("What if I lose my phone?", "Use one of the ten recovery codes saved when enabling 2FA."),
-]
 
 
-def _tiny_pairs(path):
+def _tiny_pairs(path, qa):
     from embedtune.data.pairs import write_pairs
     from embedtune.data.records import Pair
 
-    write_pairs(path, [Pair(q, a) for q, a in TINY_PAIRS])
+    write_pairs(path, [Pair(q, a) for q, a in qa[:12]])
     return path
 
 
-def _fine_tune(tmp_path, name, **overrides):
+def _fine_tune(tmp_path, qa, name, **overrides):
     from safetensors.torch import load_file
 
     from embedtune.config import TrainConfig
     from embedtune.train import train
 
-    config = TrainConfig(data=[_tiny_pairs(tmp_path / "pairs.jsonl")], output=tmp_path / name, epochs=1, batch_size=4,
+    config = TrainConfig(data=[_tiny_pairs(tmp_path / "pairs.jsonl", qa)], output=tmp_path / name, epochs=1, batch_size=4,
                          max_seq_length=32, keep_checkpoints=False, **overrides)
     train(config, show_progress=False, echo=lambda *_: None)
     return load_file(str(tmp_path / name / "model.safetensors"))
 
 
 @pytest.mark.slow
-def test_fp32_is_the_plain_path_and_bf16_saves_an_fp32_model(tmp_path, monkeypatch):
+def test_fp32_is_the_plain_path_and_bf16_saves_an_fp32_model(tmp_path, monkeypatch, help_qa):
     import json
 
     from sentence_transformers import SentenceTransformer
@@ -110,15 +96,15 @@ def test_fp32_is_the_plain_path_and_bf16_saves_an_fp32_model(tmp_path, monkeypat
     from embedtune.train import precision as precision_module
 
     monkeypatch.setattr(precision_module, "cpu_flags", lambda: frozenset(AMX_CPU))
-    fp32 = _fine_tune(tmp_path, "fp32", precision="fp32")
+    fp32 = _fine_tune(tmp_path, help_qa, "fp32", precision="fp32")
     # auto on a CPU without hardware bf16 is the same fp32 run, bit for bit
     monkeypatch.setattr(precision_module, "cpu_flags", lambda: frozenset(OLD_CPU))
-    auto_old_cpu = _fine_tune(tmp_path, "auto-old", precision="auto")
+    auto_old_cpu = _fine_tune(tmp_path, help_qa, "auto-old", precision="auto")
     assert fp32.keys() == auto_old_cpu.keys()
     assert all(torch.equal(fp32[k], auto_old_cpu[k]) for k in fp32)
 
     monkeypatch.setattr(precision_module, "cpu_flags", lambda: frozenset(AMX_CPU))
-    bf16 = _fine_tune(tmp_path, "bf16", precision="auto")
+    bf16 = _fine_tune(tmp_path, help_qa, "bf16", precision="auto")
     assert all(t.dtype == torch.float32 for t in bf16.values())
     assert any(not torch.equal(fp32[k], bf16[k]) for k in fp32)  # the bf16 run did differ ...
     assert max(float((fp32[k] - bf16[k]).abs().max()) for k in fp32) < 1e-3  # ... by a few lr-sized steps at most

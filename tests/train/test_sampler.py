@@ -114,3 +114,31 @@ def test_sharded_sampler_chunks_form_duplicate_free_global_batches():
         assert len(rank0) == len(rank1)
         seen = [t for i in rank0 + rank1 for t in texts[i]]
         assert len(seen) == len(set(seen))
+
+
+@pytest.mark.parametrize("world_size", [1, 2])
+def test_multi_dataset_batches_never_mix_datasets(world_size):
+    from torch.utils.data import ConcatDataset
+
+    from embedtune.train.sampler import MultiDatasetSamplerFactory
+
+    small, large = _dataset(12), _dataset(30)
+    samplers = [LengthGroupedBatchSampler(ds, 2, False, ["label"], seed=3, lengths=list(range(len(ds))),
+                                          world_size=world_size) for ds in (small, large)]
+    concat = ConcatDataset([small, large])
+
+    def dataset_of(chunk):
+        return {0 if i < len(small) else 1 for i in chunk}
+
+    for strategy in ("round_robin", "proportional"):
+        sampler = MultiDatasetSamplerFactory(strategy, world_size)(concat, samplers, seed=3)
+        chunks = list(sampler)
+        assert len(chunks) == len(sampler) and len(chunks) % world_size == 0
+        global_batches = [sum(chunks[k:k + world_size], []) for k in range(0, len(chunks), world_size)]
+        assert all(len(dataset_of(batch)) == 1 for batch in global_batches)
+        sources = [dataset_of(batch).pop() for batch in global_batches]
+        if strategy == "round_robin":  # alternate until the small dataset runs out
+            assert sources == [0, 1] * (len(sources) // 2)
+        else:  # every batch of both datasets, in a shuffled order
+            assert sorted(i for c in chunks for i in c) == list(range(42))
+            assert sources != sorted(sources)

@@ -45,6 +45,10 @@ def train_command(
         str | None,
         typer.Option(help="auto|fp32|bf16|fp16: auto = bf16 autocast on CPUs with AMX/AVX512-BF16, fp32 on other CPUs."),
     ] = None,
+    attention_dropout: Annotated[
+        float | None,
+        typer.Option(help="Attention-probability dropout while training (default 0: fused attention, ~2x faster on CPU)."),
+    ] = None,
     group_by_length: Annotated[
         bool | None,
         typer.Option("--group-by-length/--no-group-by-length", help="Batch pairs of similar length (less padding)."),
@@ -56,6 +60,10 @@ def train_command(
         bool,
         typer.Option("--resume", help="Continue the interrupted run in OUTPUT.partial from its last checkpoint."),
     ] = False,
+    nproc: Annotated[
+        int | None,
+        typer.Option(help="Train in N processes on this machine (runs torchrun); --batch-size stays the global batch."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Train even if the data doctor reports errors.")] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace OUTPUT even if it holds something other than a previous run.")
@@ -72,9 +80,20 @@ def train_command(
 
     A run works in OUTPUT.partial and renames it to OUTPUT when done; after an interruption, run the
     same command with --resume to continue from the last checkpoint.
+
+    Several processes (data parallel, in-batch negatives gathered across them):
+
+        embedtune train recipe.yaml --nproc 2        # = torchrun --nproc-per-node 2 -m embedtune train recipe.yaml
     """
+    import os
+    import sys
+
     from embedtune.config import load_train_config
     from embedtune.train import train
+    from embedtune.train.distributed import launch, without_option
+
+    if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
+        raise typer.Exit(launch(nproc, without_option(sys.argv[1:], "--nproc")))
 
     if quiet:
         silence_progress_bars()
@@ -96,12 +115,15 @@ def train_command(
         merge_base=merge_base,
         precision=precision,
         group_by_length=group_by_length,
+        attention_dropout=attention_dropout,
         checkpoint_steps=checkpoint_steps,
         resume=resume or None,
         force=force or None,
         overwrite=overwrite or None,
     )
     result = train(cfg, show_progress=not quiet, echo=typer.echo)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun, rank 0 reports
     typer.echo("")
     if result.eval is not None:
         typer.echo(result.eval.to_markdown())

@@ -23,6 +23,8 @@ recommendation data (:mod:`embedtune.losses`).
 Example::
 
     from embedtune.config import TrainConfig
+from embedtune.errors import EmbedtuneError
+from embedtune.train.distributed import current_processes
     from embedtune.train import train
 
     result = train(TrainConfig(data=["../shared/data/scifact"], output="runs/scifact", epochs=3, lr=3e-5))
@@ -32,13 +34,14 @@ Example::
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from embedtune.config import TrainConfig
+from embedtune.errors import EmbedtuneError
 from embedtune.fileio import check_output_dir
+from embedtune.train.distributed import current_processes
 from embedtune.train.finalize import TrainResult, finalize
 from embedtune.train.fit import Fitted, fit
 from embedtune.train.prepare import Prepared, prepare
@@ -49,20 +52,25 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
     """Run a full fine-tune described by ``config``: prepare → fit → finalize (see the module docstring).
 
     The run works in ``OUTPUT.partial`` and renames it to ``OUTPUT`` when done; ``config.resume``
-    continues an interrupted run from its last checkpoint (:mod:`embedtune.train.workspace`).
+    continues an interrupted run from its last checkpoint (:mod:`embedtune.train.workspace`). Under
+    torchrun every process runs this function and rank 0 alone writes (:mod:`embedtune.train.distributed`).
     """
     config.require_io()
     check_output_dir(config.output, overwrite=config.overwrite, producer="train")  # before any work
     started = time.perf_counter()
-    # Under torchrun every rank runs this function; only rank 0 writes (the HF trainer saves from rank 0).
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    workspace = open_workspace(config, is_main=is_main, echo=echo)
+    processes = current_processes()
+    if config.batch_size % processes.world_size:
+        raise EmbedtuneError(f"batch_size {config.batch_size} does not split evenly over {processes.world_size} "
+                             "processes: the global batch is shared equally")
+    say = echo if processes.is_main else _silent
+    workspace = open_workspace(config, processes=processes, echo=say)
     try:
-        prepared = prepare(config, echo)
-        fitted = fit(prepared, config, workspace, show_progress=show_progress, echo=echo)
-        if not is_main:
+        with processes.main_first():  # rank 0 fills the hard-negative mining cache, the others read it
+            prepared = prepare(config, say, world_size=processes.world_size)
+        fitted = fit(prepared, config, workspace, show_progress=show_progress and processes.is_main, echo=say)
+        if not processes.is_main:
             return TrainResult(Path(config.output), prepared.n_pairs, fitted.epoch_losses, fitted.dev_history,
-                               fitted.learned_nothing, 0.0, 0.0)
+                               fitted.learned_nothing, 0.0, fitted.pairs_per_second)
         result = finalize(prepared, fitted, config, workspace.path, output=workspace.output, started=started,
                           echo=echo)
         workspace.publish(keep_checkpoints=config.keep_checkpoints)
@@ -70,6 +78,10 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
         workspace.abandon(echo)
         raise
     return result
+
+
+def _silent(*_: Any) -> None:
+    """The echo of processes other than rank 0."""
 
 
 def load_train_log(run_dir: str | Path) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 :func:`fit` scores the dev split before training (epoch 0), trains with per-epoch dev evaluation and
 checkpoints (the best or last epoch is kept), in the precision :mod:`embedtune.train.precision`
-picks and with the batches of :mod:`embedtune.train.sampler`, and judges the loss curve against the
+picks, with the batches of :mod:`embedtune.train.sampler` and the attention dropout of
+:mod:`embedtune.train.attention`, and judges the loss curve against the
 chance level. Checkpoints (every epoch and every ``checkpoint_steps`` steps) are committed atomically in
 the run's :class:`~embedtune.train.workspace.Workspace`; ``--resume`` continues from the last one with
 the trainer's ``resume_from_checkpoint`` (weights, optimizer, scheduler, RNG states, logged history),
@@ -23,16 +24,16 @@ import datasets as hf_datasets
 import torch
 import transformers
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainingArguments
-from sentence_transformers.base.sampler import MultiDatasetBatchSamplers
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
 from embedtune.chance import learned_nothing, learned_nothing_threshold
 from embedtune.config import TrainConfig
 from embedtune.doctor import Finding, check_training_loss
+from embedtune.train.attention import attention_dropout
 from embedtune.train.precision import Precision, encoder_autocast, resolve_precision
 from embedtune.train.prepare import Prepared
-from embedtune.train.sampler import BatchSamplerFactory
+from embedtune.train.sampler import BatchSamplerFactory, MultiDatasetSamplerFactory
 from embedtune.train.trainer import EmbedtuneTrainer, PairsProgress
 from embedtune.train.workspace import Workspace
 
@@ -84,7 +85,12 @@ def fit(prepared: Prepared, config: TrainConfig, workspace: Workspace, *, show_p
     last complete checkpoint (and reuses the dev score before training stored there)."""
     precision = resolve_precision(config.precision)
     model = prepared.model
-    dev_history = [dev_before(prepared, workspace, echo)] if prepared.evaluator is not None else []
+    # The score before training is rank 0's to report; under torchrun the other processes skip it. It is
+    # computed in the run's precision, like the per-epoch scores it is compared with.
+    dev_history = []
+    if prepared.evaluator is not None and workspace.is_main:
+        with encoder_autocast(model, precision):
+            dev_history.append(dev_before(prepared, workspace, echo))
     if not show_progress:
         quiet_progress_bars()
 
@@ -104,7 +110,7 @@ def fit(prepared: Prepared, config: TrainConfig, workspace: Workspace, *, show_p
     echo(f"precision: {precision.name} ({precision.reason})")
     resume = str(workspace.resume_from.path) if workspace.resume_from is not None else None
     started = time.perf_counter()
-    with encoder_autocast(model, precision):
+    with encoder_autocast(model, precision), attention_dropout(model, config.attention_dropout):
         trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.perf_counter() - started
 
@@ -122,7 +128,7 @@ def fit(prepared: Prepared, config: TrainConfig, workspace: Workspace, *, show_p
         loss_finding=finding,
         precision=precision,
         train_seconds=train_seconds,
-        pairs_trained=collator.rows,
+        pairs_trained=collator.rows * prepared.world_size,  # every process trains on an equal share
         padding_share=collator.padding_share,
         best_checkpoint=Path(best).name if best else None,
     )
@@ -176,7 +182,7 @@ def training_arguments(config: TrainConfig, prepared: Prepared, checkpoints: Pat
     return SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints),
         num_train_epochs=config.epochs,
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=config.batch_size // prepared.world_size,
         per_device_eval_batch_size=config.eval_batch_size,
         learning_rate=config.lr,
         lr_scheduler_type=config.lr_scheduler,
@@ -186,12 +192,9 @@ def training_arguments(config: TrainConfig, prepared: Prepared, checkpoints: Pat
         data_seed=config.seed,
         batch_sampler=BatchSamplerFactory(
             prepared.model.tokenizer, config.max_seq_length, group_by_length=config.group_by_length,
-            no_duplicates=config.no_duplicates,
+            no_duplicates=config.no_duplicates, world_size=prepared.world_size,
         ),
-        multi_dataset_batch_sampler=(
-            MultiDatasetBatchSamplers.ROUND_ROBIN if config.multi_dataset_sampler == "round_robin"
-            else MultiDatasetBatchSamplers.PROPORTIONAL
-        ),
+        multi_dataset_batch_sampler=MultiDatasetSamplerFactory(config.multi_dataset_sampler, prepared.world_size),
         eval_strategy="epoch" if has_dev else "no",
         save_strategy="epoch",
         save_total_limit=None,  # CheckpointCommit removes old checkpoints once a newer one is complete
@@ -204,6 +207,7 @@ def training_arguments(config: TrainConfig, prepared: Prepared, checkpoints: Pat
         # The progress bar is PairsProgress (pairs/s, ETA), not the trainer's bar in steps.
         disable_tqdm=True,
         dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),  # also what lets accelerate run several CPU processes (gloo)
         **precision.trainer_flags(),
     )
 

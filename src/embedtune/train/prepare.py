@@ -60,14 +60,15 @@ class Prepared:
     chance: float  # loss of a model that cannot tell candidates apart (the learned-nothing reference)
     evaluator: InformationRetrievalEvaluator | None
     doctor: DoctorReport
+    world_size: int = 1  # training processes (torchrun); batch_size is the global batch
 
     @property
     def n_pairs(self) -> int:
         return self.inputs.n_pairs
 
 
-def prepare(config: TrainConfig, echo=print) -> Prepared:
-    """Read, check and assemble a fine-tune; see the module docstring."""
+def prepare(config: TrainConfig, echo=print, world_size: int = 1) -> Prepared:
+    """Read, check and assemble a fine-tune; see the module docstring. ``world_size``: training processes."""
     inputs = load_inputs(config)
     model = load_model(resolve_model_path(config.base_model), max_seq_length=config.max_seq_length)
     card_data = model.model_card_data
@@ -113,9 +114,9 @@ def prepare(config: TrainConfig, echo=print) -> Prepared:
         chance = chance_loss_logq(all_log_q, config.batch_size, seed=config.seed)
         echo(f"logQ correction on: in-batch logits minus log q(positive); chance-level loss {chance:.3f}")
     return Prepared(
-        inputs=inputs, model=model, train_datasets=train_datasets, loss=build_loss(model, config, use_logq),
+        inputs=inputs, model=model, train_datasets=train_datasets, loss=build_loss(model, config, use_logq, world_size),
         use_logq=use_logq, n_negatives=n_negatives, chance=chance,
-        evaluator=dev_evaluator(inputs.dev, config), doctor=report,
+        evaluator=dev_evaluator(inputs.dev, config), doctor=report, world_size=world_size,
     )
 
 
@@ -239,13 +240,20 @@ def use_logq_correction(config: TrainConfig) -> bool:
     return first is not None and read_manifest(first).get("kind") == "recsys"
 
 
-def build_loss(model: SentenceTransformer, config: TrainConfig, use_logq: bool) -> Any:
-    """The in-batch loss: logQ-corrected MNRL, cached MNRL (``mini_batch_size``) or MNRL."""
+def build_loss(model: SentenceTransformer, config: TrainConfig, use_logq: bool, world_size: int = 1) -> Any:
+    """The in-batch loss: logQ-corrected MNRL, cached MNRL (``mini_batch_size``) or MNRL.
+
+    With several processes each gathers every process's embeddings, so that the in-batch negatives
+    span the global batch.
+    """
+    gather = world_size > 1
     if use_logq:
-        return LogQCorrectedMNRL(model, scale=config.scale)
+        return LogQCorrectedMNRL(model, scale=config.scale, gather_across_devices=gather)
     if config.mini_batch_size:
-        return losses.CachedMultipleNegativesRankingLoss(model, scale=config.scale, mini_batch_size=config.mini_batch_size)
-    return losses.MultipleNegativesRankingLoss(model, scale=config.scale)
+        return losses.CachedMultipleNegativesRankingLoss(
+            model, scale=config.scale, mini_batch_size=config.mini_batch_size, gather_across_devices=gather
+        )
+    return losses.MultipleNegativesRankingLoss(model, scale=config.scale, gather_across_devices=gather)
 
 
 def sample_dev(split: RetrievalSplit, max_docs: int | None, seed: int) -> RetrievalSplit:

@@ -19,7 +19,9 @@ accelerate hands to the processes in turn (chunk ``k`` to rank ``k mod world_siz
 that does not divide evenly loses its last ``len % world_size`` pairs for that epoch.
 
 Every epoch covers every pair exactly once (with one process), in an order fixed by ``seed + epoch``,
-so a run resumed from a checkpoint sees the same batches as an uninterrupted one.
+so a run resumed from a checkpoint sees the same batches as an uninterrupted one. Several datasets:
+:class:`MultiDatasetSampler` interleaves their batches (round-robin or proportional) and never mixes
+two datasets in one batch.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ import logging
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 import torch
-from sentence_transformers.base.sampler import DefaultBatchSampler
+from sentence_transformers.base.sampler import DefaultBatchSampler, SetEpochMixin
 
 logger = logging.getLogger(__name__)
 
@@ -201,13 +204,79 @@ class BatchSamplerFactory:
 
     def __call__(self, dataset: Any, batch_size: int, drop_last: bool, valid_label_columns: list[str] | None = None,
                  generator: torch.Generator | None = None, seed: int = 0) -> LengthGroupedBatchSampler:
+        # The trainer asks for drop_last under torchrun, against per-process batches of unequal size;
+        # these chunks are always equal, so every short batch is kept, as with one process.
         lengths = (token_lengths(dataset, self.tokenizer, self.max_seq_length, valid_label_columns)
                    if self.group_by_length else None)
         return LengthGroupedBatchSampler(
-            dataset, batch_size, drop_last, valid_label_columns, generator, seed,
+            dataset, batch_size, False, valid_label_columns, generator, seed,
             lengths=lengths, no_duplicates=self.no_duplicates, world_size=self.world_size,
         )
 
     def __repr__(self) -> str:
         return (f"LengthGroupedBatchSampler(group_by_length={self.group_by_length}, "
                 f"no_duplicates={self.no_duplicates}, world_size={self.world_size})")
+
+
+class MultiDatasetSampler(SetEpochMixin):
+    """Batches from several datasets (one :class:`LengthGroupedBatchSampler` each), never mixed in a batch.
+
+    ``round_robin`` takes a global batch from each dataset in turn until one runs out; ``proportional``
+    takes every global batch of every dataset, in a random order fixed by ``seed + epoch``. A global
+    batch's ``world_size`` chunks stay consecutive, so each process gets its part of the same batch.
+    """
+
+    def __init__(self, dataset: Any, batch_samplers: list[LengthGroupedBatchSampler], generator: Any = None,
+                 seed: int = 0, *, strategy: str = "round_robin", world_size: int = 1) -> None:
+        super().__init__()
+        self.batch_samplers = batch_samplers
+        self.offsets = [0, *accumulate(len(d) for d in dataset.datasets)][:-1]
+        self.seed = seed
+        self.strategy = strategy
+        self.world_size = world_size
+        self.batch_size = batch_samplers[0].batch_size
+        self.drop_last = batch_samplers[0].drop_last
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        for sampler in self.batch_samplers:
+            sampler.set_epoch(epoch)
+
+    def _global_batches(self) -> list[list[list[list[int]]]]:
+        """Per dataset: its global batches, each a list of ``world_size`` chunks of concatenated-dataset indices."""
+        out = []
+        for sampler, offset in zip(self.batch_samplers, self.offsets, strict=True):
+            chunks = [[i + offset for i in chunk] for chunk in sampler.chunks()]
+            out.append([chunks[k:k + self.world_size] for k in range(0, len(chunks), self.world_size)])
+        return out
+
+    def _order(self) -> list[list[list[int]]]:
+        per_dataset = self._global_batches()
+        if self.strategy == "round_robin":
+            return [batch for batches in zip(*per_dataset, strict=False) for batch in batches]  # until one runs out
+        flat = [batch for batches in per_dataset for batch in batches]
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return [flat[i] for i in torch.randperm(len(flat), generator=generator).tolist()]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self._order():
+            yield from batch
+
+    def __len__(self) -> int:
+        return sum(len(batch) for batch in self._order())
+
+
+@dataclass
+class MultiDatasetSamplerFactory:
+    """What the trainer's ``multi_dataset_batch_sampler`` argument receives."""
+
+    strategy: str = "round_robin"
+    world_size: int = 1
+
+    def __call__(self, dataset: Any, batch_samplers: list[LengthGroupedBatchSampler], generator: Any = None,
+                 seed: int = 0) -> MultiDatasetSampler:
+        return MultiDatasetSampler(dataset, batch_samplers, generator, seed, strategy=self.strategy,
+                                   world_size=self.world_size)
+
+    def __repr__(self) -> str:
+        return f"MultiDatasetSampler(strategy={self.strategy!r}, world_size={self.world_size})"

@@ -39,9 +39,43 @@ class CountingDataCollator(SentenceTransformerDataCollator):
 
 
 class EmbedtuneTrainer(SentenceTransformerTrainer):
-    """``SentenceTransformerTrainer`` with a :class:`CountingDataCollator`."""
+    """``SentenceTransformerTrainer`` with a :class:`CountingDataCollator`, which also tells its batch
+    samplers the epoch at the start of each one (see :class:`SamplerEpoch`)."""
 
     data_collator_class = CountingDataCollator
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.epoch_samplers: list[Any] = []
+        super().__init__(*args, **kwargs)
+        self.add_callback(SamplerEpoch(self.epoch_samplers))
+
+    def get_batch_sampler(self, *args: Any, **kwargs: Any) -> Any:
+        sampler = super().get_batch_sampler(*args, **kwargs)
+        self.epoch_samplers.append(sampler)
+        return sampler
+
+    def get_multi_dataset_batch_sampler(self, *args: Any, **kwargs: Any) -> Any:
+        sampler = super().get_multi_dataset_batch_sampler(*args, **kwargs)
+        self.epoch_samplers.append(sampler)
+        return sampler
+
+
+class SamplerEpoch(TrainerCallback):
+    """Set the epoch on the batch samplers at every epoch's start.
+
+    The trainer does this itself, except when a resumed run skips batches under torchrun: its
+    skipping wrapper then sits over accelerate's sharding wrapper and the epoch never reaches the
+    sampler, whose batches are fixed by ``seed + epoch``.
+    """
+
+    def __init__(self, samplers: list[Any]) -> None:
+        self.samplers = samplers
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        epoch = int((state.epoch or 0.0) + 1e-6)
+        for sampler in self.samplers:
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
 
 
 class PairsProgress(TrainerCallback):

@@ -29,13 +29,14 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from embedtune.config import TrainConfig
 from embedtune.errors import EmbedtuneError
 from embedtune.fileio import replace_dir, write_json_atomic
+from embedtune.train.distributed import Processes
 
 logger = logging.getLogger(__name__)
 
@@ -181,16 +182,23 @@ def describe(path: Path, checkpoints: list[Checkpoint]) -> str:
             f"(step {last.step}, epoch {last.epoch:.2f}).")
 
 
-def open_workspace(config: TrainConfig, *, is_main: bool = True, echo=print) -> Workspace:
+def open_workspace(config: TrainConfig, *, processes: Processes = Processes(), echo=print) -> Workspace:
     """The run's ``OUTPUT.partial``: a new one, or with ``config.resume`` the interrupted run's.
 
     Without ``resume``, an existing ``OUTPUT.partial`` stops the run with what it holds and how to resume
     or discard it. With ``resume`` the stored config must match (the fields that decide training); unmarked
-    (half-written) checkpoints are removed.
+    (half-written) checkpoints are removed. Under torchrun rank 0 decides and the others get its workspace.
     """
+    workspace = _open_main(config, echo) if processes.is_main else None
+    if processes.world_size > 1:
+        workspace = replace(processes.broadcast(workspace), is_main=processes.is_main)
+    return workspace
+
+
+def _open_main(config: TrainConfig, echo) -> Workspace:
     output = Path(config.output)
     path = partial_path(output)
-    workspace = Workspace(output=output, path=path, is_main=is_main)
+    workspace = Workspace(output=output, path=path)
     if path.exists():
         done = complete_checkpoints(path / "checkpoints")
         if not config.resume:
@@ -206,11 +214,10 @@ def open_workspace(config: TrainConfig, *, is_main: bool = True, echo=print) -> 
                 f"{path}: cannot resume, the config differs from the interrupted run's in: {', '.join(changed)} "
                 f"(delete {path} to start over with the new config)"
             )
-        if is_main:
-            for folder in checkpoint_folders(path / "checkpoints"):
-                if read_checkpoint(folder) is None:
-                    logger.info("removing %s: an unfinished checkpoint", folder)
-                    shutil.rmtree(folder, ignore_errors=True)
+        for folder in checkpoint_folders(path / "checkpoints"):
+            if read_checkpoint(folder) is None:
+                logger.info("removing %s: an unfinished checkpoint", folder)
+                shutil.rmtree(folder, ignore_errors=True)
         workspace.run = run
         workspace.resume_from = done[-1] if done else None
         if workspace.resume_from is not None:
@@ -221,8 +228,7 @@ def open_workspace(config: TrainConfig, *, is_main: bool = True, echo=print) -> 
         return workspace
     if config.resume:
         echo(f"nothing to resume ({path} does not exist): starting a new run")
-    if is_main:
-        path.mkdir(parents=True)
+    path.mkdir(parents=True)
     workspace.run = {"config": config_fingerprint(config), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     workspace.remember("started", workspace.run["started"])
     return workspace
