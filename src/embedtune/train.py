@@ -27,6 +27,7 @@ from typing import Any
 from embedtune.config import TrainConfig
 from embedtune.data.beir import is_beir_dir, load_retrieval_split, read_corpus, read_manifest, read_queries
 from embedtune.data.pairs import beir_training_pairs, load_training_pairs
+from embedtune.data.recommended import apply_recommended_training
 from embedtune.data.records import Document, Pair, RetrievalSplit
 from embedtune.errors import EmbedtuneError
 from embedtune.fileio import atomic_dir, write_json_atomic, write_text_atomic
@@ -238,6 +239,7 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
     from embedtune.base_model import load_model, resolve_model_path
 
     config.require_io()
+    config = apply_recommended_training(config, echo)  # e.g. a site DATA_DIR's measured recipe
     started = time.perf_counter()
     output = Path(config.output)
     datasets, dev, held_out, eval_corpus = _load_inputs(config)
