@@ -67,7 +67,8 @@ def test_site_build_with_a_search_log_has_a_real_test_split(site_pages, tmp_path
     log = tmp_path / "searches.tsv"
     log.write_text("query\turl\nnotes not syncing on laptop\t/docs/sync.html#offline-devices\n"
                    "money back yearly plan\thttps://inkpad.example/pricing.html\nnowhere\t/missing\n")
-    report = build_site_dataset(site_pages, tmp_path / "data", SiteBuildOptions(search_log=log))
+    report = build_site_dataset(site_pages, tmp_path / "data", SiteBuildOptions(
+        search_log=log, generators=["headings", "keywords", "sentences"]))
     test = load_retrieval_split(tmp_path / "data", "test")
     assert sorted(test.queries[q] for q in test.query_ids) == ["money back yearly plan", "notes not syncing on laptop"]
     manifest = read_manifest(tmp_path / "data")
@@ -80,6 +81,7 @@ def test_site_build_with_a_search_log_has_a_real_test_split(site_pages, tmp_path
 
 def test_site_build_without_real_questions_asks_for_them(site_pages, tmp_path):
     report = build_site_dataset(site_pages, tmp_path / "data")
-    assert read_manifest(tmp_path / "data")["query_origin"] == {"train": "generated", "dev": "generated"}
+    # the default generators cut their queries out of the passage, so none can judge: no dev split either
+    assert read_manifest(tmp_path / "data")["query_origin"] == {"train": "generated"}
     summary = "\n".join(report.summary_lines())
     assert "NO REAL QUESTIONS" in summary and "30 or more" in summary and "base_hybrid" in summary

@@ -140,6 +140,13 @@ def eval_command(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write eval.json, eval.md, runs/ here.")] = None,
     base_model: Annotated[str, typer.Option(help="Baseline base model.")] = DEFAULT_BASE_MODEL,
     no_baselines: Annotated[bool, typer.Option("--no-baselines", help="Score only the model.")] = False,
+    no_hybrid: Annotated[
+        bool, typer.Option("--no-hybrid", help="Skip the hybrid systems (model ⊕ BM25, base model ⊕ BM25).")
+    ] = False,
+    fusion: Annotated[
+        Path | None,
+        typer.Option(help="Fuse the hybrids with this fusion.json instead of choosing weights on the dev split."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
     max_seq_length: Annotated[int | None, typer.Option(help="Override the model's max tokens.")] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
@@ -151,11 +158,17 @@ def eval_command(
 ) -> None:
     """Score a model and its baselines (base model, BM25 or popularity) on a held-out split.
 
+    On retrieval and site data it also scores `hybrid` (the model fused with BM25) and `base_hybrid`
+    (the base model fused with BM25), with fusion weights chosen on the data's dev split only; the
+    chosen fusion is kept in the model folder as fusion.json (and in --output).
+
     Example:
 
         embedtune eval --model runs/scifact --data ../shared/data/scifact --split test --output runs/scifact/eval
     """
     from embedtune.eval import evaluate, write_eval
+    from embedtune.eval.fusion import FusionSpec
+    from embedtune.eval.hybrid import HYBRID, save_model_fusion
     from embedtune.fileio import check_output_dir
 
     if output is not None:
@@ -165,11 +178,18 @@ def eval_command(
     result = evaluate(
         model, data, split, base_model=base_model, baselines=not no_baselines, batch_size=batch_size,
         max_seq_length=max_seq_length, n_resamples=resamples, use_cache=not no_cache, show_progress=not quiet,
+        hybrid=not no_hybrid, fusion=FusionSpec.load(fusion) if fusion is not None else None,
     )
     typer.echo(result.to_markdown())
+    if HYBRID in result.fusions:
+        spec = result.fusions[HYBRID]
+        saved = save_model_fusion(spec, model)
+        typer.echo(f"hybrid fusion: {spec.describe()} ({'documented default' if spec.default else f'chosen on split {spec.split!r}'})"
+                   + (f"; wrote {saved} (what serving fuses with)" if saved else ""))
     if output is not None:
         write_eval(result, output)
-        typer.echo(f"wrote {output / 'eval.json'} and {output / 'eval.md'}")
+        typer.echo(f"wrote {output / 'eval.json'} and {output / 'eval.md'}"
+                   + (f" and {output / 'fusion.json'}" if HYBRID in result.fusions else ""))
         from embedtune.report import write_report
 
         typer.echo(f"wrote {write_report(output)}")

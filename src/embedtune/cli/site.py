@@ -9,8 +9,9 @@ import typer
 from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.site import SiteBuildOptions, build_site_dataset
 from embedtune.site import crawl as _crawl
+from embedtune.site.build import DEFAULT_GENERATORS
 from embedtune.site.chunk import DEFAULT_MAX_TOKENS
-from embedtune.site.queries import DEFAULT_GENERATORS, DEFAULT_MAX_QUERIES_PER_PASSAGE, GENERATOR_NAMES
+from embedtune.site.queries import DEFAULT_MAX_QUERIES_PER_PASSAGE, GENERATOR_NAMES
 from embedtune.site.split import DEFAULT_DEV_FRACTION
 
 site_app = typer.Typer(
@@ -36,7 +37,8 @@ def build(
         None, help="site-search log export (CSV/TSV/JSONL: query + clicked URL or page id): real questions for the test split"
     ),
     generators: str = typer.Option(
-        ",".join(DEFAULT_GENERATORS), help=f"comma-separated query generators: {', '.join(GENERATOR_NAMES)}"
+        ",".join(DEFAULT_GENERATORS),
+        help=f"comma-separated query generators: {', '.join(GENERATOR_NAMES)} (before: headings,keywords,sentences)",
     ),
     max_queries_per_passage: int = typer.Option(DEFAULT_MAX_QUERIES_PER_PASSAGE, help="cap on queries per passage"),
     max_train_pairs: int = typer.Option(None, help="keep a random sample of this many training pairs"),

@@ -2,7 +2,10 @@
 
 Systems: ``model`` (the model under test), ``base`` (the base model, zero-shot) and, by the split's
 kind, ``bm25`` (retrieval and site data) or ``popularity`` and ``cooccurrence`` (recommendation data).
-Each is compared with the model by a paired bootstrap over queries on NDCG@10.
+Each is compared with the model by a paired bootstrap over queries on NDCG@10. Retrieval and site
+data also get ``hybrid`` (model ⊕ BM25) and ``base_hybrid`` (base model ⊕ BM25, no training), fused
+with weights chosen on the dev split only (:mod:`embedtune.eval.hybrid`), and the comparisons
+``hybrid − model``, ``hybrid − bm25``, ``hybrid − base`` and ``hybrid − base_hybrid``.
 
 ``eval.json`` schema (``schema_version`` 1)::
 
@@ -13,7 +16,7 @@ Each is compared with the model by a paired bootstrap over queries on NDCG@10.
       "primary_metric": "ndcg@10",
       "systems": {"model": {"ndcg@10": 0.71, "recall@10": ..., "mrr@10": ..., "map@100": ...,
                             "accuracy@1": ..., "precision@1": ..., ...},
-                  "base": {...}, "bm25": {...}},
+                  "base": {...}, "bm25": {...}, "hybrid": {...}, "base_hybrid": {...}},
       "descriptions": {"model": "...", "base": "...", "bm25": "..."},
       "comparisons": [{"system": "model", "baseline": "base", "metric": "ndcg@10",
                        "system_score", "baseline_score", "mean_diff", "ci_low", "ci_high",
@@ -23,6 +26,7 @@ Each is compared with the model by a paired bootstrap over queries on NDCG@10.
       "query_origin": "real" | "generated",
       "lexical_overlap": <BM25's ndcg@10 on this split, when its queries are generated> | null,
       "recommendation": "<one line: what to serve>" | null,
+      "fusion": {"hybrid": <fusion.json of the hybrid>, "base_hybrid": {...}},
       "chance": {"recall@10": <expected recall@10 of a random ranking>},
       "slices": {"<slice>": {"<value>": {"n_queries": n, "<system>": {"ndcg@10": ..., "recall@10": ...}}}},
       "warnings": ["..."],
@@ -35,8 +39,9 @@ against, so a gain on them is no evidence that real users' searches improve. The
 first, shows BM25's score on the split (the lexical overlap), and recommends serving the
 training-free ``base_hybrid`` until real questions exist.
 
-Beside it: ``per_query.jsonl`` (one line per query: id, text, and each system's metrics) and
-``runs/<system>.trec`` (top-100 per query in TREC run format: ``qid Q0 docid rank score system``).
+Beside it: ``per_query.jsonl`` (one line per query: id, text, and each system's metrics),
+``runs/<system>.trec`` (top-100 per query in TREC run format: ``qid Q0 docid rank score system``) and
+``fusion.json`` (the hybrid's :class:`~embedtune.eval.fusion.FusionSpec`).
 """
 
 from __future__ import annotations
@@ -55,7 +60,10 @@ from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.data.beir import load_retrieval_split
 from embedtune.data.origin import GENERATED, HOW_TO_ADD_REAL_QUESTIONS, REAL, split_query_origin
 from embedtune.data.records import RetrievalSplit
-from embedtune.eval.bootstrap import SAME, Comparison, compare, on_generated_queries
+from embedtune.eval.bootstrap import BETTER, SAME, Comparison, compare, on_generated_queries
+from embedtune.eval.fusion import FusionSpec, fuse_runs
+from embedtune.eval.hybrid import BASE_HYBRID, FUSION_FILE, HYBRID, hybrid_fusions, model_folder
+from embedtune.eval.hybrid import describe as describe_fusion
 from embedtune.eval.metrics import (
     RECSYS_METRICS,
     RETRIEVAL_METRICS,
@@ -102,6 +110,8 @@ class EvalResult:
     query_origin: str = REAL
     #: BM25's primary metric on this split, reported when its queries are generated.
     lexical_overlap: float | None = None
+    #: The fusion of each hybrid system (``hybrid``, ``base_hybrid``), as chosen for this evaluation.
+    fusions: dict[str, FusionSpec] = field(default_factory=dict)
 
     @property
     def generated(self) -> bool:
@@ -124,13 +134,34 @@ class EvalResult:
 
     @property
     def recommendation(self) -> str | None:
-        """One line on what to serve, or ``None`` when this split cannot say."""
+        """One line on what to serve, or ``None`` when this split cannot say (no hybrid was scored)."""
         if self.generated:
             return (
                 "serve base_hybrid (the base model fused with BM25: no training) until real questions exist; "
                 + HOW_TO_ADD_REAL_QUESTIONS
             )
-        return None
+        if HYBRID not in self.systems:
+            return None
+        vs = {c.baseline: c for c in self.comparisons if c.system == HYBRID}
+        servable = [n for n in (HYBRID, BASE_HYBRID, "model", "bm25", "base") if n in self.systems]
+        best = max(servable, key=lambda n: self.systems[n].metrics[PRIMARY_METRIC])
+
+        def over(name: str, label: str | None = None) -> str:
+            c = vs[name]
+            return (f"{c.mean_diff:+.4f} {c.metric} over {label or name} "
+                    f"(95% CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}], {c.verdict})")
+
+        if best == HYBRID:
+            line = "serve hybrid: " + over("model", "the fine-tuned model")
+            if BASE_HYBRID in vs:
+                line += "; " + over(BASE_HYBRID)
+                if vs[BASE_HYBRID].verdict != BETTER:
+                    line += " — once fused, the fine-tune adds nothing detectable: base_hybrid (no training) serves as well"
+            return line
+        if best == BASE_HYBRID:
+            return "serve base_hybrid (the base model fused with BM25: no training); hybrid scores " + over(BASE_HYBRID)
+        served = "the fine-tuned model alone (dense)" if best == "model" else best
+        return f"serve {served}: it scores best here; hybrid scores " + over(best) if best in vs else f"serve {served}"
 
     @property
     def verdict(self) -> str:
@@ -139,14 +170,11 @@ class EvalResult:
             return f"{self.headline}. Measured on them: {measured or 'no comparison'}"
         if not self.comparisons:
             return "no baseline to compare with"
-        parts = []
-        for comp in self.comparisons:
-            parts.append(
-                f"{comp.verdict} than {comp.baseline}" if comp.verdict != SAME else f"{comp.verdict} from {comp.baseline}"
-            )
-        return f"{self.comparisons[0].system}: " + "; ".join(
-            f"{part} ({_diff(c)})" for part, c in zip(parts, self.comparisons, strict=True)
-        )
+        by_system: dict[str, list[str]] = {}
+        for c in self.comparisons:
+            said = f"{c.verdict} than {c.baseline}" if c.verdict != SAME else f"{c.verdict} from {c.baseline}"
+            by_system.setdefault(c.system, []).append(f"{said} ({_diff(c)})")
+        return ". ".join(f"{system}: " + "; ".join(parts) for system, parts in by_system.items())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,6 +192,7 @@ class EvalResult:
             "query_origin": self.query_origin,
             "lexical_overlap": self.lexical_overlap,
             "recommendation": self.recommendation,
+            "fusion": {name: f.model_dump(mode="json") for name, f in self.fusions.items()},
             "chance": self.chance,
             "slices": self.slices,
             "warnings": self.warnings,
@@ -201,6 +230,9 @@ class EvalResult:
                     f"| {c.system} − {c.baseline} | {c.mean_diff:+.4f} | [{c.ci_low:+.4f}, {c.ci_high:+.4f}] | "
                     f"{c.wins} / {c.ties} / {c.losses} | {label} |"
                 )
+        for name, f in self.fusions.items():
+            source = "documented default" if f.default else f"chosen on split `{f.split}` ({f.n_queries} queries, rule {f.rule})"
+            lines += ["", f"Fusion of `{name}`: {f.describe()}, top {f.depth} of each part; {source}."]
         if self.chance:
             lines += ["", "Chance level (random ranking): " + ", ".join(f"{k} {v:.4f}" for k, v in self.chance.items())]
         for slice_name, values in self.slices.items():
@@ -217,21 +249,20 @@ class EvalResult:
         return "\n".join(lines) + "\n"
 
 
-def _score_system(system: RankingSystem, split: RetrievalSplit, spec: MetricSpec) -> SystemResult:
+def _score_system(system: RankingSystem, split: RetrievalSplit, spec: MetricSpec, depth: int) -> SystemResult:
     start = time.perf_counter()
-    run = system.rank(split, max(RUN_DEPTH, spec.max_k))
+    run = system.rank(split, depth)
+    return _scored_run(system.name, system.description, run, split, spec, time.perf_counter() - start)
+
+
+def _scored_run(name: str, description: str, run: Run, split: RetrievalSplit, spec: MetricSpec,
+                seconds: float) -> SystemResult:
     per_query = {}
     for qid in split.query_ids:
         ranking = [doc_id for doc_id, _ in run.get(qid, [])]
         per_query[qid] = compute_metrics(ranking, split.relevant(qid), spec)
-    return SystemResult(
-        name=system.name,
-        description=system.description,
-        metrics=mean_metrics(per_query),
-        per_query=per_query,
-        run=run,
-        seconds=time.perf_counter() - start,
-    )
+    return SystemResult(name=name, description=description, metrics=mean_metrics(per_query), per_query=per_query,
+                        run=run, seconds=seconds)
 
 
 def _chance(split: RetrievalSplit, k: int = 10) -> dict[str, float]:
@@ -312,11 +343,19 @@ def evaluate(
     loaded_model=None,
     loaded_split: RetrievalSplit | None = None,
     model_description: str | None = None,
+    hybrid: bool = True,
+    fusion: FusionSpec | None = None,
 ) -> EvalResult:
-    """Score ``model`` and the baselines on one split of a BEIR-layout folder."""
+    """Score ``model`` and the baselines on one split of a BEIR-layout folder.
+
+    On retrieval and site data with baselines, also the ``hybrid`` (model ⊕ BM25) and ``base_hybrid``
+    (base model ⊕ BM25) systems, fused as :mod:`embedtune.eval.hybrid` says (``hybrid=False`` skips
+    them; ``fusion`` imposes a fusion instead of choosing one on the dev split).
+    """
     data_dir = Path(data_dir)
     ret = loaded_split if loaded_split is not None else load_retrieval_split(data_dir, split)
     spec = RECSYS_METRICS if ret.kind == "recsys" else RETRIEVAL_METRICS
+    depth = max(RUN_DEPTH, spec.max_k, fusion.depth if fusion is not None else 0)
     dense_kw = {"use_cache": use_cache, "show_progress": show_progress}
     model_system = DenseSystem(
         "model", model, model_description or f"model under test: {model}", batch_size, max_seq_length,
@@ -328,6 +367,7 @@ def evaluate(
     systems += list(extra_systems)
 
     results: dict[str, SystemResult] = {}
+    dense: dict[str, RankingSystem] = {"model": model_system}
     for system in systems:
         if (
             isinstance(system, DenseSystem)
@@ -338,18 +378,34 @@ def evaluate(
             # Evaluating the base model itself: its baseline row is the same ranking, computed once.
             same = results["model"]
             results[system.name] = SystemResult(system.name, system.description, same.metrics, same.per_query, same.run, 0.0)
+            dense[system.name] = model_system
             continue
         logger.info("ranking with %s", system.name)
-        results[system.name] = _score_system(system, ret, spec)
+        results[system.name] = _score_system(system, ret, spec, depth)
+        if isinstance(system, DenseSystem):
+            dense[system.name] = system
 
     qids = ret.query_ids
-    comparisons = []
-    model_scores = np.array([results["model"].per_query[q][PRIMARY_METRIC] for q in qids])
-    for name, sr in results.items():
-        if name == "model":
-            continue
-        other = np.array([sr.per_query[q][PRIMARY_METRIC] for q in qids])
-        comparisons.append(compare("model", name, PRIMARY_METRIC, model_scores, other, n_resamples, seed))
+
+    def scores_of(name: str) -> np.ndarray:
+        return np.array([results[name].per_query[q][PRIMARY_METRIC] for q in qids])
+
+    comparisons = [compare("model", name, PRIMARY_METRIC, scores_of("model"), scores_of(name), n_resamples, seed)
+                   for name in results if name != "model"]
+
+    fusions: dict[str, FusionSpec] = {}
+    bm25_system = next((s for s in systems if s.name == "bm25"), None)
+    if hybrid and ret.kind != "recsys" and bm25_system is not None:
+        fusions = hybrid_fusions(ret, data_dir, {k: v for k, v in dense.items() if k in ("model", "base")},
+                                 bm25_system, depth, model_dir=model_folder(model), fusion=fusion)
+        for name, fspec in fusions.items():
+            part = next(p for p in fspec.parts if p != "bm25")
+            started = time.perf_counter()
+            run = fuse_runs(fspec, {part: results[part].run, "bm25": results["bm25"].run}, k=depth)
+            results[name] = _scored_run(name, describe_fusion(fspec, f"{part} ⊕ bm25"), run, ret, spec,
+                                        time.perf_counter() - started)
+        comparisons += [compare(HYBRID, name, PRIMARY_METRIC, scores_of(HYBRID), scores_of(name), n_resamples, seed)
+                        for name in ("model", "bm25", "base", BASE_HYBRID) if name in results and HYBRID in results]
 
     chance = _chance(ret)
     warnings = []
@@ -361,7 +417,7 @@ def evaluate(
             "it has learned (almost) nothing usable on this split"
         )
     for c in comparisons:
-        if c.verdict == SAME and c.baseline == "base":
+        if c.verdict == SAME and c.system == "model" and c.baseline == "base":
             warnings.append(
                 f"no detectable difference from the base model on {c.n_queries} queries "
                 f"(95% CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}]): the fine-tune did not measurably help"
@@ -369,7 +425,7 @@ def evaluate(
     origin = split_query_origin(data_dir, ret.name, ret.kind)
     overlap = None
     if origin == GENERATED:
-        bm25 = results.get("bm25") or _score_system(BM25System(), ret, spec)
+        bm25 = results.get("bm25") or _score_system(BM25System(), ret, spec, depth)
         overlap = bm25.metrics[PRIMARY_METRIC]
     slices = _slice_metrics(_read_slices(data_dir, ret), results, ret)
     return EvalResult(
@@ -383,11 +439,16 @@ def evaluate(
         warnings=warnings,
         query_origin=origin,
         lexical_overlap=overlap,
+        fusions=fusions,
     )
 
 
 def write_eval(result: EvalResult, out_dir: str | Path) -> Path:
-    """Write eval.json, eval.md, per_query.jsonl and runs/*.trec into ``out_dir`` (each file atomically)."""
+    """Write eval.json, eval.md, per_query.jsonl, runs/*.trec and (with a hybrid) fusion.json into ``out_dir``.
+
+    Each file is written atomically. ``fusion.json`` is the ``hybrid`` system's fusion: in a model
+    folder (``train`` evaluates into it) it is what serving fuses with.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "eval.json", result.to_dict())
@@ -401,6 +462,8 @@ def write_eval(result: EvalResult, out_dir: str | Path) -> Path:
                 "metrics": {name: sr.per_query[qid] for name, sr in result.systems.items()},
             }
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if HYBRID in result.fusions:
+        result.fusions[HYBRID].save(out_dir / FUSION_FILE)
     runs_dir = out_dir / "runs"
     runs_dir.mkdir(exist_ok=True)
     for name, sr in result.systems.items():

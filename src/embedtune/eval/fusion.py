@@ -52,8 +52,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from embedtune.data.runs import Run
 from embedtune.errors import DataError, EmbedtuneError
-from embedtune.eval.systems import Run
 from embedtune.fileio import write_json_atomic
 
 logger = logging.getLogger(__name__)

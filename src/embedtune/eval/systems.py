@@ -1,8 +1,7 @@
 """Ranking systems compared on one split: a dense model (the tuned one or the base) and BM25.
 
-Every system implements :class:`RankingSystem`: ``rank(split, k)`` returns, for each evaluated query,
-its top ``k`` documents best first, never one in ``split.exclude[query_id]``. Ties are broken by
-ascending document id, as sentence-transformers' evaluator does, so metrics are reproducible.
+Every system implements :class:`~embedtune.data.runs.RankingSystem` (``rank(split, k)`` → a
+:data:`~embedtune.data.runs.Run`; the neutral module that recommendation and serving import too).
 Recommendation baselines (popularity, co-occurrence) live in :mod:`embedtune.recsys.baselines`.
 """
 
@@ -12,55 +11,16 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from embedtune.base_model import model_fingerprint
 from embedtune.data.records import RetrievalSplit
+from embedtune.data.runs import RankingSystem, Run, top_k_from_scores
+
+__all__ = ["BM25System", "DenseSystem", "RankingSystem", "Run", "model_fingerprint", "top_k_from_scores"]
 
 logger = logging.getLogger(__name__)
-
-Run = dict[str, list[tuple[str, float]]]
-
-
-class RankingSystem(Protocol):
-    name: str
-    description: str
-
-    def rank(self, split: RetrievalSplit, k: int) -> Run: ...
-
-
-def top_k_from_scores(
-    scores: np.ndarray,
-    query_ids: Sequence[str],
-    doc_ids: Sequence[str],
-    k: int,
-    exclude: dict[str, set[str]] | None = None,
-) -> Run:
-    """Top ``k`` documents per query from a dense score matrix, ordered by (-score, doc id)."""
-    exclude = exclude or {}
-    doc_index = {d: i for i, d in enumerate(doc_ids)}
-    id_rank = np.empty(len(doc_ids), dtype=np.int64)
-    id_rank[np.argsort(np.asarray(doc_ids, dtype=object), kind="stable")] = np.arange(len(doc_ids))
-    run: Run = {}
-    for row, qid in enumerate(query_ids):
-        s = np.asarray(scores[row], dtype=np.float64).copy()
-        banned = [doc_index[d] for d in exclude.get(qid, ()) if d in doc_index]
-        if banned:
-            s[banned] = -np.inf
-        n_ok = len(s) - len(banned)
-        kk = min(k, n_ok)
-        if kk <= 0:
-            run[qid] = []
-            continue
-        # Everything scoring at least the kk-th best value is a candidate, so ties at the cut-off are
-        # settled by doc id rather than by argpartition's arbitrary choice.
-        threshold = np.partition(s, len(s) - kk)[len(s) - kk]
-        cand = np.nonzero(s >= threshold)[0]
-        order = np.lexsort((id_rank[cand], -s[cand]))[:kk]
-        run[qid] = [(doc_ids[i], float(s[i])) for i in cand[order]]
-    return run
 
 
 def _cache_dir() -> Path:
@@ -106,6 +66,7 @@ class DenseSystem:
         self.use_cache = use_cache
         self.show_progress = show_progress
         self._model = model
+        self._corpus_memo: tuple[str, np.ndarray] | None = None  # dev and test of one folder share a corpus
 
     @property
     def model(self):
@@ -127,9 +88,17 @@ class DenseSystem:
         return emb / np.maximum(norms, 1e-12)
 
     def corpus_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        texts_key = _texts_fingerprint(texts)
+        if self._corpus_memo is not None and self._corpus_memo[0] == texts_key:
+            return self._corpus_memo[1]
+        emb = self._cached_corpus_embeddings(texts, texts_key)
+        self._corpus_memo = (texts_key, emb)
+        return emb
+
+    def _cached_corpus_embeddings(self, texts: Sequence[str], texts_key: str) -> np.ndarray:
         if not self.use_cache:
             return self.encode(texts, "document")
-        key = f"{model_fingerprint(self.model_path)}-{self.model.max_seq_length}-{_texts_fingerprint(texts)}"
+        key = f"{model_fingerprint(self.model_path)}-{self.model.max_seq_length}-{texts_key}"
         path = _cache_dir() / f"{key}.npy"
         if path.is_file():
             emb = np.load(path)

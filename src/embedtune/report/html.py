@@ -300,6 +300,7 @@ def build_report_context(run_dir: Path, run: RunData) -> dict[str, Any]:
             for c in (ev.comparisons if ev else [])
         ],
         "chance": ev.chance if ev else {},
+        "fusions": _fusions(ev) if ev else [],
         "slices": _slices(ev) if ev else [],
         "training": _training_section(run),
         "curves": _curves_section(run),
@@ -312,6 +313,24 @@ def build_report_context(run_dir: Path, run: RunData) -> dict[str, Any]:
         "example_systems": [s for s in ("base", "model") if s in run.runs] or list(run.runs)[:2],
     }
     return context
+
+
+def _fusions(ev) -> list[dict[str, str]]:
+    """One line per hybrid system: how its parts are fused and where the weights were chosen."""
+    from embedtune.eval.fusion import FusionSpec
+
+    out = []
+    for name, raw in ev.fusion.items():
+        try:
+            spec = FusionSpec.model_validate(raw)
+        except ValueError:
+            continue  # an eval.json from another version: the system's description still says it
+        source = ("documented default (no dev queries to choose on)" if spec.default
+                  else f"chosen on split {spec.split} ({spec.n_queries} queries, rule {spec.rule})")
+        dev = ", ".join(f"{k} {v:.4f}" for k, v in spec.dev_metric.items())
+        out.append({"name": name, "text": f"{spec.describe()}, top {spec.depth} of each part; {source}"
+                    + (f"; dev {spec.metric}: {dev}" if dev else "")})
+    return out
 
 
 def _slices(ev) -> list[dict[str, Any]]:

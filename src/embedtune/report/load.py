@@ -46,6 +46,8 @@ class EvalSummary:
     query_origin: str = "real"
     lexical_overlap: float | None = None
     recommendation: str | None = None
+    #: ``{system: fusion.json content}`` of the hybrid systems
+    fusion: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def is_recsys(self) -> bool:
@@ -152,6 +154,7 @@ def read_eval_summary(path: Path) -> EvalSummary:
             query_origin=str(obj.get("query_origin") or "real"),
             lexical_overlap=None if obj.get("lexical_overlap") is None else float(obj["lexical_overlap"]),
             recommendation=None if obj.get("recommendation") is None else str(obj["recommendation"]),
+            fusion={str(k): dict(v) for k, v in (obj.get("fusion") or {}).items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(path, f"not an embedtune eval.json (bad or missing field: {exc})") from None

@@ -43,6 +43,13 @@ from embedtune.site.sources import DEFAULT_MAX_PAGE_BYTES, Page, SkipLog, read_f
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+#: The query generators of the best corpus-only recipe measured (docs/benchmarks.md, "Site"): statement-like
+#: queries cut out of their passage. The earlier default, ``headings,keywords,sentences``, lost ~2 points of
+#: NDCG@10 to the base model on SciFact's real claims; it stays one flag away (``--generators``).
+DEFAULT_GENERATORS = ("titles", "cloze")
+#: Written to ``embedtune.json`` → ``recommended_training``; ``embedtune train`` applies what the user leaves
+#: unset (:mod:`embedtune.data.recommended`): a mined hard negative, weights merged 0.5 with the base model.
+RECOMMENDED_TRAINING = {"hard_negatives": 1, "merge_base": 0.5}
 
 
 class SiteBuildOptions(BaseModel):
@@ -61,7 +68,7 @@ class SiteBuildOptions(BaseModel):
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=32, le=8192, description="passage length limit, title included")
     dedupe: bool = Field(True, description="merge exact and near-duplicate passages (pages only)")
     near_duplicate_threshold: float = Field(DEFAULT_NEAR_DUPLICATE_THRESHOLD, gt=0, le=1)
-    generators: list[str] = Field(list(queries.DEFAULT_GENERATORS), description="query generators to run")
+    generators: list[str] = Field(list(DEFAULT_GENERATORS), description="query generators to run")
     max_queries_per_passage: int = Field(queries.DEFAULT_MAX_QUERIES_PER_PASSAGE, ge=1)
     max_train_pairs: int | None = Field(None, ge=1, description="keep a random sample of this many training pairs")
     questions: Path | None = Field(None, description="real visitor questions (JSONL) for the test split")
@@ -257,6 +264,7 @@ def build_site_dataset(
         "unmatched_search_log": site_split.unmatched_search_log,
         # Which splits a score can be trusted on: "generated" queries come from the generators above.
         "query_origin": {name: REAL if name == "test" else GENERATED for name in site_split.qrels},
+        "recommended_training": dict(RECOMMENDED_TRAINING),
         "real_questions": {
             "questions": str(options.questions) if options.questions else None,
             "search_log": {"path": str(options.search_log), **log_stats.as_dict()} if log_stats else None,

@@ -23,6 +23,7 @@ recommendation data (:mod:`embedtune.losses`).
 Example::
 
     from embedtune.config import TrainConfig
+from embedtune.data.recommended import apply_recommended_training
 from embedtune.errors import EmbedtuneError
 from embedtune.train.distributed import current_processes
     from embedtune.train import train
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from embedtune.config import TrainConfig
+from embedtune.data.recommended import apply_recommended_training
 from embedtune.errors import EmbedtuneError
 from embedtune.fileio import check_output_dir
 from embedtune.train.distributed import current_processes
@@ -57,6 +59,7 @@ def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainR
     """
     config.require_io()
     check_output_dir(config.output, overwrite=config.overwrite, producer="train")  # before any work
+    config = apply_recommended_training(config, echo)  # e.g. a site DATA_DIR's measured recipe
     started = time.perf_counter()
     processes = current_processes()
     if config.batch_size % processes.world_size:

@@ -1,0 +1,145 @@
+"""Hybrid systems of a retrieval evaluation: the model and the base model, each fused with BM25.
+
+``hybrid`` is the model under test ⊕ BM25 and ``base_hybrid`` the base model ⊕ BM25 (no training):
+the line ``hybrid − base_hybrid`` is what the fine-tune adds once fusion is in place. Both fuse the
+same runs the table scores (each part's top ``depth``) with :func:`embedtune.eval.fusion.fuse_runs`,
+so a served hybrid query ranks as evaluated.
+
+Where the fusion comes from (:func:`hybrid_fusions`), first that applies:
+
+1. a :class:`~embedtune.eval.fusion.FusionSpec` given by the caller (``embedtune eval --fusion FILE``);
+2. the data folder's ``dev`` split, when it is not the split being evaluated: the weights are chosen
+   there for each of ``hybrid`` and ``base_hybrid`` (the test split never influences them) — rule
+   ``tuned`` on real dev queries, :data:`GENERATED_DEV_RULE` on generated ones (site data);
+3. the model folder's ``fusion.json`` (written when it was trained or evaluated), unless it was chosen
+   on the split now evaluated;
+4. the documented default :data:`~embedtune.eval.fusion.DEFAULT_FUSION` (``default: true``).
+
+With 1, 3 and 4, ``base_hybrid`` is fused with the same method and weights as ``hybrid``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from embedtune.data.origin import GENERATED, split_query_origin
+from embedtune.data.records import RetrievalSplit
+from embedtune.errors import EmbedtuneError
+from embedtune.eval.fusion import DEFAULT_FUSION, FusionSpec, Rule, choose_fusion
+from embedtune.eval.systems import RankingSystem
+
+logger = logging.getLogger(__name__)
+
+HYBRID, BASE_HYBRID = "hybrid", "base_hybrid"
+FUSION_FILE = "fusion.json"
+#: How weights are chosen on a dev split of generated queries (site data); see docs/benchmarks.md, "Hybrid".
+GENERATED_DEV_RULE: Rule = "default"
+DEV_SPLIT = "dev"
+
+
+def model_folder(model: str | Path) -> Path | None:
+    """The user's model folder, where ``fusion.json`` belongs; ``None`` for the bundled base model."""
+    from embedtune.base_model import BUNDLED_ALIASES
+
+    if str(model) in BUNDLED_ALIASES:
+        return None
+    folder = Path(model)
+    return folder if folder.is_dir() else None
+
+
+def _chosen_on(spec: FusionSpec, data_dir: Path, split: str) -> bool:
+    if spec.split != split or spec.data is None:
+        return False
+    try:
+        return Path(spec.data).resolve() == data_dir.resolve()
+    except OSError:
+        return False
+
+
+def hybrid_fusions(
+    ret: RetrievalSplit,
+    data_dir: str | Path,
+    dense: Mapping[str, RankingSystem],
+    bm25: RankingSystem,
+    depth: int,
+    *,
+    model_dir: Path | None = None,
+    fusion: FusionSpec | None = None,
+) -> dict[str, FusionSpec]:
+    """The fusion of each hybrid: ``{"hybrid": spec over (model, bm25), "base_hybrid": spec over (base, bm25)}``.
+
+    ``dense`` maps ``"model"`` (and ``"base"`` when there is a base model) to its ranking system;
+    they rank the dev split when the weights are chosen there (source 2 of the module docstring).
+    """
+    data_dir = Path(data_dir)
+    parts = {HYBRID: "model", BASE_HYBRID: "base"}
+    wanted = {name: part for name, part in parts.items() if part in dense}
+
+    def same_for_all(spec: FusionSpec) -> dict[str, FusionSpec]:
+        if len(spec.parts) != 2 or "bm25" not in spec.parts:
+            raise EmbedtuneError(f"the fusion fuses {', '.join(spec.parts)}: a retrieval hybrid fuses one dense "
+                                 "model with bm25")
+        dense_part = next(p for p in spec.parts if p != "bm25")
+        return {name: spec.renamed({dense_part: part}) for name, part in wanted.items()}
+
+    if fusion is not None:
+        return same_for_all(fusion)
+    dev_path = data_dir / "qrels" / f"{DEV_SPLIT}.tsv"
+    if ret.name != DEV_SPLIT and dev_path.is_file():
+        from embedtune.data.beir import load_retrieval_split
+
+        dev = load_retrieval_split(data_dir, DEV_SPLIT, corpus=ret.corpus)
+        origin = split_query_origin(data_dir, DEV_SPLIT, dev.kind)
+        rule: Rule = GENERATED_DEV_RULE if origin == GENERATED else "tuned"
+        qrels = {q: dev.qrels[q] for q in dev.query_ids}
+        logger.info("choosing the fusion weights on split %r (%d %s queries, rule %s)", DEV_SPLIT, len(qrels),
+                    origin, rule)
+        bm25_run = bm25.rank(dev, depth)
+        out = {}
+        for name, part in wanted.items():
+            default = DEFAULT_FUSION.renamed({"model": part})
+            out[name] = choose_fusion({part: dense[part].rank(dev, depth), "bm25": bm25_run}, qrels,
+                                      split=DEV_SPLIT, data=str(data_dir), depth=depth, rule=rule, default=default)
+            if origin == GENERATED:
+                out[name] = out[name].model_copy(update={
+                    "note": f"{out[name].note}; dev holds generated queries, so the {rule} rule applies"})
+        return out
+    saved = model_dir / FUSION_FILE if model_dir is not None else None
+    if saved is not None and saved.is_file():
+        spec = FusionSpec.load(saved)
+        if not _chosen_on(spec, data_dir, ret.name):
+            return same_for_all(spec)
+    reason = (f"split {ret.name!r} is the dev split" if ret.name == DEV_SPLIT
+              else f"{data_dir} has no {DEV_SPLIT!r} split")
+    return same_for_all(DEFAULT_FUSION.model_copy(update={"note": f"documented default: {reason} to choose on"}))
+
+
+def describe(spec: FusionSpec, parts: str) -> str:
+    """The system description in eval tables: what is fused, how, and the evidence of the choice."""
+    if spec.default:
+        source = spec.note or "documented default"
+    else:
+        dev = ", ".join(f"{k} {v:.4f}" for k, v in spec.dev_metric.items())
+        source = f"chosen on split {spec.split!r} ({spec.n_queries} queries, rule {spec.rule}; dev {spec.metric}: {dev})"
+    return f"{parts} fused: {spec.describe()}, top {spec.depth} of each; {source}"
+
+
+def save_model_fusion(spec: FusionSpec, model: str | Path) -> Path | None:
+    """Keep the hybrid's fusion in the model folder (what serving fuses with); ``None`` when not written.
+
+    Not written for the bundled base model, nor over a fusion chosen on data with a documented default.
+    """
+    folder = model_folder(model)
+    if folder is None:
+        return None
+    path = folder / FUSION_FILE
+    if path.is_file():
+        try:
+            old = FusionSpec.load(path)
+        except EmbedtuneError:
+            old = None
+        if old == spec or (old is not None and spec.default and not old.default):
+            return None
+    return spec.save(path)
