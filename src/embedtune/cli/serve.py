@@ -76,7 +76,8 @@ def index_build(
     search_kind = "exact"
     if m.ann is not None:
         search_kind = f"HNSW (M={m.ann.m}, ef_search={m.ann.ef_search}, recall@10 vs exact {m.ann.recall_at_10:.4f} on {m.ann.recall_sample} {'real queries' if m.ann.recall_queries == 'queries' else 'stored rows'})"
-    typer.echo(f"indexed {m.live:,} documents ({m.kind}) with {m.model} [{m.backend}], {m.dim}-d {m.dtype}, {search_kind} -> {output}")
+    lexical = f"; BM25 over {m.lexical.terms:,} terms" if m.lexical else ""
+    typer.echo(f"indexed {m.live:,} documents ({m.kind}) with {m.model} [{m.backend}], {m.dim}-d {m.dtype}, {search_kind}{lexical} -> {output}")
 
 
 @index_app.command("add")
@@ -173,7 +174,8 @@ def _cached_index(model: str, data: Path, backend: str, quiet: bool) -> Path:
     model_ref = model_reference(model)
     model_stamp = model_fingerprint(resolve_model_path(model_ref))
     key = hashlib.sha256(
-        f"{model_ref}|{model_stamp}|{corpus_file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{backend}".encode()
+        # "lexical": indexes cached before the lexical part existed are not reused (they could not serve hybrid)
+        f"{model_ref}|{model_stamp}|{corpus_file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{backend}|lexical".encode()
     ).hexdigest()[:20]
     path = cache_root() / "indexes" / key
     if not (path / "index.json").is_file():
