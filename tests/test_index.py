@@ -157,7 +157,10 @@ def test_save_compacts_when_many_rows_are_dead(tmp_path: Path):
 def test_failed_save_leaves_previous_index_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     vectors = unit_vectors(30)
     VectorIndex.from_documents(make_docs(30), vectors, model="m", ann="none").save(tmp_path / "idx")
-    before = {p.name: p.read_bytes() for p in (tmp_path / "idx").iterdir()}
+    def contents(folder: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+    before = contents(tmp_path / "idx")
     index = VectorIndex.load(tmp_path / "idx")
     index.delete(["d0"])
     index.add([Document(id="x", text="x")], unit_vectors(1, seed=9))
@@ -175,7 +178,7 @@ def test_failed_save_leaves_previous_index_intact(tmp_path: Path, monkeypatch: p
     with pytest.raises(OSError, match="No space"):
         index.save(tmp_path / "idx")
     monkeypatch.undo()
-    assert {p.name: p.read_bytes() for p in (tmp_path / "idx").iterdir()} == before
+    assert contents(tmp_path / "idx") == before
     assert [p.name for p in tmp_path.iterdir() if p.suffix != ".lock"] == ["idx"]  # no temporary folder left behind
     assert len(VectorIndex.load(tmp_path / "idx")) == 30
 

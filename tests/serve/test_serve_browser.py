@@ -129,7 +129,10 @@ def test_search_page_shows_results_as_text_and_widget_works(server, browser, tmp
     assert not browser.find_elements(By.CSS_SELECTOR, "#results script, #results b")
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert.text  # noqa: B018 -- the passage's alert() never ran
+    # the page sends no mode: the server's default answers, and both lines say which it is
     assert "results in" in browser.find_element(By.ID, "search-info").text
+    assert browser.find_element(By.ID, "search-info").text.endswith("dense search")
+    assert "dense search" in browser.find_element(By.ID, "status").text
     shot = tmp_path / "search-page.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 5_000
     print(f"screenshot: {shot}")

@@ -76,7 +76,8 @@ def index_build(
     search_kind = "exact"
     if m.ann is not None:
         search_kind = f"HNSW (M={m.ann.m}, ef_search={m.ann.ef_search}, recall@10 vs exact {m.ann.recall_at_10:.4f} on {m.ann.recall_sample} {'real queries' if m.ann.recall_queries == 'queries' else 'stored rows'})"
-    typer.echo(f"indexed {m.live:,} documents ({m.kind}) with {m.model} [{m.backend}], {m.dim}-d {m.dtype}, {search_kind} -> {output}")
+    lexical = f"; BM25 over {m.lexical.terms:,} terms" if m.lexical else ""
+    typer.echo(f"indexed {m.live:,} documents ({m.kind}) with {m.model} [{m.backend}], {m.dim}-d {m.dtype}, {search_kind}{lexical} -> {output}")
 
 
 @index_app.command("add")
@@ -173,7 +174,8 @@ def _cached_index(model: str, data: Path, backend: str, quiet: bool) -> Path:
     model_ref = model_reference(model)
     model_stamp = model_fingerprint(resolve_model_path(model_ref))
     key = hashlib.sha256(
-        f"{model_ref}|{model_stamp}|{corpus_file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{backend}".encode()
+        # "lexical": indexes cached before the lexical part existed are not reused (they could not serve hybrid)
+        f"{model_ref}|{model_stamp}|{corpus_file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{backend}|lexical".encode()
     ).hexdigest()[:20]
     path = cache_root() / "indexes" / key
     if not (path / "index.json").is_file():
@@ -190,6 +192,7 @@ def search(
     corpus: Annotated[Path | None, typer.Option("--corpus", "-c", help="site form: DATA_DIR or corpus.jsonl; an exact index is built and cached")] = None,
     filters: Annotated[list[str] | None, typer.Option("--filter", "-f", help="metadata KEY=VALUE (repeat: same key = any of)")] = None,
     backend: Annotated[str | None, typer.Option(help="encoder backend; default: the index's")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="dense | lexical (BM25) | hybrid (both fused, as `embedtune eval` scores it); default: hybrid when the model folder's fusion.json beat dense on dev, else dense")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print results as JSON lines")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
@@ -199,12 +202,18 @@ def search(
 
         embedtune search runs/index "how do I export my notes?" -k 5
 
+        embedtune search runs/index "error 0x80070005" --mode lexical
+
         embedtune search --model runs/my-model --corpus data/site "how do I export my notes?"
     """
     from embedtune.encoders import load_encoder
     from embedtune.index import VectorIndex
+    from embedtune.index.hybrid import MODES, choose_mode
+    from embedtune.index.hybrid import search as search_mode
 
     _check_backend(backend)
+    if mode is not None and mode not in MODES:
+        raise typer.BadParameter(f"{mode!r} is not one of {', '.join(MODES)}", param_hint="--mode")
     _quiet_logging(quiet)
     if corpus is not None or model is not None:
         if corpus is None or model is None:
@@ -219,8 +228,13 @@ def search(
     if not query.strip():
         raise typer.BadParameter("the query is empty")
     index = VectorIndex.load(index_path)
-    encoder = load_encoder(index.manifest.model, backend or index.manifest.backend)
-    hits = index.search(encoder.encode([query]), k=k, filters=_parse_filters(filters))[0]
+    choice = choose_mode(index, mode)
+    if not quiet:
+        typer.echo(f"mode: {choice.default} ({choice.reason})", err=True)
+    vectors = None
+    if choice.default != "lexical":
+        vectors = load_encoder(index.manifest.model, backend or index.manifest.backend).encode([query])
+    hits = search_mode(index, [query], vectors, k, choice.default, fusion=choice.fusion, filters=_parse_filters(filters))[0]
     if as_json:
         for hit in hits:
             typer.echo(json.dumps(hit.to_dict(), ensure_ascii=False))
@@ -246,6 +260,7 @@ def serve(
     batch_wait_ms: Annotated[float, typer.Option(min=0, help="how long a request waits for others to batch with (0: batch only what is already queued)")] = 0.0,
     reload_poll: Annotated[float, typer.Option(min=0, help="seconds between checks for a new index version (0: off)")] = 2.0,
     threads: Annotated[int | None, typer.Option(min=1, help="encoder threads (default: all cores)")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="search mode of requests that name none: auto (hybrid when the model folder's fusion.json beat dense on dev, else dense) | dense | lexical | hybrid")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no access log")] = False,
     store: Annotated[str | None, typer.Option("--store", help="serve a PostgreSQL + pgvector store instead: postgresql://... (see `index push`)")] = None,
     table: Annotated[str, typer.Option(help="with --store: the store table")] = "embedtune_documents",
@@ -278,7 +293,7 @@ def serve(
     try:
         settings = ServeSettings(index=index, store=store, table=table, backend=backend, cors_origins=list(cors or []),
                                  max_batch=max_batch, batch_wait_ms=batch_wait_ms, reload_poll_s=reload_poll,
-                                 threads=threads, **given)
+                                 threads=threads, mode=mode, **given)
     except ValidationError as exc:
         raise EmbedtuneError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
     app = create_app(settings)

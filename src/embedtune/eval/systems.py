@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedtune import bm25
 from embedtune.base_model import model_fingerprint
 from embedtune.data.records import RetrievalSplit
 from embedtune.data.runs import RankingSystem, Run, top_k_from_scores
@@ -131,37 +132,21 @@ class DenseSystem:
 
 
 class BM25System:
-    """Lexical baseline: Okapi BM25 (bm25s, English stopwords, Snowball stemming)."""
+    """Lexical baseline: Okapi BM25 as :mod:`embedtune.bm25` defines it (the same scores an index's lexical part serves)."""
 
     name = "bm25"
 
-    def __init__(self, k1: float = 1.5, b: float = 0.75):
+    def __init__(self, k1: float = bm25.K1, b: float = bm25.B):
         self.k1, self.b = k1, b
         self.description = f"BM25 (bm25s, k1={k1}, b={b}, English stopwords, Snowball stemmer)"
 
     def rank(self, split: RetrievalSplit, k: int) -> Run:
-        import bm25s
-        import Stemmer
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
-
-        stemmer = Stemmer.Stemmer("english")
         doc_ids = list(split.corpus)
-        corpus_tokens = bm25s.tokenize(
-            [split.corpus[d].full_text for d in doc_ids], stopwords="en", stemmer=stemmer, show_progress=False
-        )
-        retriever = bm25s.BM25(k1=self.k1, b=self.b)
-        retriever.index(corpus_tokens, show_progress=False)
+        retriever = bm25.build(bm25.tokenize([split.corpus[d].full_text for d in doc_ids]), k1=self.k1, b=self.b)
         query_ids = split.query_ids
-        query_tokens = bm25s.tokenize(
-            [split.queries[q] for q in query_ids], stopwords="en", stemmer=stemmer, show_progress=False
-        )
+        query_tokens = bm25.tokenize([split.queries[q] for q in query_ids])
         # Score every document so exclusions and tie-breaking follow the same rule as dense systems.
         scores = np.zeros((len(query_ids), len(doc_ids)), dtype=np.float32)
-        vocab = query_tokens.vocab
-        inv_vocab = {i: t for t, i in vocab.items()}
-        for row, ids in enumerate(query_tokens.ids):
-            words = [inv_vocab[i] for i in ids]
-            if words:
-                scores[row] = retriever.get_scores(words)
+        for row, words in enumerate(query_tokens):
+            scores[row] = bm25.scores(retriever, words)
         return top_k_from_scores(scores, query_ids, doc_ids, k, split.exclude)

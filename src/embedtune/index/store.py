@@ -1,9 +1,11 @@
 """Index storage: the on-disk folder (``docs/index.md``), :class:`VectorIndex` in memory, search and updates.
 
 Exact search (inner product over unit vectors = cosine) is the default; an HNSW graph (faiss) answers
-large indexes. Vectors are float32, float16 or int8 (per-dimension scale). Updates append rows and
-tombstone replaced or deleted ones; :meth:`VectorIndex.compact` drops them. Saving goes through
-:func:`embedtune.fileio.atomic_dir`: a folder is replaced whole or not at all.
+large indexes. Vectors are float32, float16 or int8 (per-dimension scale). Beside the vectors, a
+lexical part (:mod:`~embedtune.index.lexical`: BM25 over the same rows) answers keyword searches.
+Updates append rows and tombstone replaced or deleted ones; :meth:`VectorIndex.compact` drops them.
+Saving goes through :func:`embedtune.fileio.atomic_dir`: a folder is replaced whole or not at all.
+Rankings are ordered by (-score, document id), as evaluation orders them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from embedtune.data.records import Document
 from embedtune.errors import DataError, EmbedtuneError
 from embedtune.fileio import atomic_dir, check_output_dir, recover_dir
+from embedtune.index.lexical import LEXICAL_DIR, LexicalIndex, LexicalInfo
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,8 @@ class IndexManifest(BaseModel):
     source: str | None = None
     data_dir: str | None = None
     ann: AnnInfo | None = None
+    #: BM25 over the live rows; null in indexes written before embedtune kept one (they serve dense only).
+    lexical: LexicalInfo | None = None
     agreement: dict[str, Any] | None = None
     created_at: str
     updated_at: str
@@ -127,7 +132,7 @@ class VectorIndex:
 
     def __init__(self, manifest: IndexManifest, vectors: np.ndarray, scale: np.ndarray | None,
                  ids: list[str], titles: list[str], metadata: list[dict[str, Any]], texts: _TextStore,
-                 deleted: np.ndarray, ann: Any = None, path: Path | None = None):
+                 deleted: np.ndarray, ann: Any = None, path: Path | None = None, lexical: LexicalIndex | None = None):
         self.manifest = manifest
         self.vectors = vectors
         self.scale = scale
@@ -138,6 +143,8 @@ class VectorIndex:
         self.deleted = deleted
         self.ann = ann
         self.path = path
+        self.lexical = lexical
+        self._id_order: tuple[np.ndarray, np.ndarray] | None = None  # (rows in doc id order, each row's place in it)
         self.id_to_row = {doc_id: row for row, doc_id in enumerate(ids) if not deleted[row]}
         self._postings: dict[str, dict[str, np.ndarray]] = {}
         self.recall_queries: np.ndarray | None = None  # query vectors that measure the graph's recall
@@ -174,7 +181,7 @@ class VectorIndex:
         )
         index = cls(manifest, stored, scale, [d.id for d in docs], [d.title for d in docs],
                     [dict(d.metadata) for d in docs], _TextStore.from_texts([d.text for d in docs]),
-                    np.zeros(len(docs), dtype=bool))
+                    np.zeros(len(docs), dtype=bool), lexical=LexicalIndex.from_texts([d.full_text for d in docs]))
         if recall_queries is not None and len(recall_queries):
             index.recall_queries = np.ascontiguousarray(recall_queries[:RECALL_SAMPLE], dtype=np.float32)
         if ann == "hnsw" or (ann == "auto" and len(docs) >= ANN_AUTO_MIN_ROWS):
@@ -258,6 +265,9 @@ class VectorIndex:
             block = block * self.scale
         return np.ascontiguousarray(block)
 
+    def _full_text(self, row: int) -> str:
+        return Document(id=self.ids[row], title=self.titles[row], text=self.texts.get(row)).full_text
+
     def document(self, doc_id: str) -> Document:
         row = self.id_to_row.get(doc_id)
         if row is None:
@@ -294,6 +304,11 @@ class VectorIndex:
     def search(self, queries: np.ndarray, k: int = 10, filters: Mapping[str, Any] | None = None,
                exact: bool = False) -> list[list[SearchHit]]:
         """Top-``k`` live documents for each query vector (rows of ``queries``), best first."""
+        return [self.hits(rows, scores) for rows, scores in self.dense_rows(queries, k, filters, exact)]
+
+    def dense_rows(self, queries: np.ndarray, k: int = 10, filters: Mapping[str, Any] | None = None,
+                   exact: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`search` as (rows, cosines) per query, before any text is read."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if queries.shape[1] != self.dim:
             raise EmbedtuneError(f"query vectors have {queries.shape[1]} dimensions, the index has {self.dim}")
@@ -301,15 +316,73 @@ class VectorIndex:
         allowed = int(mask.sum()) if mask is not None else len(self)
         k = min(k, allowed)
         if k <= 0:
-            return [[] for _ in range(len(queries))]
+            return [(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)) for _ in range(len(queries))]
         use_ann = self.ann is not None and not exact and (mask is None or allowed > EXACT_FILTER_MAX_ROWS)
         if use_ann:
             if mask is None and self.deleted.any():
                 mask = ~self.deleted
-            ranked = self._ann_rows(queries, k, mask)
+            return self._ann_rows(queries, k, mask)
+        return self._exact_rows(queries, k, mask if mask is not None else ~self.deleted)
+
+    def search_lexical(self, queries: list[str], k: int = 10,
+                       filters: Mapping[str, Any] | None = None) -> list[list[SearchHit]]:
+        """Top-``k`` live documents by BM25 for each query text, best first (the ``bm25`` ranking of evaluation)."""
+        return [self.hits(rows, scores) for rows, scores in self.lexical_rows(queries, k, filters)]
+
+    def lexical_rows(self, queries: list[str], k: int = 10,
+                     filters: Mapping[str, Any] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`search_lexical` as (rows, BM25 scores) per query. Documents that share a score are ordered
+        by id, so when fewer than ``k`` match, the rest are the first non-matching ones by id (score 0)."""
+        from embedtune import bm25
+
+        if self.lexical is None:
+            raise EmbedtuneError("this index has no lexical part (it was built before embedtune kept one): "
+                                 "rebuild it with `embedtune index build`, or search it dense")
+        self.lexical.ensure_built(~self.deleted)
+        live = self.lexical.live
+        mask = self.filter_mask(filters) if filters else ~self.deleted
+        k = min(k, int(mask.sum()))
+        out = []
+        for tokens in bm25.tokenize(queries):
+            scores = np.full(self.rows, -np.inf, dtype=np.float32)
+            scores[live] = self.lexical.scores(tokens)
+            scores[~mask] = -np.inf
+            rows = self._top_rows(scores, k)
+            out.append((rows, scores[rows]))
+        return out
+
+    def id_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows sorted by document id, each row's position in that order): how ties are settled."""
+        if self._id_order is None:
+            by_id = np.asarray(sorted(range(self.rows), key=self.ids.__getitem__), dtype=np.int64)
+            rank = np.empty(self.rows, dtype=np.int64)
+            rank[by_id] = np.arange(self.rows)
+            self._id_order = (by_id, rank)
+        return self._id_order
+
+    def _top_rows(self, scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """Positions of the ``k`` best finite ``scores``, ordered by (-score, document id); ``rows`` maps a
+        position to its row when ``scores`` covers only some rows. Ties at the cut-off go to the lowest ids,
+        as in evaluation (:func:`embedtune.eval.systems.top_k_from_scores`), not to whichever came first."""
+        by_id, rank = self.id_order()
+        k = min(k, int(np.isfinite(scores).sum()))
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64)
+        threshold = np.partition(scores, len(scores) - k)[len(scores) - k]
+        above = np.flatnonzero(scores > threshold)
+        row_rank = rank if rows is None else rank[rows]
+        above = above[np.lexsort((row_rank[above], -scores[above]))]
+        need = k - len(above)
+        if rows is None:  # walk the rows in id order: cheap even when most of the corpus ties (BM25's zeros)
+            tied = by_id[scores[by_id] == threshold][:need]
         else:
-            ranked = self._exact_rows(queries, k, mask if mask is not None else ~self.deleted)
-        return [[self._hit(row, score) for row, score in zip(rows, scores, strict=True)] for rows, scores in ranked]
+            tied = np.flatnonzero(scores == threshold)
+            tied = tied[np.argsort(row_rank[tied], kind="stable")][:need]
+        return np.concatenate([above, tied])
+
+    def hits(self, rows: np.ndarray, scores: np.ndarray) -> list[SearchHit]:
+        """Search hits (with title, text and metadata) for ranked rows and their scores."""
+        return [self._hit(int(row), float(score)) for row, score in zip(rows, scores, strict=True)]
 
     def _hit(self, row: int, score: float) -> SearchHit:
         return SearchHit(id=self.ids[row], score=float(score), title=self.titles[row], text=self.texts.get(row),
@@ -331,14 +404,9 @@ class VectorIndex:
                 scores[:, lo:hi] = queries @ np.asarray(self.vectors[lo:hi], dtype=np.float32).T
             if n_alive < self.rows:
                 scores[:, ~mask] = -np.inf
-        kk = min(k, scores.shape[1])
-        top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
         out = []
         for qi in range(len(queries)):
-            cand = top[qi]
-            order = np.lexsort((cand, -scores[qi, cand]))
-            best = cand[order]
-            best = best[np.isfinite(scores[qi, best])]
+            best = self._top_rows(scores[qi], k, rows)
             out.append((best if rows is None else rows[best], scores[qi, best]))
         return out
 
@@ -382,6 +450,9 @@ class VectorIndex:
         self.metadata.extend(dict(d.metadata) for d in docs)
         self.texts.extend([d.text for d in docs])
         self.deleted = np.concatenate([self.deleted, np.zeros(len(docs), dtype=bool)])
+        if self.lexical is not None:
+            self.lexical.extend([d.full_text for d in docs])
+        self._id_order = None
         for offset, doc in enumerate(docs):
             self.id_to_row[doc.id] = first + offset
         if self.ann is not None and len(docs):
@@ -399,6 +470,8 @@ class VectorIndex:
                 self.deleted[row] = True
                 n += 1
         if n:
+            if self.lexical is not None:
+                self.lexical.invalidate()  # document frequencies and the mean length changed
             self._touch()
         return n
 
@@ -415,6 +488,9 @@ class VectorIndex:
         self.metadata = [self.metadata[i] for i in keep]
         self.texts = _TextStore.from_texts([self.texts.get(int(i)) for i in keep])
         self.deleted = np.zeros(len(keep), dtype=bool)
+        if self.lexical is not None:
+            self.lexical.take(keep)
+        self._id_order = None
         self.id_to_row = {doc_id: row for row, doc_id in enumerate(self.ids)}
         self._postings.clear()
         if self.ann is not None:
@@ -437,6 +513,10 @@ class VectorIndex:
         path = check_output_dir(path, overwrite=overwrite, producer="index")
         if self.deleted.any() and self.deleted.mean() >= COMPACT_DEAD_FRACTION:
             self.compact()
+        if self.lexical is None:  # an index from before the lexical part: it gets one now
+            self.lexical = LexicalIndex.from_texts([self._full_text(row) for row in range(self.rows)])
+        self.lexical.ensure_built(~self.deleted)
+        self.manifest.lexical = self.lexical.info()
         self._touch()
         with atomic_dir(path) as tmp:
             np.save(tmp / "vectors.npy", np.asarray(self.vectors))
@@ -451,6 +531,8 @@ class VectorIndex:
                 faiss.write_index(self.ann, str(tmp / "hnsw.faiss"))
             if self.recall_queries is not None:
                 np.save(tmp / "recall_queries.npy", self.recall_queries)
+            (tmp / LEXICAL_DIR).mkdir()
+            self.lexical.save(tmp / LEXICAL_DIR)
             (tmp / MANIFEST_FILE).write_text(self.manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
         self.path = path
         return path
@@ -481,7 +563,14 @@ class VectorIndex:
                 if ann.ntotal != manifest.rows:
                     raise DataError(path / "hnsw.faiss", f"graph holds {ann.ntotal} vectors, the index {manifest.rows}; rebuild the index")
             texts = _TextStore.open(path / "docs.jsonl", path / "docs.offsets.npy")
-            index = cls(manifest, vectors, scale, ids, titles, metadata, texts, deleted, ann=ann, path=path)
+            lexical = None
+            if manifest.lexical is not None:
+                try:
+                    lexical = LexicalIndex.load(path / LEXICAL_DIR, ~deleted)
+                except ValueError as exc:
+                    raise DataError(path / LEXICAL_DIR, f"{exc}; rebuild the index") from None
+            index = cls(manifest, vectors, scale, ids, titles, metadata, texts, deleted, ann=ann, path=path,
+                        lexical=lexical)
             if (path / "recall_queries.npy").is_file():
                 index.recall_queries = np.load(path / "recall_queries.npy")
             return index

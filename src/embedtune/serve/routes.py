@@ -28,7 +28,7 @@ from embedtune.serve.schemas import (
     SearchRequest,
     SearchResponse,
 )
-from embedtune.serve.service import EmbedJob, SearchJob, SearchService
+from embedtune.serve.service import EmbedJob, ModeUnavailable, SearchJob, SearchService
 
 STATIC_DIR = Path(str(resources.files("embedtune.serve") / "static"))
 
@@ -75,10 +75,24 @@ def _ms_since(start: float) -> float:
 async def search(body: SearchRequest, rt: RuntimeDep) -> SearchResponse:
     """Rank the index's passages for a query; optional metadata filters (equality, any-of)."""
     start = time.perf_counter()
-    result = await rt.batcher.submit(SearchJob(body.query, body.k, body.filters))
+    job = SearchJob(body.query, body.k, body.filters, body.mode)
+    try:
+        mode = rt.service.mode_of(job)
+    except ModeUnavailable as exc:
+        raise _mode_error(body.mode, exc) from None
+    result = await rt.batcher.submit(job)
+    if isinstance(result, ModeUnavailable):  # the index was swapped for one without a lexical part meanwhile
+        raise _mode_error(body.mode, result)
     if isinstance(result, Exception):
         raise HTTPException(status_code=422, detail=f"cannot apply filters: {result}")
-    return SearchResponse(query=body.query, k=body.k, results=[Hit.from_hit(h) for h in result], took_ms=_ms_since(start))
+    return SearchResponse(query=body.query, k=body.k, mode=mode, results=[Hit.from_hit(h) for h in result],
+                          took_ms=_ms_since(start))
+
+
+def _mode_error(mode: str | None, exc: Exception) -> HTTPException:
+    """422 naming the ``mode`` field, shaped like a validation error."""
+    return HTTPException(status_code=422, detail=[{"type": "value_error", "loc": ["body", "mode"], "msg": str(exc),
+                                                   "input": mode}])
 
 
 @api.post("/embed", response_model=EmbedResponse, tags=["embed"])
@@ -113,14 +127,15 @@ async def recommend(body: RecommendRequest, rt: RuntimeDep) -> RecommendResponse
 
 @public.get("/health", tags=["ops"])
 async def health(rt: RuntimeDep) -> dict[str, Any]:
-    """Liveness and what is being served."""
+    """Liveness and what is being served; ``search`` says which mode a request without one gets, and why."""
     service = rt.service
     state = service.state
     manifest = state.index.manifest
     return {"status": "ok", "documents": len(state.index), "model": manifest.model, "backend": state.encoder.backend,
             "dim": manifest.dim, "dtype": manifest.dtype, "ann": manifest.ann.kind if manifest.ann else "exact",
             "kind": manifest.kind, "recommend": service.recommend_enabled, "index_updated_at": manifest.updated_at,
-            "loaded_at": state.loaded_at, "reloads": service.reloads, "auth": rt.api_key is not None}
+            "loaded_at": state.loaded_at, "reloads": service.reloads, "auth": rt.api_key is not None,
+            "search": state.modes.to_dict()}
 
 
 @api.get("/metrics", tags=["ops"])

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from embedtune.index import SearchHit
+from embedtune.index.hybrid import SearchMode
 
 MAX_QUERY_CHARS = 2_000
 MAX_TEXT_CHARS = 8_000
@@ -46,6 +47,9 @@ class SearchRequest(BaseModel):
     filters: dict[Text, FilterValue | list[FilterValue]] | None = Field(
         None, description='metadata equality filters, e.g. {"lang": "en"} or {"section": ["billing", "account"]}'
     )
+    mode: SearchMode | None = Field(
+        None, description="dense (cosine), lexical (BM25) or hybrid (both fused, as evaluated); "
+                          "default: the server's (GET /health, search.default_mode)")
 
     @model_validator(mode="after")
     def _not_blank(self) -> SearchRequest:
@@ -98,6 +102,7 @@ class Hit(BaseModel):
 class SearchResponse(BaseModel):
     query: str
     k: int
+    mode: SearchMode = Field(description="the mode that answered: scores are cosines, BM25 scores or fused scores")
     results: list[Hit]
     took_ms: float
 

@@ -13,6 +13,8 @@ from typing import Any
 from embedtune.errors import EmbedtuneError
 from embedtune.fileio import recover_dir
 from embedtune.index import MANIFEST_FILE, VectorIndex, writers_excluded
+from embedtune.index.hybrid import ModeChoice, choose_mode, no_lexical_reason
+from embedtune.index.hybrid import search as search_mode
 from embedtune.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,11 @@ class SearchJob:
     query: str
     k: int
     filters: dict[str, Any] | None
+    mode: str | None = None  # None: the index's default (ModeChoice)
+
+
+class ModeUnavailable(EmbedtuneError):
+    """A search mode the index being served cannot answer (no lexical part)."""
 
 
 @dataclass
@@ -36,6 +43,7 @@ class _Loaded:
     encoder: Any
     stamp: tuple[int, int]
     loaded_at: str
+    modes: ModeChoice
 
 
 RELOAD_LOCK_WAIT_S = 30.0
@@ -89,7 +97,12 @@ class SearchService:
             encoder = load_encoder(index.manifest.model, backend, threads=self.settings.threads)
         if encoder.dim != index.dim:
             raise EmbedtuneError(f"the model gives {encoder.dim}-d vectors, the index at {path} holds {index.dim}-d")
-        return _Loaded(index=index, encoder=encoder, stamp=stamp, loaded_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        modes = choose_mode(index, self.settings.mode)
+        if isinstance(index, VectorIndex):
+            _warm(index, modes)
+        log.info("default search mode %s: %s", modes.default, modes.reason)
+        return _Loaded(index=index, encoder=encoder, stamp=stamp, loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                       modes=modes)
 
     def reload_if_changed(self, force: bool = False) -> bool:
         """Load the index folder again if it changed; the swap is one assignment, so a request in
@@ -130,30 +143,56 @@ class SearchService:
                 log.exception("index reload failed, still serving the previous index")
         self._failed = (stamp, str(exc))
 
+    def mode_of(self, job: SearchJob, state: _Loaded | None = None) -> str:
+        """The mode ``job`` runs in on ``state``; :class:`ModeUnavailable` if that index cannot answer it."""
+        choice = (state or self.state).modes
+        mode = job.mode or choice.default
+        if mode not in choice.modes:
+            raise ModeUnavailable(f"mode {mode!r} is not available: {no_lexical_reason((state or self.state).index)}")
+        return mode
+
     def run_batch(self, jobs: list[SearchJob | EmbedJob]) -> list[Any]:
-        """One encoder call for every text in the batch; unfiltered searches share one index call.
-        A job's own error (e.g. a bad filter) is returned in its place, not raised for the batch."""
+        """One encoder call for every text in the batch (lexical searches need none); unfiltered searches of
+        one mode share one index call. A job's own error (a bad filter, a mode the index lacks) is returned
+        in its place, not raised for the batch."""
         state = self.state
-        texts: list[str] = []
-        spans = []
-        for job in jobs:
-            start = len(texts)
-            texts.extend([job.query] if isinstance(job, SearchJob) else job.texts)
-            spans.append((start, len(texts)))
-        vectors = state.encoder.encode(texts, batch_size=max(32, len(texts)))
         results: list[Any] = [None] * len(jobs)
-        plain = [i for i, job in enumerate(jobs) if isinstance(job, SearchJob) and not job.filters]
-        if plain:
-            k_max = max(jobs[i].k for i in plain)
-            hits = state.index.search(vectors[[spans[i][0] for i in plain]], k=k_max)
-            for i, found in zip(plain, hits, strict=True):
-                results[i] = found[: jobs[i].k]
+        modes: dict[int, str] = {}
+        for i, job in enumerate(jobs):
+            if isinstance(job, SearchJob):
+                try:
+                    modes[i] = self.mode_of(job, state)
+                except ModeUnavailable as exc:
+                    results[i] = exc
+        texts: list[str] = []
+        spans: dict[int, tuple[int, int]] = {}
+        for i, job in enumerate(jobs):
+            if isinstance(job, EmbedJob) or modes.get(i) in ("dense", "hybrid"):
+                start = len(texts)
+                texts.extend([job.query] if isinstance(job, SearchJob) else job.texts)
+                spans[i] = (start, len(texts))
+        vectors = state.encoder.encode(texts, batch_size=max(32, len(texts))) if texts else None
+
+        def run(group: list[int], k: int, filters: dict[str, Any] | None) -> list[Any]:
+            searches = [jobs[i] for i in group]
+            mode = modes[group[0]]
+            vecs = vectors[[spans[i][0] for i in group]] if mode != "lexical" and vectors is not None else None
+            return search_mode(state.index, [j.query for j in searches], vecs, k, mode,  # type: ignore[union-attr]
+                               fusion=state.modes.fusion, filters=filters)
+
+        for mode in set(modes.values()):
+            plain = [i for i, m in modes.items() if m == mode and not jobs[i].filters]  # type: ignore[union-attr]
+            if plain:
+                k_max = max(jobs[i].k for i in plain)  # type: ignore[union-attr]
+                for i, found in zip(plain, run(plain, k_max, None), strict=True):
+                    results[i] = found[: jobs[i].k]  # type: ignore[union-attr]
         for i, job in enumerate(jobs):
             if isinstance(job, EmbedJob):
-                results[i] = vectors[spans[i][0] : spans[i][1]]
-            elif job.filters:
+                start, end = spans[i]
+                results[i] = vectors[start:end]  # type: ignore[index]
+            elif i in modes and job.filters:
                 try:
-                    results[i] = state.index.search(vectors[spans[i][0] : spans[i][0] + 1], k=job.k, filters=job.filters)[0]
+                    results[i] = run([i], job.k, job.filters)[0]
                 except Exception as exc:
                     results[i] = exc
         return results
@@ -172,3 +211,13 @@ class SearchService:
                 manifest = self.state.index.manifest
                 self._recommender = Recommender(resolve_model_path(manifest.model), manifest.data_dir)
             return self._recommender
+
+
+def _warm(index: VectorIndex, modes: ModeChoice) -> None:
+    """Pay one-off costs at load, not on the first request: the id order that settles ties, and (for
+    hybrid) ranx's numba compilation, a second or more in a fresh process."""
+    index.id_order()
+    if index.lexical is not None:
+        from embedtune.eval.fusion import fuse_runs
+
+        fuse_runs(modes.fusion, {p: {"warm-up": [("a", 1.0), ("b", 0.5)]} for p in modes.fusion.parts}, k=1)

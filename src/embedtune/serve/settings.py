@@ -7,6 +7,7 @@ Each field can also come from the environment, prefixed ``EMBEDTUNE_`` (``EMBEDT
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,9 @@ class ServeSettings(BaseSettings):
     max_batch: int = 64
     batch_wait_ms: float = 0.0
     reload_poll_s: float = Field(2.0, description="how often to check the index folder for a new version; 0 turns it off")
+    mode: Literal["auto", "dense", "lexical", "hybrid"] = Field(
+        "auto", description="search mode of requests that name none; auto: hybrid when the model folder's fusion.json "
+                            "beat dense on dev, else dense (embedtune.index.hybrid.choose_mode)")
     threads: int | None = None
     title: str = "embedtune search"
 

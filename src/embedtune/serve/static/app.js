@@ -72,7 +72,7 @@
     info.className = "muted"; info.textContent = "searching\u2026";
     try {
       const data = await post("/search", { query: query, k: Number($("k").value) });
-      info.textContent = data.results.length + " results in " + data.took_ms + " ms";
+      info.textContent = data.results.length + " results in " + data.took_ms + " ms \u00b7 " + data.mode + " search";
       renderHits(list, data.results);
     } catch (err) { showError(info, list, err); }
   });
@@ -107,7 +107,10 @@
   fetch("/health").then((r) => r.json()).then((h) => {
     needsKey = Boolean(h.auth);
     $("auth").hidden = !needsKey;
-    $("status").textContent = h.documents + " documents \u00b7 model " + h.model + " \u00b7 " + h.backend + " \u00b7 " + h.ann;
+    $("status").textContent = h.documents + " documents \u00b7 model " + h.model + " \u00b7 " + h.backend + " \u00b7 " + h.ann +
+      (h.search ? " \u00b7 " + h.search.default_mode + " search" : "");
+    // No mode is sent with a search: the server answers in its default (hybrid when it beat dense on dev).
+    if (h.search) $("status").title = "search mode: " + h.search.default_mode + " \u2014 " + h.search.why;
     if (!h.recommend) $("tab-recommend").title = "this index was not built from a recsys DATA_DIR";
   }).catch(() => { $("status").textContent = "server unreachable"; });
 })();

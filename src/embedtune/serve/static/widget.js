@@ -4,7 +4,9 @@
 //           data-placeholder="Ask the docs\u2026" data-k="5" data-api-key="OPTIONAL"></script>
 //
 // The widget talks to the server it was loaded from (allow your site's origin with
-// `embedtune serve --cors https://your.site`). Results are rendered with textContent only.
+// `embedtune serve --cors https://your.site`). It sends no search mode, so the server's default
+// answers (hybrid when the model's fusion.json beat dense on dev; see GET /health). Results are
+// rendered with textContent only.
 "use strict";
 (function () {
   const script = document.currentScript;

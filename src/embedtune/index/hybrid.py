@@ -1,0 +1,161 @@
+"""Search modes over an index — ``dense``, ``lexical``, ``hybrid`` — and which one an index serves by default.
+
+- ``dense``: cosine over the vectors (:meth:`VectorIndex.search`); scores are cosines.
+- ``lexical``: BM25 over the index's lexical part (:meth:`VectorIndex.search_lexical`); scores are BM25.
+- ``hybrid``: the dense and the lexical top ``fusion.depth`` of a query, fused by
+  :func:`embedtune.eval.fusion.fuse_runs` with a :class:`~embedtune.eval.fusion.FusionSpec`; scores
+  are the fused ones. Evaluation fuses the same two top-``depth`` runs with the same function, so on
+  an exact float32 index a served hybrid ranking is the one ``embedtune eval`` scored (an HNSW graph
+  can miss a dense candidate, as it can in dense mode). Filters restrict both candidate lists first.
+
+The fusion is the model folder's ``fusion.json`` (written by ``embedtune eval`` / ``train``: the
+weights chosen on dev, with each part's dev metric), else the documented default
+(:data:`~embedtune.eval.fusion.DEFAULT_FUSION`). The default mode (:func:`choose_mode`) is
+``hybrid`` when that ``fusion.json``'s dev result for the hybrid beat the dense part's, else
+``dense``; :class:`ModeChoice` says why.
+
+Example::
+
+    index = VectorIndex.load("runs/index")
+    choice = choose_mode(index)               # ModeChoice(default="hybrid", reason="...", fusion=...)
+    hits = search(index, ["reset my password"], encoder.encode(["reset my password"]), k=5,
+                  mode=choice.default, fusion=choice.fusion)[0]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from embedtune.errors import EmbedtuneError
+from embedtune.eval.fusion import DEFAULT_FUSION, FusionSpec, fuse_runs
+from embedtune.index.store import SearchHit, VectorIndex
+
+log = logging.getLogger(__name__)
+
+SearchMode = Literal["dense", "lexical", "hybrid"]
+MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
+#: The fusion record ``embedtune eval`` / ``train`` leave in a model folder.
+FUSION_FILE = "fusion.json"
+#: The lexical part's name in a fusion spec (evaluation's ``bm25`` system).
+LEXICAL_PART = "bm25"
+
+
+@dataclass(frozen=True)
+class ModeChoice:
+    """What an index serves when a request names no mode, why, and the fusion its hybrid mode uses."""
+
+    default: SearchMode
+    reason: str
+    fusion: FusionSpec
+    fusion_source: str  # the fusion.json path, or "documented default"
+    modes: tuple[str, ...]  # the modes this index can answer
+
+    @property
+    def dense_part(self) -> str:
+        return dense_part(self.fusion)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"default_mode": self.default, "why": self.reason, "modes": list(self.modes),
+                "fusion": self.fusion.describe(), "fusion_source": self.fusion_source}
+
+
+def dense_part(spec: FusionSpec) -> str:
+    """The name of the dense part of a (dense, bm25) fusion."""
+    return next(p for p in spec.parts if p != LEXICAL_PART)
+
+
+def model_fusion_path(model: str) -> Path | None:
+    """``fusion.json`` of the model folder an index names, if it has one (never for the bundled base model)."""
+    folder = Path(model)
+    if not folder.is_absolute() or not folder.is_dir():
+        return None
+    path = folder / FUSION_FILE
+    return path if path.is_file() else None
+
+
+def _dev_line(spec: FusionSpec, dense: str) -> str:
+    hybrid, alone = spec.dev_metric.get("hybrid"), spec.dev_metric.get(dense)
+    where = f"split {spec.split!r}" + (f", {spec.n_queries} queries" if spec.n_queries else "")
+    return f"on {where}, hybrid {spec.metric} {hybrid:.4f} vs dense {alone:.4f}"
+
+
+def choose_mode(index: Any, override: str | None = None) -> ModeChoice:
+    """The default search mode of ``index`` (a :class:`VectorIndex` or a store), and the fusion for ``hybrid``.
+
+    ``override`` (``serve --mode``) sets the default outright, if the index can answer it. A
+    ``fusion.json`` that is not a fusion of one dense part with ``bm25`` is left aside (dense default).
+    """
+    lexical = getattr(index, "lexical", None) is not None
+    modes = MODES if lexical else ("dense",)
+    path = model_fusion_path(index.manifest.model)
+    spec = FusionSpec.load(path) if path is not None else None  # a broken file: DataError naming it
+    usable = spec is not None and len(spec.parts) == 2 and LEXICAL_PART in spec.parts
+    fusion, source = (spec, str(path)) if usable else (DEFAULT_FUSION, "documented default")
+
+    def chosen(mode: str, reason: str) -> ModeChoice:
+        return ModeChoice(default=mode, reason=reason, fusion=fusion, fusion_source=source, modes=modes)  # type: ignore[arg-type]
+
+    if override is not None and override != "auto":
+        if override not in modes:
+            raise EmbedtuneError(f"--mode {override}: {no_lexical_reason(index)}")
+        return chosen(override, "set by --mode")
+    if spec is None:
+        return chosen("dense", "the model folder has no fusion.json (run `embedtune eval` on data with a dev split "
+                               "to choose one); hybrid is available on request with the documented default fusion"
+                      if lexical else no_lexical_reason(index))
+    if not usable:
+        return chosen("dense", f"{path} fuses {', '.join(spec.parts)}, not one dense model with {LEXICAL_PART}")
+    part = dense_part(spec)
+    if spec.dev_metric.get("hybrid") is None or spec.dev_metric.get(part) is None:
+        return chosen("dense", f"{path} records no dev result to compare ({spec.note or 'documented default'})")
+    beat = spec.dev_metric["hybrid"] > spec.dev_metric[part]
+    if beat and not lexical:
+        return chosen("dense", f"{path}: hybrid beat dense ({_dev_line(spec, part)}), but {no_lexical_reason(index)}")
+    verdict = "beat" if beat else "did not beat"
+    return chosen("hybrid" if beat else "dense", f"{path}: hybrid {verdict} dense {_dev_line(spec, part)}")
+
+
+def no_lexical_reason(index: Any) -> str:
+    if getattr(index, "lexical", None) is not None:
+        return "the index has a lexical part"
+    if not isinstance(index, VectorIndex):
+        return "this store has no lexical index: it serves dense only"
+    return "the index has no lexical part (built before embedtune kept one): rebuild it with `embedtune index build`"
+
+
+def search(index: VectorIndex, queries: Sequence[str], vectors: np.ndarray | None, k: int, mode: str,
+           fusion: FusionSpec | None = None, filters: Mapping[str, Any] | None = None) -> list[list[SearchHit]]:
+    """Top ``k`` per query in ``mode``; ``vectors`` are the queries' embeddings (unused, may be None, for lexical)."""
+    if mode == "dense":
+        return index.search(vectors, k=k, filters=filters)
+    if mode == "lexical":
+        return index.search_lexical(list(queries), k=k, filters=filters)
+    if mode != "hybrid":
+        raise EmbedtuneError(f"unknown search mode {mode!r}: choose one of {', '.join(MODES)}")
+    return hybrid_search(index, queries, vectors, k, fusion or DEFAULT_FUSION, filters)
+
+
+def hybrid_search(index: VectorIndex, queries: Sequence[str], vectors: np.ndarray, k: int, fusion: FusionSpec,
+                  filters: Mapping[str, Any] | None = None) -> list[list[SearchHit]]:
+    """Fuse each query's dense and lexical top ``fusion.depth`` (one :func:`fuse_runs` call for all queries)."""
+    dense = index.dense_rows(vectors, k=fusion.depth, filters=filters)
+    lexical = index.lexical_rows(list(queries), k=fusion.depth, filters=filters)
+    ids = index.ids
+
+    def run(ranked: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, list[tuple[str, float]]]:
+        return {str(q): [(ids[r], float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
+                for q, (rows, scores) in enumerate(ranked)}
+
+    fused = fuse_runs(fusion, {dense_part(fusion): run(dense), LEXICAL_PART: run(lexical)}, k=k)
+    out = []
+    for q in range(len(queries)):
+        ranked = fused.get(str(q), [])
+        rows = np.array([index.id_to_row[doc_id] for doc_id, _ in ranked], dtype=np.int64)
+        out.append(index.hits(rows, np.array([score for _, score in ranked], dtype=np.float64)))
+    return out
