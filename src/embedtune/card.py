@@ -14,6 +14,7 @@ from typing import Any
 
 from embedtune import __version__
 from embedtune.chance import learned_nothing_threshold
+from embedtune.data.origin import HOW_TO_ADD_REAL_QUESTIONS
 from embedtune.fileio import write_text_atomic
 
 SECTION_TITLE = "## embedtune: did the fine-tune help?"
@@ -38,6 +39,9 @@ def embedtune_section(config, eval_result, doctor_report, log: dict[str, Any]) -
         ]
     else:
         lines += ["No held-out split was available, so this model was **not evaluated**; treat it as unverified.", ""]
+        if _is_site_data(config):
+            lines += [f"**Recommendation:** serve base_hybrid (the base model fused with BM25: no training) until real "
+                      f"questions exist; {HOW_TO_ADD_REAL_QUESTIONS}.", ""]
     losses = log.get("epoch_losses") or []
     chance = log.get("chance_loss")
     lines += ["### Training loss check", ""]
@@ -73,6 +77,13 @@ def embedtune_section(config, eval_result, doctor_report, log: dict[str, Any]) -
         "",
     ]
     return "\n".join(lines)
+
+
+def _is_site_data(config) -> bool:
+    from embedtune.data.beir import is_beir_dir, read_manifest
+
+    first = next((d for d in getattr(config, "data", None) or [] if is_beir_dir(d)), None)
+    return first is not None and read_manifest(first).get("kind") == "site"
 
 
 def add_embedtune_section(card_path: Path, config, eval_result, doctor_report, log: dict[str, Any]) -> None:

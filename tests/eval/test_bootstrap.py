@@ -20,5 +20,19 @@ def test_ci_contains_mean_and_is_reproducible():
     mean, lo, hi = paired_bootstrap(a, b, n_resamples=2000, seed=3)
     assert lo <= mean <= hi and mean == 0.5
     assert paired_bootstrap(a, b, n_resamples=2000, seed=3) == (mean, lo, hi)
+    assert paired_bootstrap(a[:1], b[:1]) == (1.0, 1.0, 1.0)  # one query: its difference, no spread
     c = compare("m", "b", "ndcg@10", a, b)
     assert (c.wins, c.ties, c.losses) == (2, 2, 0)
+
+
+def test_scipy_paired_bootstrap_gives_the_cis_of_plain_resampling():
+    """Every CI published before the switch to scipy.stats.bootstrap came from this resampling loop."""
+    rng = np.random.default_rng(7)
+    a, b = rng.random(2500), rng.random(2500) * 0.95
+    diff = a - b
+    draws = np.random.default_rng(0)
+    block = 2_000_000 // diff.size
+    means = np.concatenate([diff[draws.integers(0, diff.size, size=(min(block, 10_000 - s), diff.size))].mean(axis=1)
+                            for s in range(0, 10_000, block)])
+    _, lo, hi = paired_bootstrap(a, b, n_resamples=10_000, seed=0)
+    assert (lo, hi) == (np.quantile(means, 0.025), np.quantile(means, 0.975))

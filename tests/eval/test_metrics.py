@@ -60,3 +60,24 @@ def test_equal_to_sentence_transformers_evaluator(tiny_beir, base_model):
                         loaded_model=base_model).systems["model"].metrics
         for key in ("accuracy@1", "accuracy@3", "precision@3", "recall@1", "recall@5", "ndcg@10", "mrr@10", "map@100"):
             assert ours[key] == pytest.approx(st[f"x_cosine_{key}"], abs=1e-9), key
+
+
+def test_vectorised_metrics_equal_the_per_query_definitions():
+    from embedtune.eval.metrics import RETRIEVAL_METRICS, per_query_metrics
+
+    rng = np.random.default_rng(0)
+    docs = [f"d{i}" for i in range(40)]
+    rankings = {f"q{i}": list(rng.permutation(docs)[: rng.integers(0, 40)]) for i in range(50)}
+    relevant = {q: set(rng.choice(docs, size=rng.integers(1, 6), replace=False)) for q in rankings}
+    for spec in (RETRIEVAL_METRICS, RECSYS_METRICS):
+        together = per_query_metrics(rankings, relevant, spec)
+        for q in rankings:
+            hits = [1 if d in relevant[q] else 0 for d in rankings[q]]
+            alone = together[q]
+            first = next((i for i, h in enumerate(hits) if h), None)
+            assert alone["mrr@10"] == (0.0 if first is None or first >= 10 else 1 / (first + 1))
+            assert alone["recall@10"] == pytest.approx(sum(hits[:10]) / len(relevant[q]))
+            dcg = sum(h / math.log2(i + 2) for i, h in enumerate(hits[:10]))
+            idcg = sum(1 / math.log2(i + 2) for i in range(min(10, len(relevant[q]))))
+            assert alone["ndcg@10"] == pytest.approx(dcg / idcg)
+            assert alone == compute_metrics(rankings[q], relevant[q], spec)

@@ -85,3 +85,4 @@ def test_site_build_without_real_questions_asks_for_them(site_pages, tmp_path):
     assert read_manifest(tmp_path / "data")["query_origin"] == {"train": "generated"}
     summary = "\n".join(report.summary_lines())
     assert "NO REAL QUESTIONS" in summary and "30 or more" in summary and "base_hybrid" in summary
+    assert "nothing in this DATA_DIR can tell whether a fine-tune helps" in summary

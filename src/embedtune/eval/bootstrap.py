@@ -45,20 +45,25 @@ class Comparison:
 def paired_bootstrap(
     a: np.ndarray, b: np.ndarray, n_resamples: int = 10_000, confidence: float = 0.95, seed: int = 0
 ) -> tuple[float, float, float]:
-    """Mean of ``a - b`` and its bootstrap percentile CI."""
-    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    if diff.size == 0:
+    """Mean of ``a - b`` and its paired-bootstrap percentile CI (``scipy.stats.bootstrap``, ``paired=True``)."""
+    from scipy.stats import bootstrap
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size == 0:
         raise ValueError("no queries to compare")
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_resamples)
-    # Resample in blocks to bound memory for large query sets.
-    block = max(1, 2_000_000 // diff.size)
-    for start in range(0, n_resamples, block):
-        stop = min(n_resamples, start + block)
-        idx = rng.integers(0, diff.size, size=(stop - start, diff.size))
-        means[start:stop] = diff[idx].mean(axis=1)
-    alpha = (1 - confidence) / 2
-    return float(diff.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+    if a.size == 1:  # every resample is that one query (scipy needs two observations)
+        d = float(a[0] - b[0])
+        return d, d, d
+
+    def mean_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.mean(x - y, axis=axis)
+
+    result = bootstrap(
+        (a, b), mean_diff, paired=True, vectorized=True, n_resamples=n_resamples, confidence_level=confidence,
+        method="percentile", rng=np.random.default_rng(seed),
+        batch=max(1, 2_000_000 // a.size),  # bounds memory for large query sets (100k users: 20 rows at a time)
+    )
+    return float(np.mean(a - b)), float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def verdict(ci_low: float, ci_high: float) -> str:

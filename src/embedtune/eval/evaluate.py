@@ -58,6 +58,7 @@ import numpy as np
 
 from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.data.beir import load_retrieval_split
+from embedtune.data.kinds import data_kind
 from embedtune.data.origin import GENERATED, HOW_TO_ADD_REAL_QUESTIONS, REAL, split_query_origin
 from embedtune.data.records import RetrievalSplit
 from embedtune.eval.bootstrap import BETTER, SAME, Comparison, compare, on_generated_queries
@@ -65,12 +66,11 @@ from embedtune.eval.fusion import FusionSpec, fuse_runs
 from embedtune.eval.hybrid import BASE_HYBRID, FUSION_FILE, HYBRID, hybrid_fusions, model_folder
 from embedtune.eval.hybrid import describe as describe_fusion
 from embedtune.eval.metrics import (
-    RECSYS_METRICS,
-    RETRIEVAL_METRICS,
     MetricSpec,
-    compute_metrics,
     mean_metrics,
+    per_query_metrics,
 )
+from embedtune.eval.schema import SCHEMA_VERSION, EvalReport
 from embedtune.eval.systems import BM25System, DenseSystem, RankingSystem, Run
 from embedtune.fileio import atomic_path, write_json_atomic, write_text_atomic
 
@@ -78,9 +78,6 @@ logger = logging.getLogger(__name__)
 
 PRIMARY_METRIC = "ndcg@10"
 RUN_DEPTH = 100
-SCHEMA_VERSION = 1
-TABLE_METRICS = ("ndcg@10", "recall@10", "mrr@10", "map@100", "accuracy@1", "recall@1")
-RECSYS_TABLE_METRICS = ("ndcg@10", "recall@10", "recall@50", "ndcg@20", "mrr@100", "hit@1")
 
 
 @dataclass
@@ -176,31 +173,35 @@ class EvalResult:
             by_system.setdefault(c.system, []).append(f"{said} ({_diff(c)})")
         return ". ".join(f"{system}: " + "; ".join(parts) for system, parts in by_system.items())
 
+    def to_report(self) -> EvalReport:
+        """This evaluation as the typed record of ``eval.json``."""
+        return EvalReport(
+            schema_version=SCHEMA_VERSION,
+            data=self.data,
+            split=self.split.name,
+            kind=self.split.kind,
+            n_queries=len(self.split.query_ids),
+            n_corpus=len(self.split.corpus),
+            primary_metric=PRIMARY_METRIC,
+            systems={name: dict(sr.metrics) for name, sr in self.systems.items()},
+            descriptions={name: sr.description for name, sr in self.systems.items()},
+            comparisons=list(self.comparisons),
+            verdict=self.verdict,
+            query_origin=self.query_origin,
+            lexical_overlap=self.lexical_overlap,
+            recommendation=self.recommendation,
+            fusion=dict(self.fusions),
+            chance=self.chance,
+            slices=self.slices,
+            warnings=self.warnings,
+            seconds={name: round(sr.seconds, 2) for name, sr in self.systems.items()},
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "data": self.data,
-            "split": self.split.name,
-            "kind": self.split.kind,
-            "n_queries": len(self.split.query_ids),
-            "n_corpus": len(self.split.corpus),
-            "primary_metric": PRIMARY_METRIC,
-            "systems": {name: dict(sr.metrics) for name, sr in self.systems.items()},
-            "descriptions": {name: sr.description for name, sr in self.systems.items()},
-            "comparisons": [c.to_dict() for c in self.comparisons],
-            "verdict": self.verdict,
-            "query_origin": self.query_origin,
-            "lexical_overlap": self.lexical_overlap,
-            "recommendation": self.recommendation,
-            "fusion": {name: f.model_dump(mode="json") for name, f in self.fusions.items()},
-            "chance": self.chance,
-            "slices": self.slices,
-            "warnings": self.warnings,
-            "seconds": {name: round(sr.seconds, 2) for name, sr in self.systems.items()},
-        }
+        return self.to_report().model_dump(mode="json")
 
     def table_metrics(self) -> tuple[str, ...]:
-        return RECSYS_TABLE_METRICS if self.split.kind == "recsys" else TABLE_METRICS
+        return data_kind(self.split.kind).table_columns
 
     def to_markdown(self) -> str:
         cols = self.table_metrics()
@@ -257,10 +258,8 @@ def _score_system(system: RankingSystem, split: RetrievalSplit, spec: MetricSpec
 
 def _scored_run(name: str, description: str, run: Run, split: RetrievalSplit, spec: MetricSpec,
                 seconds: float) -> SystemResult:
-    per_query = {}
-    for qid in split.query_ids:
-        ranking = [doc_id for doc_id, _ in run.get(qid, [])]
-        per_query[qid] = compute_metrics(ranking, split.relevant(qid), spec)
+    per_query = per_query_metrics({q: [d for d, _ in run.get(q, [])] for q in split.query_ids},
+                                  {q: split.relevant(q) for q in split.query_ids}, spec)
     return SystemResult(name=name, description=description, metrics=mean_metrics(per_query), per_query=per_query,
                         run=run, seconds=seconds)
 
@@ -313,16 +312,18 @@ def _slice_metrics(groups, systems: dict[str, SystemResult], split: RetrievalSpl
 def baseline_systems(
     data_dir: Path, split: RetrievalSplit, base_model: str, batch_size: int, max_seq_length: int | None, **dense_kw
 ) -> list[RankingSystem]:
-    """The baselines that fit this kind of data: the base model plus BM25 or popularity/co-occurrence."""
+    """The baselines that fit this kind of data (:class:`~embedtune.data.kinds.DataKind`): the base model
+    plus BM25, or the recommendation baselines (popularity, co-occurrence)."""
     systems: list[RankingSystem] = [
         DenseSystem("base", base_model, f"base model {base_model}, zero-shot", batch_size, max_seq_length, **dense_kw)
     ]
-    if split.kind == "recsys":
+    kind = data_kind(split.kind)
+    if "bm25" in kind.baselines:
+        systems.append(BM25System())
+    if {"popularity", "cooccurrence"} & set(kind.baselines):
         from embedtune.recsys.baselines import recsys_baselines
 
         systems.extend(recsys_baselines(data_dir, split))
-    else:
-        systems.append(BM25System())
     return systems
 
 
@@ -354,7 +355,8 @@ def evaluate(
     """
     data_dir = Path(data_dir)
     ret = loaded_split if loaded_split is not None else load_retrieval_split(data_dir, split)
-    spec = RECSYS_METRICS if ret.kind == "recsys" else RETRIEVAL_METRICS
+    kind = data_kind(ret.kind)
+    spec = kind.metrics
     depth = max(RUN_DEPTH, spec.max_k, fusion.depth if fusion is not None else 0)
     dense_kw = {"use_cache": use_cache, "show_progress": show_progress}
     model_system = DenseSystem(
@@ -395,7 +397,7 @@ def evaluate(
 
     fusions: dict[str, FusionSpec] = {}
     bm25_system = next((s for s in systems if s.name == "bm25"), None)
-    if hybrid and ret.kind != "recsys" and bm25_system is not None:
+    if hybrid and kind.lexical_hybrid and bm25_system is not None:
         fusions = hybrid_fusions(ret, data_dir, {k: v for k, v in dense.items() if k in ("model", "base")},
                                  bm25_system, depth, model_dir=model_folder(model), fusion=fusion)
         for name, fspec in fusions.items():

@@ -209,16 +209,16 @@ def _metric(run: Run, qrels: Mapping[str, Mapping[str, int]], metric: str) -> fl
     """Mean ``metric`` over the judged queries, with embedtune's own definitions (those of the eval tables)."""
     import numpy as np
 
-    from embedtune.eval.metrics import MetricSpec, compute_metrics
+    from embedtune.eval.metrics import MetricSpec, per_query_metrics
 
     k = int(metric.split("@", 1)[1])
     spec = MetricSpec(accuracy_at=(k,), precision_recall_at=(k,), ndcg_at=(k,), mrr_at=(k,), map_at=(k,))
-    scores = []
-    for qid, judged in qrels.items():
-        relevant = {d for d, g in judged.items() if g > 0}
-        if relevant:
-            scores.append(compute_metrics([d for d, _ in run.get(qid, [])], relevant, spec)[metric])
-    return float(np.mean(scores)) if scores else 0.0
+    relevant = {q: {d for d, g in judged.items() if g > 0} for q, judged in qrels.items()}
+    relevant = {q: rel for q, rel in relevant.items() if rel}
+    if not relevant:
+        return 0.0
+    scores = per_query_metrics({q: [d for d, _ in run.get(q, [])] for q in relevant}, relevant, spec)
+    return float(np.mean([m[metric] for m in scores.values()]))
 
 
 def _optimize(runs, qrels, parts, query_ids, depth, method, norm, metric):

@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
+from embedtune.data.kinds import data_kind
 from embedtune.errors import EmbedtuneError
 from embedtune.eval.bootstrap import on_generated_queries
 from embedtune.fileio import write_text_atomic
@@ -31,8 +32,6 @@ EXAMPLE_DEPTH = 3
 #: Characters shown of a document or query text in the examples.
 DOC_CHARS = 220
 QUERY_CHARS = 400
-TABLE_METRICS = ("ndcg@10", "recall@10", "mrr@10", "map@100", "accuracy@1", "recall@1")
-RECSYS_TABLE_METRICS = ("ndcg@10", "recall@10", "recall@50", "ndcg@20", "mrr@100", "hit@1")
 EPS = 1e-9
 
 
@@ -77,7 +76,7 @@ def _run_name(run_dir: Path, run: RunData) -> str:
 
 
 def _unit(run: RunData) -> str:
-    return "user" if run.eval is not None and run.eval.is_recsys else "query"
+    return run.eval.profile.unit if run.eval is not None else "query"
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -151,7 +150,7 @@ def _examples(run: RunData, corpus_dir: Path | None) -> list[Example]:
 def _metric_table(run: RunData) -> dict[str, Any]:
     ev = run.eval
     assert ev is not None
-    cols = [c for c in (RECSYS_TABLE_METRICS if ev.is_recsys else TABLE_METRICS)
+    cols = [c for c in ev.profile.table_columns
             if any(c in m for m in ev.systems.values())]
     best = {c: max(m.get(c, float("-inf")) for m in ev.systems.values()) for c in cols}
     # A column where every system scores the same has no best value.
@@ -285,7 +284,8 @@ def build_report_context(run_dir: Path, run: RunData) -> dict[str, Any]:
         "name": _run_name(run_dir, run),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "unit": unit,
-        "units": "users" if unit == "user" else "queries",
+        "units": ev.profile.units if ev else "queries",
+        "items": ev.profile.items if ev else "documents",
         "eval": ev,
         "verdict_class": _verdict_class(run),
         "headline": _headline(run),
@@ -317,14 +317,8 @@ def build_report_context(run_dir: Path, run: RunData) -> dict[str, Any]:
 
 def _fusions(ev) -> list[dict[str, str]]:
     """One line per hybrid system: how its parts are fused and where the weights were chosen."""
-    from embedtune.eval.fusion import FusionSpec
-
     out = []
-    for name, raw in ev.fusion.items():
-        try:
-            spec = FusionSpec.model_validate(raw)
-        except ValueError:
-            continue  # an eval.json from another version: the system's description still says it
+    for name, spec in ev.fusion.items():
         source = ("documented default (no dev queries to choose on)" if spec.default
                   else f"chosen on split {spec.split} ({spec.n_queries} queries, rule {spec.rule})")
         dev = ", ".join(f"{k} {v:.4f}" for k, v in spec.dev_metric.items())
@@ -410,8 +404,10 @@ def _unique_names(runs: list[RunData], run_dirs: list[Path]) -> list[str]:
 def build_comparison_context(run_dirs: list[Path], runs: list[RunData]) -> dict[str, Any]:
     names = _unique_names(runs, run_dirs)
     evaluated = [(n, r) for n, r in zip(names, runs, strict=True) if r.eval is not None]
-    is_recsys = any(r.eval.is_recsys for _, r in evaluated)
-    cols = list(RECSYS_TABLE_METRICS if is_recsys else TABLE_METRICS)
+    # Runs of different kinds have no common columns; the first recommendation run (if any) sets them.
+    profile = next((r.eval.profile for _, r in evaluated if r.eval.profile.unit == "user"),
+                   evaluated[0][1].eval.profile if evaluated else data_kind(None))
+    cols = list(profile.table_columns)
     cols = [c for c in cols if any(c in r.eval.systems.get("model", {}) for _, r in evaluated)]
     rows = []
     for n, r in evaluated:
@@ -492,8 +488,8 @@ def build_comparison_context(run_dirs: list[Path], runs: list[RunData]) -> dict[
         "curves": curves,
         "training": training,
         "missing": missing,
-        "unit": "user" if is_recsys else "query",
-        "units": "users" if is_recsys else "queries",
+        "unit": profile.unit,
+        "units": profile.units,
     }
 
 

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from embedtune.config import read_yaml
 from embedtune.data.records import Document
 from embedtune.errors import DataError, EmbedtuneError
-from embedtune.eval.bootstrap import Comparison
+from embedtune.eval.schema import EvalReport
 from embedtune.fileio import iter_jsonl, iter_tsv
 
 logger = logging.getLogger(__name__)
@@ -25,38 +27,8 @@ logger = logging.getLogger(__name__)
 MAX_TOKENIZED = 2000
 
 
-@dataclass
-class EvalSummary:
-    """The content of ``eval.json`` (schema version 1, see :mod:`embedtune.eval.evaluate`)."""
-
-    data: str
-    split: str
-    kind: str
-    n_queries: int
-    n_corpus: int
-    primary_metric: str
-    systems: dict[str, dict[str, float]]
-    descriptions: dict[str, str]
-    comparisons: list[Comparison]
-    verdict: str
-    chance: dict[str, float] = field(default_factory=dict)
-    slices: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
-    query_origin: str = "real"
-    lexical_overlap: float | None = None
-    recommendation: str | None = None
-    #: ``{system: fusion.json content}`` of the hybrid systems
-    fusion: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def is_recsys(self) -> bool:
-        return self.kind == "recsys"
-
-    @property
-    def generated(self) -> bool:
-        """The split's queries were generated from the corpus: no verdict about real users' searches."""
-        return self.query_origin == "generated"
+#: The content of ``eval.json`` (written by evaluation, read here): :class:`embedtune.eval.schema.EvalReport`.
+EvalSummary = EvalReport
 
 
 @dataclass(frozen=True)
@@ -129,35 +101,14 @@ def _read_json(path: Path) -> dict[str, Any]:
     return obj
 
 
-def read_eval_summary(path: Path) -> EvalSummary:
-    """Parse ``eval.json``; a missing key names the file instead of raising a bare ``KeyError``."""
+def read_eval_summary(path: Path) -> EvalReport:
+    """Parse ``eval.json``; a bad or missing field names the file instead of raising a bare error."""
     obj = _read_json(path)
     try:
-        comparisons = [
-            Comparison(**{k: c[k] for k in Comparison.__dataclass_fields__}) for c in obj.get("comparisons", [])
-        ]
-        return EvalSummary(
-            data=str(obj.get("data", "")),
-            split=str(obj["split"]),
-            kind=str(obj.get("kind", "retrieval")),
-            n_queries=int(obj["n_queries"]),
-            n_corpus=int(obj["n_corpus"]),
-            primary_metric=str(obj.get("primary_metric", "ndcg@10")),
-            systems={str(k): {m: float(v) for m, v in metrics.items()} for k, metrics in obj["systems"].items()},
-            descriptions={str(k): str(v) for k, v in obj.get("descriptions", {}).items()},
-            comparisons=comparisons,
-            verdict=str(obj.get("verdict", "")),
-            chance={str(k): float(v) for k, v in obj.get("chance", {}).items()},
-            slices=obj.get("slices", {}) or {},
-            warnings=[str(w) for w in obj.get("warnings", [])],
-            seconds={str(k): float(v) for k, v in obj.get("seconds", {}).items()},
-            query_origin=str(obj.get("query_origin") or "real"),
-            lexical_overlap=None if obj.get("lexical_overlap") is None else float(obj["lexical_overlap"]),
-            recommendation=None if obj.get("recommendation") is None else str(obj["recommendation"]),
-            fusion={str(k): dict(v) for k, v in (obj.get("fusion") or {}).items()},
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DataError(path, f"not an embedtune eval.json (bad or missing field: {exc})") from None
+        return EvalReport.model_validate(obj)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'eval'}: {e['msg']}" for e in exc.errors()[:5])
+        raise DataError(path, f"not an embedtune eval.json (bad or missing field: {problems})") from None
 
 
 def read_per_query(path: Path) -> list[QueryResult]:

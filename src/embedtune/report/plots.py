@@ -20,6 +20,8 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from embedtune.eval.metrics import metric_curves as eval_metric_curves  # noqa: E402
+
 #: k values of the metric@k curves.
 CURVE_KS = tuple(range(1, 101))
 #: One colour per system, stable across plots and runs (colour-blind-safe Okabe-Ito palette).
@@ -101,34 +103,8 @@ def loss_plot(
 def curve_values(
     rankings: dict[str, Sequence[str]], relevant: dict[str, set[str]], ks: Sequence[int] = CURVE_KS
 ) -> dict[str, list[float]]:
-    """Mean recall@k and NDCG@k for every k in ``ks``, over the queries in ``relevant``.
-
-    The same definitions as :func:`embedtune.eval.metrics.metric_at_k_curve` (and sentence-transformers'
-    evaluator), computed once per query as cumulative sums instead of once per k: 100 cut-offs over
-    100,000 users stay a matter of seconds.
-    """
-    qids = [q for q, rel in relevant.items() if rel]
-    depth = max(ks)
-    hits = np.zeros((len(qids), depth))
-    for i, qid in enumerate(qids):
-        rel = relevant[qid]
-        for j, doc_id in enumerate(list(rankings.get(qid, []))[:depth]):
-            if doc_id in rel:
-                hits[i, j] = 1.0
-    n_rel = np.array([len(relevant[q]) for q in qids], dtype=int)
-    discounts = 1.0 / np.log2(np.arange(2, depth + 2))
-    cum_hits = hits.cumsum(axis=1)
-    dcg = (hits * discounts).cumsum(axis=1)
-    ideal = discounts.cumsum()
-    out: dict[str, list[float]] = {"recall": [], "ndcg": []}
-    for k in ks:
-        if not qids:
-            out["recall"].append(0.0)
-            out["ndcg"].append(0.0)
-            continue
-        out["recall"].append(float(np.mean(cum_hits[:, k - 1] / n_rel)))
-        out["ndcg"].append(float(np.mean(dcg[:, k - 1] / ideal[np.minimum(k, n_rel) - 1])))
-    return out
+    """Mean recall@k and NDCG@k for every k in ``ks``: :func:`embedtune.eval.metrics.metric_curves`."""
+    return eval_metric_curves(rankings, relevant, ks)
 
 
 def metric_curves(

@@ -127,17 +127,22 @@ class SiteBuildReport:
             lines.append(f"search-log queries with no matching page (lines): {m['unmatched_search_log'][:20]}")
         n_real = c["queries"].get("test", 0)
         if n_real < MIN_REAL_QUESTIONS:
-            lines.append(ask_for_real_questions(n_real))
+            lines.append(ask_for_real_questions(n_real, has_dev=c["queries"].get("dev", 0) > 0))
         return lines
 
 
-def ask_for_real_questions(n_real: int) -> str:
+def ask_for_real_questions(n_real: int, has_dev: bool = True) -> str:
     """What to tell a user whose DATA_DIR has fewer than :data:`MIN_REAL_QUESTIONS` real questions."""
     if n_real == 0:
+        scored = (
+            "a model can only be scored on generated queries (dev), which share words with their passages and are no "
+            "evidence that visitors' searches improve" if has_dev
+            else "nothing in this DATA_DIR can tell whether a fine-tune helps (the generated queries are cut out of "
+            "their passages, so none can judge one)"
+        )
         return (
-            "NO REAL QUESTIONS: without a test split a model can only be scored on generated queries (dev), which "
-            "share words with their passages and are no evidence that visitors' searches improve. Until real "
-            f"questions exist, serve the base model fused with BM25 (base_hybrid: no training); {HOW_TO_ADD_REAL_QUESTIONS}."
+            f"NO REAL QUESTIONS: without a test split {scored}. Until real questions exist, serve the base model fused "
+            f"with BM25 (base_hybrid: no training); {HOW_TO_ADD_REAL_QUESTIONS}."
         )
     return (
         f"only {n_real} real question(s) matched a page: a confidence interval on fewer than {MIN_REAL_QUESTIONS} "
