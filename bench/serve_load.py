@@ -3,12 +3,14 @@
     nice -n 10 .venv/bin/python bench/serve_load.py prepare            # passages + both indexes
     nice -n 10 .venv/bin/python bench/serve_load.py load --requests 10000 --concurrency 32
     .venv/bin/python bench/serve_load.py load --client wrk --seconds 30 --concurrency 1 32   # apt install wrk
+    .venv/bin/python bench/serve_load.py load --client wrk --indexes index-exact --backends openvino --modes dense hybrid --concurrency 1
 
 `prepare` splits SciFact abstracts (../shared/data/scifact) into sentence windows of 1-3 sentences
 until it has 100,000 passages (synthetic but realistic text), encodes them once with the fastest
 backend (openvino, after its agreement check) and saves an exact index and a copy with an HNSW
-graph. `load` starts `embedtune serve` for each (backend, index) pair on 127.0.0.1, sends a bounded
-number of /search requests (SciFact queries, k=10) from an httpx async client with fixed
+graph; both keep the index's lexical part (BM25 over the passages' real text). `load` starts
+`embedtune serve` for each (backend, index) pair on 127.0.0.1, sends a bounded number of /search
+requests (SciFact queries, k=10, in each of ``--modes``) from an httpx async client with fixed
 concurrency (or, with ``--client wrk``, runs wrk for ``--seconds``: a C client that leaves the CPU
 to the server), and reports QPS, p50/p99 latency, errors and the server's peak RSS. Results go to
 bench/out/serve_load.json. The load generator shares the 2 cores with the server (and with other
@@ -119,7 +121,12 @@ def queries() -> list[str]:
         return [json.loads(line)["text"] for line in fh]
 
 
-async def drive(base: str, texts: list[str], n: int, concurrency: int) -> tuple[list[float], int, float]:
+def search_body(text: str, mode: str) -> dict:
+    """A /search request; mode "default" sends none (the server's default answers)."""
+    return {"query": text, "k": 10} | ({} if mode == "default" else {"mode": mode})
+
+
+async def drive(base: str, texts: list[str], n: int, concurrency: int, mode: str = "default") -> tuple[list[float], int, float]:
     import httpx
 
     latencies: list[float] = []
@@ -132,7 +139,7 @@ async def drive(base: str, texts: list[str], n: int, concurrency: int) -> tuple[
             for i in counter:
                 t0 = time.perf_counter()
                 try:
-                    resp = await client.post("/search", json={"query": texts[i % len(texts)], "k": 10})
+                    resp = await client.post("/search", json=search_body(texts[i % len(texts)], mode))
                     ok = resp.status_code == 200
                 except Exception:
                     ok = False
@@ -164,14 +171,14 @@ end
 """
 
 
-def drive_wrk(base: str, texts: list[str], seconds: float, concurrency: int) -> dict:
+def drive_wrk(base: str, texts: list[str], seconds: float, concurrency: int, mode: str = "default") -> dict:
     """wrk (C, one thread) as the client: far less CPU per request than a Python client on 2 shared cores."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         script, bodies = Path(tmp) / "search.lua", Path(tmp) / "queries.jsonl"
         script.write_text(WRK_SCRIPT, encoding="utf-8")
-        bodies.write_text("".join(json.dumps({"query": t, "k": 10}) + "\n" for t in texts), encoding="utf-8")
+        bodies.write_text("".join(json.dumps(search_body(t, mode)) + "\n" for t in texts), encoding="utf-8")
         out = subprocess.run(
             ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(script), base],
             capture_output=True, text=True, check=True, env={**os.environ, "WRK_QUERIES": str(bodies)},
@@ -181,7 +188,7 @@ def drive_wrk(base: str, texts: list[str], seconds: float, concurrency: int) -> 
 
 
 def run_one(index: Path, backend: str, n: int, concurrency: int, texts: list[str], client: str = "httpx",
-            seconds: float = 30.0, extra: tuple[str, ...] = ()) -> dict:
+            seconds: float = 30.0, extra: tuple[str, ...] = (), mode: str = "default") -> dict:
     import httpx
     import psutil
 
@@ -198,7 +205,7 @@ def run_one(index: Path, backend: str, n: int, concurrency: int, texts: list[str
                 time.sleep(0.5)
         else:
             raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
-        asyncio.run(drive(base, texts, 200, concurrency))  # warm-up
+        asyncio.run(drive(base, texts, 200, concurrency, mode))  # warm-up
         peak = {"rss": 0}
         stop = threading.Event()
         ps = psutil.Process(proc.pid)
@@ -211,18 +218,18 @@ def run_one(index: Path, backend: str, n: int, concurrency: int, texts: list[str
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         if client == "wrk":
-            stats = drive_wrk(base, texts, seconds, concurrency)
+            stats = drive_wrk(base, texts, seconds, concurrency, mode)
             stop.set()
             sampler.join()
-            return {"index": index.name, "backend": backend, "client": "wrk", "requests": stats["requests"],
+            return {"index": index.name, "backend": backend, "mode": mode, "client": "wrk", "requests": stats["requests"],
                     "concurrency": concurrency, "qps": round(stats["requests"] / stats["seconds"], 1),
                     "p50_ms": round(stats["p50_ms"], 1), "p99_ms": round(stats["p99_ms"], 1),
                     "errors": stats["errors"], "peak_rss_mb": round(peak["rss"] / 2**20)}
-        lat, errors, wall = asyncio.run(drive(base, texts, n, concurrency))
+        lat, errors, wall = asyncio.run(drive(base, texts, n, concurrency, mode))
         stop.set()
         sampler.join()
         ms = np.array(lat) * 1000
-        return {"index": index.name, "backend": backend, "client": "httpx", "requests": n, "concurrency": concurrency,
+        return {"index": index.name, "backend": backend, "mode": mode, "client": "httpx", "requests": n, "concurrency": concurrency,
                 "qps": round(n / wall, 1), "p50_ms": round(float(np.percentile(ms, 50)), 1),
                 "p99_ms": round(float(np.percentile(ms, 99)), 1), "errors": errors,
                 "peak_rss_mb": round(peak["rss"] / 2**20)}
@@ -238,18 +245,20 @@ def load(args: argparse.Namespace) -> None:
     for index_name in args.indexes:
         for backend in args.backends:
             for concurrency in args.concurrency:
-                extra = ("--batch-wait-ms", str(args.batch_wait_ms)) if args.batch_wait_ms is not None else ()
-                result = run_one(DATA / index_name, backend, args.requests, concurrency, texts, client, args.seconds, extra)
-                result["batch_wait_ms"] = args.batch_wait_ms
-                print(json.dumps(result), flush=True)
-                results.append(result)
+                for mode in args.modes:  # modes innermost: each pair is measured minutes apart at most
+                    extra = ("--batch-wait-ms", str(args.batch_wait_ms)) if args.batch_wait_ms is not None else ()
+                    result = run_one(DATA / index_name, backend, args.requests, concurrency, texts, client, args.seconds,
+                                     extra, mode)
+                    result["batch_wait_ms"] = args.batch_wait_ms
+                    print(json.dumps(result), flush=True)
+                    results.append(result)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print("| index | backend | client | requests | concurrency | QPS | p50 ms | p99 ms | errors | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| index | backend | mode | client | requests | concurrency | QPS | p50 ms | p99 ms | errors | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['index']} | {r['backend']} | {r['client']} | {r['requests']:,} | {r['concurrency']} | {r['qps']} | "
-              f"{r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {r['peak_rss_mb']} |")
+        print(f"| {r['index']} | {r['backend']} | {r['mode']} | {r['client']} | {r['requests']:,} | {r['concurrency']} | "
+              f"{r['qps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {r['peak_rss_mb']} |")
 
 
 def main() -> None:
@@ -271,6 +280,8 @@ def main() -> None:
     p.add_argument("--batch-wait-ms", type=float, default=None, help="passed to `embedtune serve` (default: its own)")
     p.add_argument("--indexes", nargs="+", default=["index-exact", "index-hnsw"])
     p.add_argument("--backends", nargs="+", default=["torch", "onnx-int8", "openvino"])
+    p.add_argument("--modes", nargs="+", default=["default"], choices=["default", "dense", "lexical", "hybrid"],
+                   help="search mode sent with each request (default: none, the server's default)")
     p.set_defaults(func=load)
     args = parser.parse_args()
     args.func(args)

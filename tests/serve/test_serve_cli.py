@@ -30,8 +30,9 @@ def run(app: typer.Typer, *args: str) -> str:
 def test_build_search_add_delete(app, tiny_beir: Path, tmp_path: Path):
     index = tmp_path / "idx"
     out = run(app, "index", "build", "--model", "all-MiniLM-L6-v2", "--corpus", str(tiny_beir), "-o", str(index), "--quiet")
-    assert "indexed 12 documents" in out and "exact" in out
+    assert "indexed 12 documents" in out and "exact" in out and "BM25 over" in out
     assert VectorIndex.load(index).manifest.model == "all-MiniLM-L6-v2"
+    assert VectorIndex.load(index).manifest.lexical.documents == 12
 
     out = run(app, "search", str(index), "how do I turn on 2FA?", "-k", "2", "--quiet")
     assert out.splitlines()[0].endswith("[security-0]") and " 2. " in out
@@ -46,10 +47,15 @@ def test_build_search_add_delete(app, tiny_beir: Path, tmp_path: Path):
     out = run(app, "search", str(index), "carrier pigeon", "-k", "1", "--json", "--quiet")
     hit = json.loads(out.splitlines()[0])
     assert hit["id"] == "pigeon" and hit["url"] == "https://x.test/p"
+    out = run(app, "search", str(index), "carrier pigeon", "-k", "1", "--json", "--quiet", "--mode", "lexical")
+    assert json.loads(out.splitlines()[0])["id"] == "pigeon"  # the lexical part took the new document too
+    assert VectorIndex.load(index).manifest.lexical.documents == 13
 
     assert "deleted 1 of 2 ids" in run(app, "index", "delete", str(index), "pigeon", "nope")
     info = json.loads(run(app, "index", "info", str(index)))
-    assert info["live"] == 12 and info["rows"] == 14
+    assert info["live"] == 12 and info["rows"] == 14 and info["lexical"]["documents"] == 12
+    out = run(app, "search", str(index), "carrier pigeon", "-k", "12", "--json", "--quiet", "--mode", "lexical")
+    assert "pigeon" not in [json.loads(line)["id"] for line in out.splitlines()]
 
 
 def test_site_form_builds_and_reuses_a_cached_index(app, tiny_beir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -205,3 +205,13 @@ def test_cli_search_mode(tiny_index, serve_encoder):
     assert "mode: dense (the model folder has no fusion.json" in said.stderr
     bad = CliRunner().invoke(app, ["search", str(index), query, "--mode", "fuzzy"])
     assert bad.exit_code == 2 and "--mode" in bad.output and "dense, lexical, hybrid" in bad.output
+
+
+def test_a_broken_fusion_json_is_one_error_naming_the_file(tiny_index, tmp_path: Path, serve_encoder):
+    from embedtune.errors import DataError
+
+    _data, index = tiny_index
+    folder = model_dir(tmp_path, None)
+    (folder / "fusion.json").write_text('{"method": "wsum", "weights": {"model": 1.0}}', encoding="utf-8")
+    with pytest.raises(DataError, match=r"fusion\.json.*at least two parts"):
+        create_app(ServeSettings(index=index_with_model(index, folder, tmp_path), reload_poll_s=0), encoder=serve_encoder)

@@ -27,6 +27,7 @@ from embedtune import bm25
 
 LEXICAL_DIR = "bm25"
 _TOKENS, _OFFSETS = "tokens.npy", "tokens.offsets.npy"
+_TOKENIZE_CHUNK = 20_000
 _NO_TERM = "\x00"  # bm25s's tokenizer only yields \w\w+ words: never this
 
 
@@ -67,12 +68,15 @@ class LexicalIndex:
 
     def extend(self, texts: list[str]) -> None:
         """Append rows (tokenised here); the BM25 matrix is stale until :meth:`build`."""
-        token_lists = bm25.tokenize(texts)
-        ids = [[self.vocab.setdefault(t, len(self.vocab)) for t in tokens] for tokens in token_lists]
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        flat = np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(lengths.sum()))
-        self.tokens = np.concatenate([np.asarray(self.tokens), flat])
-        self.offsets = np.concatenate([np.asarray(self.offsets), self.offsets[-1] + np.cumsum(lengths)])
+        flats, lengths = [np.asarray(self.tokens)], []
+        for start in range(0, len(texts), _TOKENIZE_CHUNK):  # token strings of one chunk at a time in memory
+            ids = [[self.vocab.setdefault(t, len(self.vocab)) for t in tokens]
+                   for tokens in bm25.tokenize(texts[start:start + _TOKENIZE_CHUNK])]
+            lengths.append(np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids)))
+            flats.append(np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(lengths[-1].sum())))
+        added = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+        self.tokens = np.concatenate(flats)
+        self.offsets = np.concatenate([np.asarray(self.offsets), self.offsets[-1] + np.cumsum(added)])
         self.invalidate()
 
     def take(self, rows: np.ndarray) -> None:

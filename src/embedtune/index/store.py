@@ -340,13 +340,17 @@ class VectorIndex:
                                  "rebuild it with `embedtune index build`, or search it dense")
         self.lexical.ensure_built(~self.deleted)
         live = self.lexical.live
+        every_row = len(live) == self.rows and not filters  # the usual case: scores are already per row
         mask = self.filter_mask(filters) if filters else ~self.deleted
         k = min(k, int(mask.sum()))
         out = []
         for tokens in bm25.tokenize(queries):
-            scores = np.full(self.rows, -np.inf, dtype=np.float32)
-            scores[live] = self.lexical.scores(tokens)
-            scores[~mask] = -np.inf
+            if every_row:
+                scores = self.lexical.scores(tokens)
+            else:
+                scores = np.full(self.rows, -np.inf, dtype=np.float32)
+                scores[live] = self.lexical.scores(tokens)
+                scores[~mask] = -np.inf
             rows = self._top_rows(scores, k)
             out.append((rows, scores[rows]))
         return out
@@ -373,10 +377,12 @@ class VectorIndex:
         row_rank = rank if rows is None else rank[rows]
         above = above[np.lexsort((row_rank[above], -scores[above]))]
         need = k - len(above)
-        if rows is None:  # walk the rows in id order: cheap even when most of the corpus ties (BM25's zeros)
-            tied = by_id[scores[by_id] == threshold][:need]
+        at_threshold = scores == threshold
+        if rows is None and np.count_nonzero(at_threshold) > need:
+            # walk the rows in id order: cheap even when most of the corpus ties (BM25's zeros)
+            tied = by_id[at_threshold[by_id]][:need]
         else:
-            tied = np.flatnonzero(scores == threshold)
+            tied = np.flatnonzero(at_threshold)
             tied = tied[np.argsort(row_rank[tied], kind="stable")][:need]
         return np.concatenate([above, tied])
 
