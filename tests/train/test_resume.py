@@ -84,3 +84,4 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, uninterrup
     assert log_a["best_checkpoint"] == log_b["best_checkpoint"]
     eval_a, eval_b = (json.loads((d / "eval.json").read_text())["systems"] for d in (a, b))
     assert eval_a == eval_b
+    assert "resume: false" in (b / "config.yaml").read_text()  # the recipe, not the invocation

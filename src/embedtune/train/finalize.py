@@ -67,8 +67,10 @@ def finalize(prepared: Prepared, fitted: Fitted, config: TrainConfig, folder: Pa
     log = train_log(prepared, fitted, config, seconds)
     write_json_atomic(folder / "train_log.json", log)
     write_json_atomic(folder / "doctor.json", report.to_dict())
-    write_text_atomic(folder / "config.yaml", config.to_yaml())
-    add_embedtune_section(folder / "README.md", config, eval_result, report, log)
+    # The recipe of the model, not of this invocation: rerunning config.yaml trains anew.
+    recipe = config.model_copy(update={"resume": False})
+    write_text_atomic(folder / "config.yaml", recipe.to_yaml())
+    add_embedtune_section(folder / "README.md", recipe, eval_result, report, log)
     write_report(folder)
     return TrainResult(
         output=output,
