@@ -37,10 +37,14 @@ class TrainConfig(BaseModel):
         None, ge=1, description="If set, CachedMultipleNegativesRankingLoss with this mini-batch (large batches, small memory)."
     )
     lr: float = Field(5e-5, gt=0, lt=1, description="Peak learning rate (AdamW).")
-    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
+        "linear", description="Learning-rate schedule after warmup (transformers' scheduler names)."
+    )
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps with linear warmup.")
-    weight_decay: float = Field(0.01, ge=0)
-    seed: int = 42
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    seed: int = Field(
+        42, description="Random seed: the trainer's, batch order, the max_pairs and dev samples, hard-negative choice."
+    )
     max_seq_length: int = Field(256, ge=8, le=512, description="Tokens per text; longer texts are truncated.")
     scale: float = Field(20.0, gt=0, description="MNRL similarity scale (inverse temperature).")
     no_duplicates: bool = Field(True, description="Never put the same text twice in a batch (it would be a false negative).")
@@ -55,7 +59,11 @@ class TrainConfig(BaseModel):
         description="Batch pairs of similar token length (sorted inside large random windows, batch order shuffled) "
         "so less compute goes to padding; off = random batches.",
     )
-    multi_dataset_sampler: Literal["round_robin", "proportional"] = "round_robin"
+    multi_dataset_sampler: Literal["round_robin", "proportional"] = Field(
+        "round_robin",
+        description="With several datasets (never mixed in a batch): round_robin = one batch from each in turn "
+        "until one runs out; proportional = every batch of every dataset, in a seeded random order.",
+    )
     logq_correction: Literal["auto", "on", "off"] = Field(
         "auto",
         description="Subtract log q(positive) from in-batch logits (sampling-bias correction, Yi et al. 2019) so "
@@ -98,8 +106,8 @@ class TrainConfig(BaseModel):
         "OUTPUT.partial (a new run if there is none).",
     )
     max_pairs: int | None = Field(None, ge=1, description="Use at most this many training pairs (a seeded sample).")
-    eval_batch_size: int = Field(64, ge=1)
-    logging_steps: int = Field(10, ge=1)
+    eval_batch_size: int = Field(64, ge=1, description="Texts per encoding batch in evaluations.")
+    logging_steps: int = Field(10, ge=1, description="Log the training loss every this many optimizer steps.")
     baselines: bool = Field(True, description="Evaluate base model and BM25/popularity beside the tuned model.")
     force: bool = Field(False, description="Train even when the data doctor reports errors.")
     overwrite: bool = Field(False, description="Replace an output folder that is not empty and not a previous train run.")

@@ -1,7 +1,7 @@
 """Browser test: headless Chromium opens report.html from disk with no console errors.
 
-Same stack as tests/serve/test_serve_browser.py (Debian ``chromium`` + ``chromium-driver``, installed
-with apt-get when missing and possible, driven by pip ``selenium``); skipped only when those cannot be had.
+Same stack as tests/serve/test_serve_browser.py (Debian ``chromium`` + ``chromium-driver``, which ``.ci/run``
+installs, driven by pip ``selenium``); skipped, with the reason, when they are not installed.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.report.report_helpers import SCRIPT
+from tests.serve.test_serve_browser import chromium_missing
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or "")]
 
 
 @pytest.fixture

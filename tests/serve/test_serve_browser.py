@@ -1,7 +1,7 @@
 """Browser test: `embedtune serve` on 127.0.0.1, headless Chromium types a query and sees results.
 
-Needs Debian's ``chromium`` + ``chromium-driver`` (installed here with apt-get when missing and
-possible) and pip ``selenium``; skipped, with the reason, only when those cannot be had.
+Needs Debian's ``chromium`` + ``chromium-driver`` (``.ci/run`` installs them) and pip ``selenium``;
+skipped, with the reason, when they are not installed. The test never installs anything itself.
 """
 
 from __future__ import annotations
@@ -23,24 +23,18 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage", "--window-size=1100,900",
 ]
-APT_INSTALL = ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"]
 
 
-def ensure_chromium() -> tuple[str, str]:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium and driver:
-        return chromium, driver
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        pytest.skip("chromium + chromium-driver are not installed and apt-get cannot run here (need root)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    proc = subprocess.run(APT_INSTALL, env=env, capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
-        proc = subprocess.run(APT_INSTALL, env=env, capture_output=True, text=True, timeout=900)
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if proc.returncode != 0 or not (chromium and driver):
-        pytest.skip(f"could not install chromium: {proc.stderr.strip()[-300:]}")
-    return chromium, driver
+def chromium_missing() -> str | None:
+    """Why the browser tests cannot run here (chromium or chromedriver not installed), or None."""
+    missing = [name for name in ("chromium", "chromedriver") if shutil.which(name) is None]
+    if not missing:
+        return None
+    return f"{' and '.join(missing)} not installed: .ci/run installs them (as root), or `apt-get install chromium chromium-driver`"
+
+
+# Skipped before any fixture starts a server (or fine-tunes a model, in the report's browser test).
+pytestmark = pytest.mark.skipif(chromium_missing() is not None, reason=chromium_missing() or "")
 
 
 def free_port() -> int:
@@ -82,7 +76,7 @@ def server(index_copy: Path, tmp_path: Path):
 
 def start_chrome(tmp_path: Path, console_log: bool = False):
     """Headless Chromium under Selenium with a fresh profile (shared with the report's browser test)."""
-    chromium, driver_path = ensure_chromium()
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
     from selenium.webdriver.chrome.service import Service
 

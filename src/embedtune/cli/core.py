@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from embedtune.base_model import DEFAULT_BASE_MODEL, silence_progress_bars
+from embedtune.cli.options import config_flags
+from embedtune.config import TrainConfig
 
 
 def register(app: typer.Typer) -> None:
@@ -17,60 +19,36 @@ def register(app: typer.Typer) -> None:
     app.command("merge")(merge_command)
 
 
+#: ``embedtune train --help`` groups TrainConfig's flags under these headings (unlisted fields: "Training").
+TRAIN_PANELS = {
+    **dict.fromkeys(("data", "output", "base_model", "max_pairs", "force", "overwrite"), "Data and output"),
+    **dict.fromkeys(("hard_negatives", "hard_negative_range_min", "hard_negative_range_max", "hard_negative_margin"),
+                    "Hard negatives"),
+    **dict.fromkeys(("eval_split", "dev_corpus_max", "final_split", "eval_batch_size", "baselines"), "Evaluation"),
+    **dict.fromkeys(("keep", "keep_checkpoints", "checkpoint_steps", "resume", "merge_base", "logging_steps"),
+                    "Saving and resuming"),
+}
+
+
+@config_flags(
+    TrainConfig,
+    decls={"data": ("--data", "-d"), "output": ("--output", "-o"), "no_duplicates": ("--no-duplicates/--allow-duplicates",)},
+    panels=TRAIN_PANELS,
+    default_panel="Training",
+)
 def train_command(
     config: Annotated[Path | None, typer.Argument(help="YAML config (recipe); flags override it.")] = None,
-    data: Annotated[
-        list[Path] | None, typer.Option("--data", "-d", help="Pairs file or BEIR folder (repeat for several).")
-    ] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (the saved model).")] = None,
-    base_model: Annotated[str | None, typer.Option(help=f"Base model (default {DEFAULT_BASE_MODEL}).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Pairs per batch.")] = None,
-    mini_batch_size: Annotated[int | None, typer.Option(help="Use the cached MNRL loss with this mini-batch.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
-    max_seq_length: Annotated[int | None, typer.Option(help="Max tokens per text.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    hard_negatives: Annotated[int | None, typer.Option(help="Hard negatives mined per pair (0 = off).")] = None,
-    max_pairs: Annotated[int | None, typer.Option(help="Train on at most this many pairs.")] = None,
-    logq_correction: Annotated[
-        str | None,
-        typer.Option(help="auto|on|off: subtract log q(item) from in-batch logits (auto = on for recsys data)."),
-    ] = None,
-    keep: Annotated[str | None, typer.Option(help="Save the 'best' (dev) or 'last' epoch.")] = None,
-    merge_base: Annotated[
-        float | None,
-        typer.Option(help="Interpolate the trained weights with the base model: (1-x)*base + x*tuned (WiSE-FT)."),
-    ] = None,
-    precision: Annotated[
-        str | None,
-        typer.Option(help="auto|fp32|bf16|fp16: auto = bf16 autocast on CPUs with AMX/AVX512-BF16, fp32 on other CPUs."),
-    ] = None,
-    attention_dropout: Annotated[
-        float | None,
-        typer.Option(help="Attention-probability dropout while training (default 0: fused attention, ~2x faster on CPU)."),
-    ] = None,
-    group_by_length: Annotated[
-        bool | None,
-        typer.Option("--group-by-length/--no-group-by-length", help="Batch pairs of similar length (less padding)."),
-    ] = None,
-    checkpoint_steps: Annotated[
-        int | None, typer.Option(help="Also checkpoint every N optimizer steps (for --resume; default 200).")
-    ] = None,
-    resume: Annotated[
-        bool,
-        typer.Option("--resume", help="Continue the interrupted run in OUTPUT.partial from its last checkpoint."),
-    ] = False,
     nproc: Annotated[
         int | None,
         typer.Option(help="Train in N processes on this machine (runs torchrun); --batch-size stays the global batch."),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Train even if the data doctor reports errors.")] = False,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace OUTPUT even if it holds something other than a previous run.")
-    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    *,
+    overrides: dict[str, Any],
 ) -> None:
     """Fine-tune a bi-encoder (MultipleNegativesRankingLoss) and evaluate it against the baselines.
+
+    Every setting of a run (TrainConfig in embedtune/config.py) is a flag of the same name: a flag overrides the CONFIG file, which overrides the defaults shown.
 
     Example:
 
@@ -78,8 +56,7 @@ def train_command(
 
         embedtune train recipes/seed-site.yaml --data site-data --output runs/site
 
-    A run works in OUTPUT.partial and renames it to OUTPUT when done; after an interruption, run the
-    same command with --resume to continue from the last checkpoint.
+    A run works in OUTPUT.partial and renames it to OUTPUT when done; after an interruption, run the same command with --resume to continue from the last checkpoint.
 
     Several processes (data parallel, in-batch negatives gathered across them):
 
@@ -97,30 +74,7 @@ def train_command(
 
     if quiet:
         silence_progress_bars()
-    cfg = load_train_config(
-        config,
-        data=[str(p) for p in data] if data else None,
-        output=str(output) if output else None,
-        base_model=base_model,
-        epochs=epochs,
-        batch_size=batch_size,
-        mini_batch_size=mini_batch_size,
-        lr=lr,
-        max_seq_length=max_seq_length,
-        seed=seed,
-        hard_negatives=hard_negatives,
-        max_pairs=max_pairs,
-        logq_correction=logq_correction,
-        keep=keep,
-        merge_base=merge_base,
-        precision=precision,
-        group_by_length=group_by_length,
-        attention_dropout=attention_dropout,
-        checkpoint_steps=checkpoint_steps,
-        resume=resume or None,
-        force=force or None,
-        overwrite=overwrite or None,
-    )
+    cfg = load_train_config(config, **overrides)
     result = train(cfg, show_progress=not quiet, echo=typer.echo)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 reports

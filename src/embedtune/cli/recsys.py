@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from embedtune.base_model import DEFAULT_BASE_MODEL
+from embedtune.cli.options import field_option
+from embedtune.recsys.config import RecsysConfig
 
 recsys_app = typer.Typer(
     help="Recommendation: interaction logs + item catalog → a DATA_DIR for train/eval, and a synthetic shop.",
@@ -40,16 +43,20 @@ def build(
     description_column: str = typer.Option(None, help="catalog column of the description"),
     users_user_column: str = typer.Option(None, help="users-file column of the user id"),
     event_map: str = typer.Option(None, help="raw event → label, e.g. '0=click,1=cart,2=buy,3=fav'"),
-    category_sep: str = typer.Option(None, help="split multi-valued categories on this string (e.g. '|')"),
-    no_time: bool = typer.Option(None, "--no-time", help="no timestamps: the file order is the time order"),
-    split: str = typer.Option(None, help="leave_one_out (default) or time_cut"),
-    time_cut: str = typer.Option(None, help="for --split time_cut: epoch seconds or a date (default: 90% quantile)"),
-    k_core: int = typer.Option(None, help="keep users and items with at least k interactions (default 0: off)"),
-    max_train_per_user: int = typer.Option(None, help="training pairs per user, most recent first (default 20)"),
-    hist_top_n: int = typer.Option(None, help="values per Hist field (default 5)"),
-    hist_mode: str = typer.Option(None, help="frequency (recency-weighted, default) or last"),
-    hist_items: int = typer.Option(None, help="recent item titles in HistItems (default 5; 0: none)"),
+    category_separator: Annotated[str | None, field_option(RecsysConfig, "category_separator", "--category-sep")] = None,
+    no_time: Annotated[bool | None, field_option(RecsysConfig, "no_time")] = None,
+    split: Annotated[str | None, field_option(RecsysConfig, "split", metavar="[leave_one_out|time_cut]")] = None,
+    time_cut: Annotated[str | None, field_option(RecsysConfig, "time_cut")] = None,
+    k_core: Annotated[int | None, field_option(RecsysConfig, "k_core")] = None,
+    max_train_per_user: Annotated[int | None, field_option(RecsysConfig, "max_train_per_user")] = None,
+    hist_top_n: Annotated[int | None, field_option(RecsysConfig, "hist_top_n")] = None,
+    hist_mode: Annotated[str | None, field_option(RecsysConfig, "hist_mode", metavar="[frequency|last]")] = None,
+    recency_decay: Annotated[float | None, field_option(RecsysConfig, "recency_decay")] = None,
+    history_window: Annotated[int | None, field_option(RecsysConfig, "history_window")] = None,
+    hist_items: Annotated[int | None, field_option(RecsysConfig, "hist_items")] = None,
+    description_chars: Annotated[int | None, field_option(RecsysConfig, "description_chars")] = None,
     keep_history: bool = typer.Option(None, "--keep-history", help="do not exclude a user's earlier items from ranking"),
+    cold_threshold: Annotated[int | None, field_option(RecsysConfig, "cold_threshold")] = None,
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing DATA_DIR"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
@@ -89,7 +96,7 @@ def build(
                          "brand": brand_column, "title": title_column, "description": description_column},
         "user_columns": {"user": users_user_column},
         "event_map": mapping,
-        "category_separator": category_sep,
+        "category_separator": category_separator,
         "no_time": no_time,
         "split": split,
         "time_cut": time_cut,
@@ -98,6 +105,10 @@ def build(
         "hist_top_n": hist_top_n,
         "hist_mode": hist_mode,
         "hist_items": hist_items,
+        "recency_decay": recency_decay,
+        "history_window": history_window,
+        "description_chars": description_chars,
+        "cold_threshold": cold_threshold,
         "exclude_history": False if keep_history else None,
     }
     settings = load_recsys_config(config, overrides)

@@ -14,8 +14,10 @@ from typing import Annotated, Any
 import typer
 
 from embedtune.base_model import DEFAULT_BASE_MODEL
+from embedtune.cli.options import field_option
 from embedtune.encoders import BACKENDS, DEFAULT_BACKEND
 from embedtune.errors import EmbedtuneError
+from embedtune.serve.settings import API_KEY_ENV, ServeSettings
 
 DEFAULT_K = 10
 SNIPPET_CHARS = 240
@@ -252,18 +254,20 @@ def search(
 def serve(
     index: Annotated[Path | None, typer.Argument(help="index folder (from `embedtune index build`); or --store")] = None,
     host: Annotated[str, typer.Option(help="address to bind; 0.0.0.0 exposes the service to the network")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    backend: Annotated[str | None, typer.Option(help="torch | onnx | onnx-int8 | openvino; default: the index's")] = None,
-    api_key: Annotated[str | None, typer.Option(help="require this key on API calls", envvar="EMBEDTUNE_API_KEY", show_envvar=True)] = None,
-    cors: Annotated[list[str] | None, typer.Option("--cors", help="allowed browser origin (repeat; '*' for any)")] = None,
-    max_batch: Annotated[int, typer.Option(min=1, help="most requests micro-batched into one encoder call")] = 64,
-    batch_wait_ms: Annotated[float, typer.Option(min=0, help="how long a request waits for others to batch with (0: batch only what is already queued)")] = 0.0,
-    reload_poll: Annotated[float, typer.Option(min=0, help="seconds between checks for a new index version (0: off)")] = 2.0,
-    threads: Annotated[int | None, typer.Option(min=1, help="encoder threads (default: all cores)")] = None,
-    mode: Annotated[str, typer.Option("--mode", help="search mode of requests that name none: auto (hybrid when the model folder's fusion.json beat dense on dev, else dense) | dense | lexical | hybrid")] = "auto",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,
+    backend: Annotated[str | None, field_option(ServeSettings, "backend")] = None,
+    api_key: Annotated[str | None, field_option(ServeSettings, "api_key", envvar=API_KEY_ENV, show_envvar=True)] = None,
+    cors: Annotated[list[str] | None, field_option(ServeSettings, "cors_origins", "--cors", help="allowed browser origin (repeat; '*' for any)")] = None,
+    max_batch: Annotated[int | None, field_option(ServeSettings, "max_batch", min=1)] = None,
+    batch_wait_ms: Annotated[float | None, field_option(ServeSettings, "batch_wait_ms", min=0)] = None,
+    reload_poll: Annotated[float | None, field_option(ServeSettings, "reload_poll_s", "--reload-poll", min=0)] = None,
+    threads: Annotated[int | None, field_option(ServeSettings, "threads", min=1)] = None,
+    mode: Annotated[str | None, field_option(ServeSettings, "mode", metavar="[auto|dense|lexical|hybrid]")] = None,
+    max_body_bytes: Annotated[int | None, field_option(ServeSettings, "max_body_bytes", min=1)] = None,
+    title: Annotated[str | None, field_option(ServeSettings, "title")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no access log")] = False,
-    store: Annotated[str | None, typer.Option("--store", help="serve a PostgreSQL + pgvector store instead: postgresql://... (see `index push`)")] = None,
-    table: Annotated[str, typer.Option(help="with --store: the store table")] = "embedtune_documents",
+    store: Annotated[str | None, field_option(ServeSettings, "store")] = None,
+    table: Annotated[str | None, field_option(ServeSettings, "table")] = None,
 ) -> None:
     """Serve search, recommend and embed over HTTP, with a search page at / and a site widget at /widget.js.
 
@@ -276,7 +280,7 @@ def serve(
     import uvicorn
     from threadpoolctl import threadpool_limits
 
-    from embedtune.serve.app import ServeSettings, create_app
+    from embedtune.serve.app import create_app
 
     _check_backend(backend)
     if api_key is not None and not api_key.strip():
@@ -289,17 +293,18 @@ def serve(
         raise typer.BadParameter("give an INDEX folder or --store postgresql://..., not both")
     from pydantic import ValidationError
 
-    given = {"api_key": api_key} if api_key is not None else {}  # else ServeSettings reads $EMBEDTUNE_API_KEY
+    flags = {"table": table, "backend": backend, "api_key": api_key, "cors_origins": cors, "max_batch": max_batch,
+             "batch_wait_ms": batch_wait_ms, "reload_poll_s": reload_poll, "threads": threads, "mode": mode,
+             "max_body_bytes": max_body_bytes, "title": title}
+    given = {name: value for name, value in flags.items() if value is not None}  # the rest: $EMBEDTUNE_* or the default
     try:
-        settings = ServeSettings(index=index, store=store, table=table, backend=backend, cors_origins=list(cors or []),
-                                 max_batch=max_batch, batch_wait_ms=batch_wait_ms, reload_poll_s=reload_poll,
-                                 threads=threads, mode=mode, **given)
+        settings = ServeSettings(index=index, store=store, **given)
     except ValidationError as exc:
         raise EmbedtuneError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
     app = create_app(settings)
     from embedtune.store.postgres import redact_url
 
-    source = index if store is None else f"{redact_url(store)} table {table}"
+    source = index if store is None else f"{redact_url(store)} table {settings.table}"
     typer.echo(f"serving {source} on http://{host}:{port}  (docs: /docs, page: /, widget: /widget.js)", err=True)
     uvicorn.run(app, host=host, port=port, access_log=not quiet, log_level="warning" if quiet else "info",
                 timeout_graceful_shutdown=10)

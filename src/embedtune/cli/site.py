@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from embedtune.base_model import DEFAULT_BASE_MODEL
+from embedtune.cli.options import field_option
 from embedtune.site import SiteBuildOptions, build_site_dataset
-from embedtune.site import crawl as _crawl
 from embedtune.site.build import DEFAULT_GENERATORS
-from embedtune.site.chunk import DEFAULT_MAX_TOKENS
-from embedtune.site.queries import DEFAULT_MAX_QUERIES_PER_PASSAGE, GENERATOR_NAMES
-from embedtune.site.split import DEFAULT_DEV_FRACTION
+from embedtune.site.queries import GENERATOR_NAMES
 
 site_app = typer.Typer(
     help="Site search: turn a website into training data for a retriever.",
@@ -28,28 +26,30 @@ def build(
         show_default=False,
     ),
     output: Path = typer.Option(..., "--output", "-o", help="DATA_DIR to write (BEIR layout)"),
-    url: str = typer.Option(None, help="crawl this running site; with a folder/sitemap: the site's address for URLs"),
-    max_pages: int = typer.Option(_crawl.DEFAULT_MAX_PAGES, help="pages to read at most"),
-    max_depth: int = typer.Option(_crawl.DEFAULT_MAX_DEPTH, help="link depth from the start URL (crawl)"),
-    rate: float = typer.Option(_crawl.DEFAULT_RATE, help="requests per second (crawl; robots.txt Crawl-delay wins if slower)"),
-    questions: Path = typer.Option(None, help='real visitor questions, JSONL {"question", "url"[, "anchor"]}: the test split'),
-    search_log: Path = typer.Option(
-        None, help="site-search log export (CSV/TSV/JSONL: query + clicked URL or page id): real questions for the test split"
-    ),
+    url: Annotated[str | None, field_option(SiteBuildOptions, "url")] = None,
+    max_pages: Annotated[int | None, field_option(SiteBuildOptions, "max_pages")] = None,
+    max_depth: Annotated[int | None, field_option(SiteBuildOptions, "max_depth")] = None,
+    rate: Annotated[float | None, field_option(SiteBuildOptions, "rate")] = None,
+    timeout: Annotated[float | None, field_option(SiteBuildOptions, "timeout")] = None,
+    max_page_bytes: Annotated[int | None, field_option(SiteBuildOptions, "max_page_bytes")] = None,
+    questions: Annotated[Path | None, field_option(SiteBuildOptions, "questions")] = None,
+    search_log: Annotated[Path | None, field_option(SiteBuildOptions, "search_log")] = None,
     generators: str = typer.Option(
         ",".join(DEFAULT_GENERATORS),
         help=f"comma-separated query generators: {', '.join(GENERATOR_NAMES)} (before: headings,keywords,sentences)",
     ),
-    max_queries_per_passage: int = typer.Option(DEFAULT_MAX_QUERIES_PER_PASSAGE, help="cap on queries per passage"),
-    max_train_pairs: int = typer.Option(None, help="keep a random sample of this many training pairs"),
-    max_tokens: int = typer.Option(DEFAULT_MAX_TOKENS, help="passage length limit in model tokens (title included)"),
-    base_model: str = typer.Option(DEFAULT_BASE_MODEL, help="model whose tokenizer measures passages"),
-    dev_fraction: float = typer.Option(DEFAULT_DEV_FRACTION, help="share of passages held out for dev"),
+    max_queries_per_passage: Annotated[int | None, field_option(SiteBuildOptions, "max_queries_per_passage")] = None,
+    max_train_pairs: Annotated[int | None, field_option(SiteBuildOptions, "max_train_pairs")] = None,
+    max_tokens: Annotated[int | None, field_option(SiteBuildOptions, "max_tokens")] = None,
+    base_model: Annotated[str | None, field_option(SiteBuildOptions, "base_model")] = None,
+    dev_fraction: Annotated[float | None, field_option(SiteBuildOptions, "dev_fraction")] = None,
+    max_dev_passages: Annotated[int | None, field_option(SiteBuildOptions, "max_dev_passages")] = None,
     no_dedupe: bool = typer.Option(False, "--no-dedupe", help="keep exact and near-duplicate passages"),
+    near_duplicate_threshold: Annotated[float | None, field_option(SiteBuildOptions, "near_duplicate_threshold")] = None,
     follow_links: bool = typer.Option(False, "--follow-links", help="read symbolic links that lead out of the source folder"),
-    llm_url: str = typer.Option(None, help="OpenAI-compatible endpoint (enables the llm generator)"),
-    llm_model: str = typer.Option(None, help="model name for --llm-url"),
-    seed: int = typer.Option(42, help="random seed (split, sampling)"),
+    llm_url: Annotated[str | None, field_option(SiteBuildOptions, "llm_url")] = None,
+    llm_model: Annotated[str | None, field_option(SiteBuildOptions, "llm_model")] = None,
+    seed: Annotated[int | None, field_option(SiteBuildOptions, "seed")] = None,
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing DATA_DIR"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
@@ -67,25 +67,17 @@ def build(
 
         embedtune train --data data/site --output models/site
     """
-    options = SiteBuildOptions.checked(
-        url=url,
-        max_pages=max_pages,
-        max_depth=max_depth,
-        rate=rate,
-        questions=questions,
-        search_log=search_log,
-        generators=[g for g in generators.split(",") if g.strip()],
-        max_queries_per_passage=max_queries_per_passage,
-        max_train_pairs=max_train_pairs,
-        max_tokens=max_tokens,
-        base_model=base_model,
-        dev_fraction=dev_fraction,
-        dedupe=not no_dedupe,
-        follow_links=follow_links,
-        llm_url=llm_url,
-        llm_model=llm_model,
-        seed=seed,
-    )
+    flags = {
+        "url": url, "max_pages": max_pages, "max_depth": max_depth, "rate": rate, "timeout": timeout,
+        "max_page_bytes": max_page_bytes, "questions": questions, "search_log": search_log,
+        "generators": [g for g in generators.split(",") if g.strip()],
+        "max_queries_per_passage": max_queries_per_passage, "max_train_pairs": max_train_pairs,
+        "max_tokens": max_tokens, "base_model": base_model, "dev_fraction": dev_fraction,
+        "max_dev_passages": max_dev_passages, "dedupe": False if no_dedupe else None,
+        "near_duplicate_threshold": near_duplicate_threshold, "follow_links": follow_links or None, "llm_url": llm_url,
+        "llm_model": llm_model, "seed": seed,
+    }
+    options = SiteBuildOptions.checked(**{name: value for name, value in flags.items() if value is not None})
     report = build_site_dataset(source, output, options, progress=not quiet, overwrite=overwrite)
     for line in report.summary_lines():
         typer.echo(line)

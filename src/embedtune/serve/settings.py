@@ -27,15 +27,17 @@ class ServeSettings(BaseSettings):
     backend: str | None = Field(None, description="torch | onnx | onnx-int8 | openvino; default: the backend the index was built with")
     api_key: str | None = Field(None, description=f"require this key (Authorization: Bearer KEY or X-API-Key); default ${API_KEY_ENV}")
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed to call the API from a browser ('*' for any)")
-    max_body_bytes: int = 1_000_000
-    max_batch: int = 64
-    batch_wait_ms: float = 0.0
-    reload_poll_s: float = Field(2.0, description="how often to check the index folder for a new version; 0 turns it off")
+    max_body_bytes: int = Field(1_000_000, description="largest request body accepted, in bytes (larger: 413)")
+    max_batch: int = Field(64, description="most requests micro-batched into one encoder call")
+    batch_wait_ms: float = Field(
+        0.0, description="how long a request waits for others to batch with (0: batch only what is already queued)"
+    )
+    reload_poll_s: float = Field(2.0, description="seconds between checks of the index folder for a new version (0: off)")
     mode: Literal["auto", "dense", "lexical", "hybrid"] = Field(
         "auto", description="search mode of requests that name none; auto: hybrid when the model folder's fusion.json "
                             "beat dense on dev, else dense (embedtune.index.hybrid.choose_mode)")
-    threads: int | None = None
-    title: str = "embedtune search"
+    threads: int | None = Field(None, description="encoder threads (default: all cores)")
+    title: str = Field("embedtune search", description="the API's title in its OpenAPI docs (/docs)")
 
     @field_validator("api_key")
     @classmethod

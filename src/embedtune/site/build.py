@@ -60,26 +60,35 @@ class SiteBuildOptions(BaseModel):
     url: str | None = Field(None, description="crawl this running site (or re-root a folder's/sitemap's URLs on it)")
     max_pages: int = Field(crawl.DEFAULT_MAX_PAGES, ge=1, description="pages to read at most")
     max_depth: int = Field(crawl.DEFAULT_MAX_DEPTH, ge=0, description="link depth from the start URL (crawl)")
-    rate: float = Field(crawl.DEFAULT_RATE, gt=0, description="requests per second (crawl)")
+    rate: float = Field(
+        crawl.DEFAULT_RATE, gt=0, description="requests per second (crawl; robots.txt Crawl-delay wins if slower)"
+    )
     timeout: float = Field(crawl.DEFAULT_TIMEOUT, gt=0, description="seconds per request (crawl)")
     max_page_bytes: int = Field(DEFAULT_MAX_PAGE_BYTES, ge=1024, description="larger pages are skipped")
     follow_links: bool = Field(False, description="read symbolic links that lead out of the source folder")
     base_model: str = Field(DEFAULT_BASE_MODEL, description="model whose tokenizer measures passage length")
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=32, le=8192, description="passage length limit, title included")
     dedupe: bool = Field(True, description="merge exact and near-duplicate passages (pages only)")
-    near_duplicate_threshold: float = Field(DEFAULT_NEAR_DUPLICATE_THRESHOLD, gt=0, le=1)
+    near_duplicate_threshold: float = Field(
+        DEFAULT_NEAR_DUPLICATE_THRESHOLD, gt=0, le=1,
+        description="passages whose word 3-shingles have at least this Jaccard similarity are near duplicates",
+    )
     generators: list[str] = Field(list(DEFAULT_GENERATORS), description="query generators to run")
-    max_queries_per_passage: int = Field(queries.DEFAULT_MAX_QUERIES_PER_PASSAGE, ge=1)
+    max_queries_per_passage: int = Field(queries.DEFAULT_MAX_QUERIES_PER_PASSAGE, ge=1, description="cap on queries per passage")
     max_train_pairs: int | None = Field(None, ge=1, description="keep a random sample of this many training pairs")
-    questions: Path | None = Field(None, description="real visitor questions (JSONL) for the test split")
+    questions: Path | None = Field(
+        None, description='real visitor questions, JSONL with "question", "url" (optional "anchor"): the test split'
+    )
     search_log: Path | None = Field(
         None, description="search-log export (query + clicked URL or page id; CSV/TSV/JSONL): real questions for test"
     )
-    dev_fraction: float = Field(split.DEFAULT_DEV_FRACTION, ge=0, lt=1)
-    max_dev_passages: int = Field(split.DEFAULT_MAX_DEV_PASSAGES, ge=0)
+    dev_fraction: float = Field(split.DEFAULT_DEV_FRACTION, ge=0, lt=1, description="share of passages held out for dev")
+    max_dev_passages: int = Field(
+        split.DEFAULT_MAX_DEV_PASSAGES, ge=0, description="at most this many dev passages (per-epoch evaluation cost)"
+    )
     llm_url: str | None = Field(None, description="OpenAI-compatible endpoint for the llm generator")
-    llm_model: str | None = None
-    seed: int = 42
+    llm_model: str | None = Field(None, description="model name at llm_url")
+    seed: int = Field(42, description="random seed (split, sampling, MinHash)")
 
     @classmethod
     def checked(cls, **values: Any) -> SiteBuildOptions:
