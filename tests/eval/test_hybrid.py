@@ -128,3 +128,11 @@ def test_recommendation_names_what_to_serve_and_what_the_fine_tune_adds():
     assert line.startswith("serve base_hybrid (the base model fused with BM25: no training)")
     line = _result_with({**means, "model": 0.80}, verdicts).recommendation
     assert line.startswith("serve the fine-tuned model alone (dense)") and "-0.0400 ndcg@10 over model" in line
+
+
+def test_on_a_tie_the_recommendation_takes_what_needs_no_training():
+    means = {"model": 0.65, "base": 0.65, "bm25": 0.69, "hybrid": 0.72, "base_hybrid": 0.72}  # model is the base
+    verdicts = {"model": "better", "bm25": "better", "base": "better", "base_hybrid": "no detectable difference"}
+    assert _result_with(means, verdicts).recommendation.startswith("serve base_hybrid")
+    means = {"model": 0.60, "base": 0.60, "bm25": 0.75, "hybrid": 0.70, "base_hybrid": 0.70}
+    assert _result_with(means, verdicts).recommendation.startswith("serve bm25 alone: it scores best here")

@@ -140,7 +140,8 @@ class EvalResult:
         if HYBRID not in self.systems:
             return None
         vs = {c.baseline: c for c in self.comparisons if c.system == HYBRID}
-        servable = [n for n in (HYBRID, BASE_HYBRID, "model", "bm25", "base") if n in self.systems]
+        # On a tie the system that needs less wins: no training first, then no fusion.
+        servable = [n for n in ("bm25", "base", BASE_HYBRID, "model", HYBRID) if n in self.systems]
         best = max(servable, key=lambda n: self.systems[n].metrics[PRIMARY_METRIC])
 
         def over(name: str, label: str | None = None) -> str:
@@ -157,8 +158,9 @@ class EvalResult:
             return line
         if best == BASE_HYBRID:
             return "serve base_hybrid (the base model fused with BM25: no training); hybrid scores " + over(BASE_HYBRID)
-        served = "the fine-tuned model alone (dense)" if best == "model" else best
-        return f"serve {served}: it scores best here; hybrid scores " + over(best) if best in vs else f"serve {served}"
+        served = {"model": "the fine-tuned model alone (dense)", "base": "the base model alone (dense, no training)",
+                  "bm25": "bm25 alone"}[best]
+        return f"serve {served}: it scores best here; hybrid scores " + over(best)
 
     @property
     def verdict(self) -> str:
