@@ -261,3 +261,139 @@ def test_cli_add_delete_and_build_from_embeddings(pg_url, tmp_path, tiny_beir):
     store = PgVectorStore(pg_url, "t_add")
     assert len(store) == 11 and store.search(np.ones(384, np.float32), k=20, filters={"id": "security-0"})[0][0].text.startswith("Two-factor codes now")
     store.close()
+
+
+# ---- lexical and hybrid search: PostgreSQL full-text search over the generated tsv column ----
+
+def _tiny_store(pg_url: str, tiny_beir, table: str) -> tuple[PgVectorStore, dict[str, Document]]:
+    """The tiny help center's documents with random vectors (the lexical side never reads them)."""
+    from embedtune.data.beir import read_corpus
+
+    corpus = read_corpus(tiny_beir / "corpus.jsonl")
+    vectors = np.random.default_rng(0).standard_normal((len(corpus), 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    store = PgVectorStore(pg_url, table)
+    store.push([(list(corpus.values()), vectors)], model=MODEL, backend="torch", dim=384, recall_sample=0)
+    return store, corpus
+
+
+def _ids(hits) -> list[str]:
+    return [h.id for h in hits]
+
+
+def test_full_text_search_matches_any_word_ranks_by_ts_rank_cd_and_follows_upserts(pg_url, tiny_beir):
+    import psycopg
+
+    from embedtune import bm25
+    from embedtune.store.postgres import StoreIndex, any_word_query
+
+    store, corpus = _tiny_store(pg_url, tiny_beir, "t_fts")
+    assert store.has_lexical() and store.info().schema_version == 2
+    question = "How do I enable two-factor authentication?"
+    hits = store.search_lexical([question], k=12)[0]
+    # any of its words, as BM25: the same documents BM25 gives a score above 0 (AND would keep only security-2)
+    retriever = bm25.build(bm25.tokenize([d.full_text for d in corpus.values()]))
+    scored = bm25.scores(retriever, bm25.tokenize([question])[0])
+    assert set(_ids(hits)) == {doc_id for doc_id, s in zip(corpus, scored, strict=True) if s > 0} == {"security-0", "security-2"}
+    assert _ids(hits)[0] == "security-2"  # holds all three words
+    with psycopg.connect(pg_url) as conn:  # the score is ts_rank_cd(tsv, q, 1) over websearch_to_tsquery
+        want = dict(conn.execute("SELECT id, ts_rank_cd(tsv, websearch_to_tsquery('english', %s), 1) FROM t_fts",
+                                 (any_word_query(question),)).fetchall())
+        strict = conn.execute("SELECT count(*) FROM t_fts WHERE tsv @@ websearch_to_tsquery('english', %s)",
+                              (question,)).fetchone()[0]
+    assert strict == 1 and [h.score for h in hits] == pytest.approx([want[h.id] for h in hits], rel=1e-6)
+
+    several = store.search_lexical(["refund invoice card plan", "how do I", "authentication -recovery",
+                                    '"authenticator app"', "notes"], k=3)
+    assert len(several[0]) == 3 and len(several[4]) >= 1  # k caps the matches
+    for found in several:
+        assert [(-h.score, h.id) for h in found] == sorted((-h.score, h.id) for h in found)  # ties by id
+    assert several[1] == []  # stop words only: nothing to match
+    assert _ids(several[2]) == ["security-0"] and _ids(several[3]) == ["security-0"]  # web-search syntax as written
+    assert len(store.search_lexical(["export sync"], k=12)[0]) > 1
+    assert _ids(store.search_lexical(["export sync"], k=12, filters={"id": ["export-0", "billing-0"]})[0]) == ["export-0"]
+
+    vectors = np.eye(2, 384, dtype=np.float32)
+    store.upsert([Document(id="pigeon", title="Pigeons", text="Notes can be delivered by carrier pigeon."),
+                  Document(id="security-2", title="Security", text="Recovery codes are printed once.")], vectors)
+    assert _ids(store.search_lexical(["carrier pigeons"], k=5)[0]) == ["pigeon"]  # the generated column follows
+    assert _ids(store.search_lexical([question], k=5)[0]) == ["security-0"]
+    store.delete(["pigeon"])
+    assert store.search_lexical(["carrier pigeons"], k=5)[0] == []
+
+    with psycopg.connect(pg_url) as conn:  # a table pushed before the column existed
+        conn.execute("ALTER TABLE t_fts DROP COLUMN tsv")
+    assert not store.has_lexical()
+    old = StoreIndex(store)
+    assert old.lexical is None
+    with pytest.raises(StoreError, match="no full-text column"):
+        old.search_lexical([question])
+    store.close()
+
+
+def test_serve_store_answers_lexical_and_hybrid_fused_with_the_models_fusion_json(pg_url, tmp_path, tiny_beir, base_model):
+    import psycopg
+    from fastapi.testclient import TestClient
+
+    from embedtune.base_model import resolve_model_path
+    from embedtune.data.beir import read_queries
+    from embedtune.encoders import TorchEncoder
+    from embedtune.errors import EmbedtuneError
+    from embedtune.eval.fusion import FusionSpec, fuse_runs
+    from embedtune.index import build_index
+    from embedtune.serve.app import ServeSettings, create_app
+
+    encoder = TorchEncoder.from_model(base_model, resolve_model_path(MODEL))
+    index = build_index(MODEL, tiny_beir, tmp_path / "index", ann="none", encoder=encoder, show_progress=False)
+    spec = FusionSpec(method="wsum", norm="min-max", weights={"model": 0.3, "bm25": 0.7},
+                      dev_metric={"hybrid": 0.80, "model": 0.79, "bm25": 0.70}, split="dev")
+    model = tmp_path / "model"  # a model folder as the table names it: only its fusion.json matters here
+    model.mkdir()
+    spec.save(model / "fusion.json")
+    store = PgVectorStore(pg_url, "t_hybrid")
+    store.push(rows_from_index(index), model=str(model), backend="torch", dim=384, recall_sample=0)
+
+    def run(hits) -> list[tuple[str, float]]:
+        return [(h.id, h.score) for h in hits]
+
+    with TestClient(create_app(ServeSettings(store=pg_url, table="t_hybrid", reload_poll_s=0), encoder=encoder)) as client:
+        search = client.get("/health").json()["search"]
+        assert search["modes"] == ["dense", "lexical", "hybrid"] and search["fusion_source"] == str(model / "fusion.json")
+        assert search["default_mode"] == "dense"  # fusion.json's win was with BM25, not with this lexical side
+        assert "hybrid with BM25 beat dense" in search["why"] and "PostgreSQL full-text search" in search["why"]
+        assert "not the evaluated one" in search["why"]
+        queries = [*read_queries(tiny_beir / "queries.jsonl").values(), "how do I"]  # the last: stop words only
+        for query in queries:
+            vector = encoder.encode([query])
+            lexical = store.search_lexical([query], k=spec.depth)[0]
+            dense = store.search(vector, k=spec.depth)[0]
+            want = fuse_runs(spec, {"model": {"q": run(dense)}, "bm25": {"q": run(lexical)}}, k=5)["q"]
+            answers = {mode: client.post("/search", json={"query": query, "k": 5, "mode": mode}).json()
+                       for mode in ("lexical", "hybrid", "dense")}
+            assert {mode: a["mode"] for mode, a in answers.items()} == {m: m for m in answers}
+            assert [h["id"] for h in answers["lexical"]["results"]] == _ids(lexical[:5])
+            assert [h["score"] for h in answers["lexical"]["results"]] == pytest.approx([h.score for h in lexical[:5]])
+            assert [h["id"] for h in answers["hybrid"]["results"]] == [d for d, _ in want], query
+            assert [h["score"] for h in answers["hybrid"]["results"]] == pytest.approx([s for _, s in want], abs=1e-6)
+            assert [h["id"] for h in answers["dense"]["results"]] == [h.id for h in dense[:5]]
+            assert len(answers["hybrid"]["results"]) == 5  # also when the lexical side found nothing
+        hit = client.post("/search", json={"query": "export every note", "k": 1, "mode": "hybrid"}).json()["results"][0]
+        assert (hit["id"], hit["title"]) == ("export-0", "Export") and hit["text"].startswith("Choose File > Export")
+    with TestClient(create_app(ServeSettings(store=pg_url, table="t_hybrid", reload_poll_s=0, mode="hybrid"),
+                               encoder=encoder)) as client:
+        search = client.get("/health").json()["search"]
+        assert search["default_mode"] == "hybrid" and search["why"].startswith("set by --mode; lexical and hybrid")
+        assert client.post("/search", json={"query": "export every note", "k": 3}).json()["mode"] == "hybrid"
+
+    with psycopg.connect(pg_url) as conn:  # a table pushed before the column existed
+        conn.execute("ALTER TABLE t_hybrid DROP COLUMN tsv")
+    with TestClient(create_app(ServeSettings(store=pg_url, table="t_hybrid", reload_poll_s=0), encoder=encoder)) as client:
+        search = client.get("/health").json()["search"]
+        assert search["modes"] == ["dense"] and search["default_mode"] == "dense" and "no full-text column" in search["why"]
+        assert client.post("/search", json={"query": "export every note", "k": 3}).json()["mode"] == "dense"
+        for mode in ("lexical", "hybrid"):
+            answer = client.post("/search", json={"query": "export every note", "k": 3, "mode": mode})
+            assert answer.status_code == 422 and "no full-text column" in answer.json()["detail"][0]["msg"]
+    with pytest.raises(EmbedtuneError, match="--mode hybrid: this store table has no full-text column"):
+        create_app(ServeSettings(store=pg_url, table="t_hybrid", reload_poll_s=0, mode="hybrid"), encoder=encoder)
+    store.close()

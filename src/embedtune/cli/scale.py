@@ -95,7 +95,7 @@ def index_push(
     info = result.info
     typer.echo(f"pushed {result.rows:,} rows to {redact_url(to)} table {table} in "
                f"{result.load_seconds + result.index_seconds + result.swap_seconds:.1f} s "
-               f"(COPY {result.rows / max(result.load_seconds, 1e-9):,.0f} rows/s, HNSW build {result.index_seconds:.1f} s); "
+               f"(COPY {result.rows / max(result.load_seconds, 1e-9):,.0f} rows/s, HNSW + full-text index build {result.index_seconds:.1f} s); "
                f"model {info.model} [{info.backend}], {info.dim}-d")
     if info.recall_at_10 is not None:
         typer.echo(f"ef_search {info.ef_search}: recall@10 vs exact {info.recall_at_10:.4f} on {info.recall_sample} stored rows")

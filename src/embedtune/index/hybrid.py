@@ -2,6 +2,9 @@
 
 - ``dense``: cosine over the vectors (:meth:`VectorIndex.search`); scores are cosines.
 - ``lexical``: BM25 over the index's lexical part (:meth:`VectorIndex.search_lexical`); scores are BM25.
+  A PostgreSQL store (``serve --store``) answers with PostgreSQL full-text search instead
+  (:meth:`~embedtune.store.postgres.PgVectorStore.search_lexical`): other scores, so its hybrid is fused
+  the same way but is not the ranking evaluation scored, and it is not the default there (:func:`choose_mode`).
 - ``hybrid``: the dense and the lexical top ``fusion.depth`` of a query, fused by
   :func:`embedtune.eval.fusion.fuse_runs` with a :class:`~embedtune.eval.fusion.FusionSpec`; scores
   are the fused ones. Evaluation fuses the same two top-``depth`` runs with the same function, so on
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -98,7 +101,12 @@ def choose_mode(index: Any, override: str | None = None) -> ModeChoice:
     usable = spec is not None and len(spec.parts) == 2 and LEXICAL_PART in spec.parts
     fusion, source = (spec, str(path)) if usable else (DEFAULT_FUSION, "documented default")
 
+    evaluated_lexical = getattr(index.lexical, "same_as_evaluated", True) if lexical else True
+
     def chosen(mode: str, reason: str) -> ModeChoice:
+        if not evaluated_lexical:
+            reason += (f"; lexical and hybrid search use {index.lexical.description}, whose scores differ from the "
+                       f"BM25 that `embedtune eval` scored, so a hybrid ranking served here is not the evaluated one")
         return ModeChoice(default=mode, reason=reason, fusion=fusion, fusion_source=source, modes=modes)  # type: ignore[arg-type]
 
     if override is not None and override != "auto":
@@ -118,6 +126,9 @@ def choose_mode(index: Any, override: str | None = None) -> ModeChoice:
     if beat and not lexical:
         return chosen("dense", f"{path}: hybrid beat dense ({_dev_line(spec, part)}), but {no_lexical_reason(index)}")
     verdict = "beat" if beat else "did not beat"
+    if beat and not evaluated_lexical:
+        return chosen("dense", f"{path}: hybrid with BM25 beat dense ({_dev_line(spec, part)}), but this index's "
+                               "lexical side is not that BM25: dense by default, hybrid on request")
     return chosen("hybrid" if beat else "dense", f"{path}: hybrid {verdict} dense {_dev_line(spec, part)}")
 
 
@@ -125,19 +136,24 @@ def no_lexical_reason(index: Any) -> str:
     if getattr(index, "lexical", None) is not None:
         return "the index has a lexical part"
     if not isinstance(index, VectorIndex):
-        return "this store has no lexical index: it serves dense only"
+        return ("this store table has no full-text column (pushed by an older embedtune): it serves dense only; "
+                "push the index again (`embedtune index push INDEX --to URL`) for lexical and hybrid search")
     return "the index has no lexical part (built before embedtune kept one): rebuild it with `embedtune index build`"
 
 
-def search(index: VectorIndex, queries: Sequence[str], vectors: np.ndarray | None, k: int, mode: str,
+def search(index: Any, queries: Sequence[str], vectors: np.ndarray | None, k: int, mode: str,
            fusion: FusionSpec | None = None, filters: Mapping[str, Any] | None = None) -> list[list[SearchHit]]:
-    """Top ``k`` per query in ``mode``; ``vectors`` are the queries' embeddings (unused, may be None, for lexical)."""
+    """Top ``k`` per query in ``mode``; ``vectors`` are the queries' embeddings (unused, may be None, for lexical).
+
+    ``index``: a :class:`VectorIndex`, or a store (:class:`~embedtune.store.postgres.StoreIndex`)."""
     if mode == "dense":
         return index.search(vectors, k=k, filters=filters)
     if mode == "lexical":
         return index.search_lexical(list(queries), k=k, filters=filters)
     if mode != "hybrid":
         raise EmbedtuneError(f"unknown search mode {mode!r}: choose one of {', '.join(MODES)}")
+    if not isinstance(index, VectorIndex):
+        return hybrid_search_hits(index, queries, vectors, k, fusion or DEFAULT_FUSION, filters)
     return hybrid_search(index, queries, vectors, k, fusion or DEFAULT_FUSION, filters)
 
 
@@ -152,10 +168,30 @@ def hybrid_search(index: VectorIndex, queries: Sequence[str], vectors: np.ndarra
         return {str(q): [(ids[r], float(s)) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
                 for q, (rows, scores) in enumerate(ranked)}
 
-    fused = fuse_runs(fusion, {dense_part(fusion): run(dense), LEXICAL_PART: run(lexical)}, k=k)
+    fused = _fuse(fusion, run(dense), run(lexical), k)
     out = []
     for q in range(len(queries)):
         ranked = fused.get(str(q), [])
         rows = np.array([index.id_to_row[doc_id] for doc_id, _ in ranked], dtype=np.int64)
         out.append(index.hits(rows, np.array([score for _, score in ranked], dtype=np.float64)))
     return out
+
+
+def hybrid_search_hits(index: Any, queries: Sequence[str], vectors: np.ndarray, k: int, fusion: FusionSpec,
+                       filters: Mapping[str, Any] | None = None) -> list[list[SearchHit]]:
+    """:func:`hybrid_search` for an index that answers with hits (a store): the same fusion of each query's
+    dense and lexical top ``fusion.depth``."""
+    dense = index.search(vectors, k=fusion.depth, filters=filters)
+    lexical = index.search_lexical(list(queries), k=fusion.depth, filters=filters)
+    fused = _fuse(fusion, {str(q): [(h.id, h.score) for h in hits] for q, hits in enumerate(dense)},
+                  {str(q): [(h.id, h.score) for h in hits] for q, hits in enumerate(lexical)}, k)
+    out = []
+    for q in range(len(queries)):
+        found = {h.id: h for h in (*lexical[q], *dense[q])}
+        out.append([replace(found[doc_id], score=score) for doc_id, score in fused.get(str(q), [])])
+    return out
+
+
+def _fuse(fusion: FusionSpec, dense: dict[str, list[tuple[str, float]]], lexical: dict[str, list[tuple[str, float]]],
+          k: int) -> dict[str, list[tuple[str, float]]]:
+    return fuse_runs(fusion, {dense_part(fusion): dense, LEXICAL_PART: lexical}, k=k)

@@ -48,7 +48,8 @@ class SearchRequest(BaseModel):
         None, description='metadata equality filters, e.g. {"lang": "en"} or {"section": ["billing", "account"]}'
     )
     mode: SearchMode | None = Field(
-        None, description="dense (cosine), lexical (BM25) or hybrid (both fused, as evaluated); "
+        None, description="dense (cosine), lexical (BM25; PostgreSQL full-text search on a --store) or hybrid "
+                          "(both fused, as evaluated); "
                           "default: the server's (GET /health, search.default_mode)")
 
     @model_validator(mode="after")

@@ -98,8 +98,7 @@ class SearchService:
         if encoder.dim != index.dim:
             raise EmbedtuneError(f"the model gives {encoder.dim}-d vectors, the index at {path} holds {index.dim}-d")
         modes = choose_mode(index, self.settings.mode)
-        if isinstance(index, VectorIndex):
-            _warm(index, modes)
+        _warm(index, modes)
         log.info("default search mode %s: %s", modes.default, modes.reason)
         return _Loaded(index=index, encoder=encoder, stamp=stamp, loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
                        modes=modes)
@@ -213,10 +212,11 @@ class SearchService:
             return self._recommender
 
 
-def _warm(index: VectorIndex, modes: ModeChoice) -> None:
-    """Pay one-off costs at load, not on the first request: the id order that settles ties, and (for
-    hybrid) ranx's numba compilation, a second or more in a fresh process."""
-    index.id_order()
+def _warm(index: Any, modes: ModeChoice) -> None:
+    """Pay one-off costs at load, not on the first request: the id order that settles ties (an index folder),
+    and (for hybrid) ranx's numba compilation, a second or more in a fresh process."""
+    if isinstance(index, VectorIndex):
+        index.id_order()
     if index.lexical is not None:
         from embedtune.eval.fusion import fuse_runs
 

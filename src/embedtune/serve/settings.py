@@ -35,7 +35,7 @@ class ServeSettings(BaseSettings):
     reload_poll_s: float = Field(2.0, description="seconds between checks of the index folder for a new version (0: off)")
     mode: Literal["auto", "dense", "lexical", "hybrid"] = Field(
         "auto", description="search mode of requests that name none; auto: hybrid when the model folder's fusion.json "
-                            "beat dense on dev, else dense (embedtune.index.hybrid.choose_mode)")
+                            "beat dense on dev, else dense; dense for a --store (embedtune.index.hybrid.choose_mode)")
     threads: int | None = Field(None, description="encoder threads (default: all cores)")
     title: str = Field("embedtune search", description="the API's title in its OpenAPI docs (/docs)")
 

@@ -26,6 +26,7 @@ from embedtune.site.sources import (
     SkipLog,
     decode_page,
     kind_from_suffix,
+    too_large,
 )
 
 log = logging.getLogger(__name__)
@@ -209,7 +210,7 @@ def _read_page(response, url: str, final_url: str, skips: SkipLog, max_bytes: in
         return None
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        skips.skip(url, f"too large (over {max_bytes // (1024 * 1024)} MB)")
+        skips.skip(url, too_large(max_bytes))
         return None
     body = bytearray()
     for chunk in response.iter_bytes():

@@ -74,10 +74,16 @@ def kind_from_suffix(suffix: str) -> str | None:
     return None
 
 
+def too_large(max_bytes: int) -> str:
+    """The skip reason of a page over ``max_bytes`` (in MB when the limit is whole megabytes)."""
+    mb, rest = divmod(max_bytes, 1024 * 1024)
+    return f"too large (over {mb} MB)" if mb and not rest else f"too large (over {max_bytes:,} bytes)"
+
+
 def decode_page(raw: bytes, where: str, skips: SkipLog, max_bytes: int = DEFAULT_MAX_PAGE_BYTES) -> str | None:
     """Decode page bytes as UTF-8, or record why the page is unusable and return ``None``."""
     if len(raw) > max_bytes:
-        skips.skip(where, f"too large (over {max_bytes // (1024 * 1024)} MB)")
+        skips.skip(where, too_large(max_bytes))
         return None
     if b"\x00" in raw[:8192]:
         skips.skip(where, "binary file")
@@ -145,7 +151,7 @@ def read_folder(
             continue
         try:
             if path.stat().st_size > max_bytes:  # never read a multi-GB dump into memory to reject it
-                skips.skip(str(rel), f"too large (over {max_bytes // (1024 * 1024)} MB)")
+                skips.skip(str(rel), too_large(max_bytes))
                 continue
             raw = path.read_bytes()
         except OSError as exc:

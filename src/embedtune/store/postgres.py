@@ -2,8 +2,10 @@
 
 One table per store (``--table``, default ``embedtune_documents``)::
 
-    T(id text PRIMARY KEY, embedding vector(DIM), title text, text text, url text, metadata jsonb)
+    T(id text PRIMARY KEY, embedding vector(DIM), title text, text text, url text, metadata jsonb,
+      tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', coalesce(title, '') || ' ' || coalesce(text, ''))) STORED)
     T_embedding_hnsw: HNSW index on embedding, vector_cosine_ops (m, ef_construction recorded)
+    T_tsv_gin: GIN index on tsv (full-text search: the lexical side of ``lexical`` and ``hybrid`` search)
 
 and one shared bookkeeping table, ``embedtune_stores``, with a row per store table: the model and
 backend that filled it (``serve --store`` loads that model), dim, row count, the HNSW parameters and
@@ -21,9 +23,15 @@ score is cosine similarity (``1 - distance``), the same number the embedded inde
 filters (``metadata @> ...``) scan exactly: pgvector 0.6 filters HNSW results after the graph walk and
 could return fewer than k rows.
 
-Lexical search for hybrid ranking fits beside this later without a rebuild: ``ALTER TABLE T ADD COLUMN
-tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', coalesce(title, '') || ' ' || coalesce(text, '')))
-STORED`` plus a GIN index, with ``schema_version`` 2 in ``embedtune_stores``.
+**Lexical search** (:meth:`PgVectorStore.search_lexical`) is PostgreSQL full-text search: documents
+whose ``tsv`` matches ``websearch_to_tsquery('english', q)``, ranked by ``ts_rank_cd(tsv, q, 1)``
+(cover density, divided by 1 + log of the document's length), ties by id. A plain question matches
+documents that hold *any* of its words, as BM25 does (its words are joined with ``or``); text written
+in web-search syntax (``"a phrase"``, ``-word``, ``or``) is taken as written. These scores are not
+BM25's: ``serve --store`` fuses them with the dense side like the index folder's BM25, but a hybrid
+ranking served from a store is not the one ``embedtune eval`` scored. Only matching documents are
+returned (the index folder's BM25 fills up with score-0 documents by id). The column is generated, so
+upserts keep it current. A table pushed before it existed (``schema_version`` 1) serves dense only.
 
 The connection URL's password never reaches a message or a log line: errors show :func:`redact_url`
 and any text from the server or libpq is scrubbed of it.
@@ -62,7 +70,11 @@ log = logging.getLogger(__name__)
 PG_INSTALL_HINT = "pip install 'embedtune[pg]'  (psycopg[binary] + pgvector)"
 DEFAULT_TABLE = "embedtune_documents"
 META_TABLE = "embedtune_stores"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the tsv column and its GIN index (lexical and hybrid search)
+TS_CONFIG = "english"  # the text-search configuration of the tsv column and of queries
+LEXICAL_DESCRIPTION = (f"PostgreSQL full-text search (ts_rank_cd over websearch_to_tsquery('{TS_CONFIG}', q), "
+                       "any of a plain query's words)")
+_WEBSEARCH_SYNTAX = re.compile(r'"|(?:^|\s)-\S|(?:^|\s)or(?:\s|$)', re.IGNORECASE)
 HNSW_M = 16  # pgvector's defaults: 16 / 64 / 40
 HNSW_EF_CONSTRUCTION = 64
 EF_SEARCH_START = 40
@@ -163,8 +175,8 @@ class StoreInfo:
 class PushResult:
     info: StoreInfo
     rows: int
-    load_seconds: float  # CREATE TABLE + COPY + primary key
-    index_seconds: float  # CREATE INDEX ... USING hnsw
+    load_seconds: float  # CREATE TABLE + COPY (computing tsv) + primary key
+    index_seconds: float  # CREATE INDEX ... USING hnsw, and the GIN index on tsv
     swap_seconds: float  # drop, rename, commit
     tune_seconds: float  # recall measurement and ef_search choice
 
@@ -304,7 +316,9 @@ class PgVectorStore:
                     self._ensure_meta(cur)
                     cur.execute(sql.SQL(
                         "CREATE TABLE {} (id text NOT NULL, embedding vector({}) NOT NULL, title text, text text, "
-                        "url text, metadata jsonb NOT NULL DEFAULT '{{}}'::jsonb)").format(tmp_ident, sql.Literal(int(dim))))
+                        "url text, metadata jsonb NOT NULL DEFAULT '{{}}'::jsonb, tsv tsvector GENERATED ALWAYS AS "
+                        "(to_tsvector({}, coalesce(title, '') || ' ' || coalesce(text, ''))) STORED)"
+                    ).format(tmp_ident, sql.Literal(int(dim)), sql.Literal(TS_CONFIG)))
                     seen: set[str] | None = set() if total is None or total <= 10_000_000 else None
                     with tqdm(total=total, unit="row", desc=f"push {self.table}", disable=not show_progress) as bar, \
                             cur.copy(sql.SQL("COPY {} (id, embedding, title, text, url, metadata) FROM STDIN WITH (FORMAT BINARY)")
@@ -331,6 +345,7 @@ class PgVectorStore:
                     cur.execute(sql.SQL("SET LOCAL maintenance_work_mem = {}").format(sql.Literal(MAINTENANCE_WORK_MEM)))
                     cur.execute(sql.SQL("CREATE INDEX {} ON {} USING hnsw (embedding vector_cosine_ops) WITH (m = {}, ef_construction = {})")
                                 .format(sql.Identifier(f"{tmp}_hnsw"), tmp_ident, sql.Literal(int(m)), sql.Literal(int(ef_construction))))
+                    cur.execute(sql.SQL("CREATE INDEX {} ON {} USING gin (tsv)").format(sql.Identifier(f"{tmp}_tsv"), tmp_ident))
                     cur.execute(sql.SQL("ANALYZE {}").format(tmp_ident))
                     t2 = time.perf_counter()
                     if before_swap is not None:
@@ -339,6 +354,7 @@ class PgVectorStore:
                     cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(tmp_ident, ident))
                     cur.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(sql.Identifier(f"{tmp}_pkey"), sql.Identifier(f"{self.table}_pkey")))
                     cur.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(sql.Identifier(f"{tmp}_hnsw"), sql.Identifier(f"{self.table}_embedding_hnsw")))
+                    cur.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(sql.Identifier(f"{tmp}_tsv"), sql.Identifier(f"{self.table}_tsv_gin")))
                     cur.execute(sql.SQL(
                         "INSERT INTO {} (table_name, model, backend, dim, rows, kind, data_dir, source, hnsw_m, hnsw_ef_construction, "
                         "ef_search, recall_at_10, recall_sample, schema_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, 0, %s) "
@@ -464,12 +480,13 @@ class PgVectorStore:
         return n
 
     # -- search
-    def _filter_sql(self, filters: Mapping[str, Any] | None) -> tuple[Any, dict[str, Any]]:
-        """A WHERE clause for metadata equality filters (any-of for a list), with named parameters."""
+    def _filter_sql(self, filters: Mapping[str, Any] | None, *also: Any) -> tuple[Any, dict[str, Any]]:
+        """A WHERE clause for metadata equality filters (any-of for a list) and the conditions ``also``,
+        with named parameters."""
         from psycopg.types.json import Jsonb
 
         sql = self._sql()
-        clauses, params = [], {}
+        clauses, params = list(also), {}
 
         def param(value: Any) -> Any:
             name = f"f{len(params)}"
@@ -494,8 +511,6 @@ class PgVectorStore:
         """Top-``k`` rows for each query vector, best first, as :class:`~embedtune.index.SearchHit` (score = cosine).
 
         HNSW at ``ef_search`` (default: the one chosen at push); ``exact`` or ``filters``: a sequential scan."""
-        from embedtune.index import SearchHit
-
         psycopg, _ = _import_pg()
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         sql = self._sql()
@@ -516,16 +531,44 @@ class PgVectorStore:
                         cur.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(int(ef))))
                     for q in queries:
                         cur.execute(query, {"q": q, "k": int(k), **params})
-                        hits = []
-                        for doc_id, title, text, url, meta, distance in cur.fetchall():
-                            metadata = dict(meta or {})
-                            if url is not None:
-                                metadata["url"] = url
-                            hits.append(SearchHit(id=doc_id, score=float(1.0 - distance), title=title or "", text=text or "",
-                                                  metadata=metadata))
-                        out.append(hits)
+                        out.append([_hit(*row[:5], score=1.0 - row[5]) for row in cur.fetchall()])
             except psycopg.Error as exc:
                 raise self._fail("search", exc) from None
+        return out
+
+    def has_lexical(self) -> bool:
+        """Whether the table has the ``tsv`` column (pushed with ``schema_version`` 2 or later)."""
+        psycopg, _ = _import_pg()
+        with self._lock:
+            try:
+                with self.conn.transaction():
+                    row = self.conn.execute(
+                        "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = 'tsv' "
+                        "AND NOT attisdropped", (self.table,)).fetchone()
+            except psycopg.Error as exc:
+                raise self._fail("reading the table's columns", exc) from None
+        return row is not None
+
+    def search_lexical(self, texts: list[str], k: int = 10,
+                       filters: Mapping[str, Any] | None = None) -> list[list[Any]]:
+        """Top-``k`` rows for each query text by PostgreSQL full-text search (module docstring), best first,
+        ties by id; only documents that match. A query of stop words only matches nothing."""
+        psycopg, _ = _import_pg()
+        sql = self._sql()
+        where, params = self._filter_sql(filters, sql.SQL("tsv @@ q"))
+        query = sql.SQL(
+            "SELECT id, title, text, url, metadata, ts_rank_cd(tsv, q, 1) AS score "
+            "FROM {}, websearch_to_tsquery({}, %(text)s) AS q {} "
+            "ORDER BY score DESC, id COLLATE \"C\" LIMIT %(k)s").format(sql.Identifier(self.table), sql.Literal(TS_CONFIG), where)
+        out: list[list[Any]] = []
+        with self._lock:
+            try:
+                with self.conn.transaction(), self.conn.cursor() as cur:
+                    for text in texts:
+                        cur.execute(query, {"text": any_word_query(text), "k": int(k), **params})
+                        out.append([_hit(*row) for row in cur.fetchall()])
+            except psycopg.Error as exc:
+                raise self._fail("lexical search", exc) from None
         return out
 
     def _ef_search(self) -> int:
@@ -536,14 +579,39 @@ class PgVectorStore:
         return cached[0]
 
 
+def any_word_query(text: str) -> str:
+    """What ``websearch_to_tsquery`` gets for a query: a plain question's words joined with ``or`` (a document
+    matches with any of them, as in BM25); text in web-search syntax (a quote, ``-word``, ``or``) as written."""
+    return text if _WEBSEARCH_SYNTAX.search(text) else " or ".join(text.split())
+
+
+def _hit(doc_id: str, title: str | None, text: str | None, url: str | None, meta: Any, score: float) -> Any:
+    from embedtune.index import SearchHit
+
+    metadata = dict(meta or {})
+    if url is not None:
+        metadata["url"] = url
+    return SearchHit(id=doc_id, score=float(score), title=title or "", text=text or "", metadata=metadata)
+
+
 # ---- the serve adapter ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoreLexical:
+    """A store's lexical side, as ``serve`` describes it: not the BM25 that evaluation scores."""
+
+    description: str = LEXICAL_DESCRIPTION
+    same_as_evaluated: bool = False  # index.hybrid.choose_mode says so in /health's search.why
+
+
 class StoreIndex:
     """What ``embedtune serve --store`` searches: a :class:`PgVectorStore` with the read side of
-    :class:`~embedtune.index.VectorIndex` (``manifest``, ``dim``, ``len``, ``search``)."""
+    :class:`~embedtune.index.VectorIndex` (``manifest``, ``dim``, ``len``, ``search``, ``lexical`` and
+    ``search_lexical``; ``lexical`` is None for a table without the ``tsv`` column)."""
 
     def __init__(self, store: PgVectorStore):
         self.store = store
         self.path: Path | None = None
+        self.lexical = StoreLexical() if store.has_lexical() else None
 
     @property
     def manifest(self) -> Any:
@@ -567,6 +635,13 @@ class StoreIndex:
     def search(self, queries: np.ndarray, k: int = 10, filters: Mapping[str, Any] | None = None,
                exact: bool = False) -> list[list[Any]]:
         return self.store.search(queries, k=k, filters=filters, exact=exact)
+
+    def search_lexical(self, queries: list[str], k: int = 10,
+                       filters: Mapping[str, Any] | None = None) -> list[list[Any]]:
+        if self.lexical is None:
+            raise StoreError(f"{self.store.where} has no full-text column (pushed by an older embedtune): "
+                             "push the index again to search it lexically")
+        return self.store.search_lexical(queries, k=k, filters=filters)
 
 
 def open_store_index(url: str, table: str = DEFAULT_TABLE) -> StoreIndex:
