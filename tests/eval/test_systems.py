@@ -80,10 +80,19 @@ def test_dense_ranking_is_brute_force_cosine_with_ties_broken_by_doc_id():
 
 def test_dense_ranking_with_the_real_model_is_its_cosine_ranking(base_model):
     run = dense(base_model).rank(make_split(), k=len(DOCS))
-    docs = base_model.encode_document([d.full_text for d in DOCS.values()])
+    docs = dict(zip(DOCS, base_model.encode_document([d.full_text for d in DOCS.values()]), strict=True))
     for qid, text in QUERIES.items():
-        expected = brute_force_cosine(base_model.encode_query([text])[0], dict(zip(DOCS, docs, strict=True)), 6, set())
-        assert [doc_id for doc_id, _ in run[qid]] == expected
+        query = base_model.encode_query([text])[0]
+        cosine = {d: float(np.dot(query, v) / (np.linalg.norm(query) * np.linalg.norm(v))) for d, v in docs.items()}
+        ranked = [doc_id for doc_id, _ in run[qid]]
+        assert sorted(ranked) == sorted(DOCS)
+        # Identical texts encoded at other batch positions can differ in the last float32 bits, so
+        # the real model's three copies tie only up to rounding: compare within 1e-5.
+        for (doc_id, score), later in zip(run[qid], ranked[1:], strict=False):
+            assert abs(score - cosine[doc_id]) < 1e-5
+            assert cosine[doc_id] >= cosine[later] - 1e-5
+        if qid == "q1":  # the billing question: the three copies of the billing passage come first
+            assert set(ranked[:3]) == {"a", "d9", "d10"}
 
 
 def test_excluded_documents_are_never_ranked_and_the_next_ones_fill_in():
