@@ -79,7 +79,7 @@ def throughput(args) -> None:
     """Training pairs/s of embedtune's trainer and of stock sentence-transformers, same pairs, same process."""
     from embedtune.config import TrainConfig
     from embedtune.data.pairs import load_training_pairs, write_pairs
-    from embedtune.train import train
+    from embedtune.training import train
 
     args.out.mkdir(parents=True, exist_ok=True)
     split_dir = make_split(args.data, args.out / "data", args.dev_share, args.seed)
@@ -118,7 +118,7 @@ def main() -> None:
         return
 
     from embedtune.config import TrainConfig
-    from embedtune.train import train
+    from embedtune.training import train
 
     args.out.mkdir(parents=True, exist_ok=True)
     split_dir = make_split(args.data, args.out / "data", args.dev_share, args.seed)

@@ -39,8 +39,8 @@ def main() -> None:
 
     from embedtune.base_model import load_model
     from embedtune.data.pairs import beir_training_pairs
-    from embedtune.train.attention import attention_dropout
-    from embedtune.train.precision import Precision, encoder_autocast
+    from embedtune.training.attention import attention_dropout
+    from embedtune.training.precision import Precision, encoder_autocast
 
     torch.manual_seed(0)
     pairs = beir_training_pairs(args.scifact)[:96]

@@ -8,7 +8,7 @@ Three workloads, each a fixed sample of ``--steps`` batches of training pairs:
   as in ``make demo-recsys``), 160, with the logQ-corrected loss that embedtune uses on recsys data.
 
 The peer is stock ``SentenceTransformerTrainer``: fp32, the same loss, batch size, learning rate and
-schedule, the no-duplicates batch sampler, no evaluator. embedtune runs ``embedtune.train.train`` with
+schedule, the no-duplicates batch sampler, no evaluator. embedtune runs ``embedtune.training.train`` with
 its defaults (precision auto, length-grouped batches) on the same pairs, no evaluator either (a pairs
 file has no dev split). Timed: the trainer's ``train()`` call alone, both sides (model loading, the
 data doctor and saving are outside). Rounds alternate the order (stock first, then embedtune first).
@@ -137,7 +137,7 @@ def run_stock(workload: Workload, pairs_file: Path) -> dict:
     from embedtune.base_model import load_model
     from embedtune.data.pairs import load_training_pairs
     from embedtune.losses import LogQCorrectedMNRL, log_sampling_probabilities
-    from embedtune.train.trainer import CountingDataCollator
+    from embedtune.training.trainer import CountingDataCollator
 
     pairs = load_training_pairs(pairs_file)
     with PeakRSS() as memory, tempfile.TemporaryDirectory() as tmp:
@@ -163,9 +163,9 @@ def run_stock(workload: Workload, pairs_file: Path) -> dict:
 
 
 def run_embedtune(workload: Workload, pairs_file: Path, out: Path) -> dict:
-    """``embedtune.train.train`` with its defaults on the same pairs (output saved, timing = trainer.train())."""
+    """``embedtune.training.train`` with its defaults on the same pairs (output saved, timing = trainer.train())."""
     from embedtune.config import TrainConfig
-    from embedtune.train import train
+    from embedtune.training import train
 
     config = TrainConfig(
         data=[pairs_file], output=out / f"{workload.name}-model", epochs=1, batch_size=BATCH_SIZE, lr=LR,

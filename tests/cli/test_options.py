@@ -137,7 +137,7 @@ def test_every_train_config_field_is_a_flag_that_reaches_the_config(monkeypatch,
         else:
             for item in value if isinstance(value, list) else [value]:
                 args += [option.opts[0], str(item)]
-    cfg = capture(monkeypatch, "embedtune.train:train", args)[0]
+    cfg = capture(monkeypatch, "embedtune.training:train", args)[0]
     assert isinstance(cfg, TrainConfig)
     assert {name: getattr(cfg, name) for name in expected} == expected
     assert cfg.model_fields_set == set(TrainConfig.model_fields)
@@ -146,7 +146,7 @@ def test_every_train_config_field_is_a_flag_that_reaches_the_config(monkeypatch,
 def test_train_flags_not_given_leave_the_recipe_and_the_defaults(monkeypatch, tmp_path: Path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("data: d\noutput: o\nepochs: 5\nno_duplicates: false\n", encoding="utf-8")
-    cfg = capture(monkeypatch, "embedtune.train:train", ["train", str(recipe), "--lr", "1e-4", "-q"])[0]
+    cfg = capture(monkeypatch, "embedtune.training:train", ["train", str(recipe), "--lr", "1e-4", "-q"])[0]
     assert (cfg.epochs, cfg.no_duplicates, cfg.lr, cfg.batch_size) == (5, False, 1e-4, TrainConfig().batch_size)
     assert cfg.model_fields_set == {"data", "output", "epochs", "no_duplicates", "lr"}  # what data/recommended.py needs
 

@@ -44,7 +44,7 @@ def recsys_eval_dir(tmp_path: Path) -> Path:
 def trained_run(tmp_path_factory) -> Path:
     """A real two-epoch fine-tune on the tiny data (about a minute on 2 busy cores), shared by the module."""
     from embedtune.config import TrainConfig
-    from embedtune.train import train
+    from embedtune.training import train
 
     root = tmp_path_factory.mktemp("report-run")
     data = make_report_beir(root / "data")

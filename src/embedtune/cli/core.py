@@ -66,8 +66,8 @@ def train_command(
     import sys
 
     from embedtune.config import load_train_config
-    from embedtune.train import train
-    from embedtune.train.distributed import launch, without_option
+    from embedtune.training import train
+    from embedtune.training.distributed import launch, without_option
 
     if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
         raise typer.Exit(launch(nproc, without_option(sys.argv[1:], "--nproc")))

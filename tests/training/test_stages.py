@@ -12,10 +12,10 @@ from embedtune.chance import chance_loss
 from embedtune.config import TrainConfig
 from embedtune.errors import EmbedtuneError
 from embedtune.losses import LogQCorrectedMNRL
-from embedtune.train.finalize import finalize
-from embedtune.train.fit import Fitted, dev_metrics, epoch_losses, logging_steps, training_arguments
-from embedtune.train.precision import Precision
-from embedtune.train.prepare import prepare
+from embedtune.training.finalize import finalize
+from embedtune.training.fit import Fitted, dev_metrics, epoch_losses, logging_steps, training_arguments
+from embedtune.training.precision import Precision
+from embedtune.training.prepare import prepare
 
 
 @pytest.fixture(scope="module")

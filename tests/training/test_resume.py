@@ -13,7 +13,7 @@ import pytest
 
 from embedtune.config import TrainConfig
 from embedtune.errors import EmbedtuneError
-from embedtune.train import train
+from embedtune.training import train
 
 pytestmark = pytest.mark.slow
 
@@ -22,9 +22,9 @@ pytestmark = pytest.mark.slow
 KILLED_RUN = textwrap.dedent("""
     import os, signal, sys
     from embedtune.config import TrainConfig
-    from embedtune.train import train
-    import embedtune.train.trainer as trainer_module
-    import embedtune.train.workspace as workspace_module
+    from embedtune.training import train
+    import embedtune.training.trainer as trainer_module
+    import embedtune.training.workspace as workspace_module
 
     config, kill_at, mode = TrainConfig.model_validate_json(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     if mode == "step":

@@ -36,7 +36,7 @@ from typing import Any
 from embedtune.config import TrainConfig
 from embedtune.errors import EmbedtuneError
 from embedtune.fileio import replace_dir, write_json_atomic
-from embedtune.train.distributed import Processes
+from embedtune.training.distributed import Processes
 
 logger = logging.getLogger(__name__)
 

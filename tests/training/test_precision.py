@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from embedtune.errors import EmbedtuneError
-from embedtune.train.precision import (
+from embedtune.training.precision import (
     Precision,
     cpu_bf16_feature,
     encoder_autocast,
@@ -79,7 +79,7 @@ def _fine_tune(tmp_path, qa, name, **overrides):
     from safetensors.torch import load_file
 
     from embedtune.config import TrainConfig
-    from embedtune.train import train
+    from embedtune.training import train
 
     config = TrainConfig(data=[_tiny_pairs(tmp_path / "pairs.jsonl", qa)], output=tmp_path / name, epochs=1, batch_size=4,
                          max_seq_length=32, keep_checkpoints=False, **overrides)
@@ -93,7 +93,7 @@ def test_fp32_is_the_plain_path_and_bf16_saves_an_fp32_model(tmp_path, monkeypat
 
     from sentence_transformers import SentenceTransformer
 
-    from embedtune.train import precision as precision_module
+    from embedtune.training import precision as precision_module
 
     monkeypatch.setattr(precision_module, "cpu_flags", lambda: frozenset(AMX_CPU))
     fp32 = _fine_tune(tmp_path, help_qa, "fp32", precision="fp32")

@@ -1,7 +1,7 @@
 """Data-parallel training with torchrun: which process this is, and launching the processes.
 
 ``torchrun --nproc-per-node N -m embedtune train CONFIG`` (or ``embedtune train --nproc N``, which runs
-that command) starts N processes that each run :func:`embedtune.train.train`. ``batch_size`` stays the
+that command) starts N processes that each run :func:`embedtune.training.train`. ``batch_size`` stays the
 *global* batch: each process takes ``batch_size / N`` pairs of every batch, and the loss gathers the
 embeddings of all processes, so every anchor still has ``batch_size - 1`` in-batch negatives and a
 step computes the same loss as one process with the whole batch. Rank 0 alone writes (the workspace,
@@ -62,7 +62,7 @@ def current_processes() -> Processes:
     from accelerate import PartialState
 
     # Initialises torch.distributed: NCCL on GPUs; on CPUs accelerate only goes multi-process when told
-    # it is on a CPU (gloo), as the trainer is told with use_cpu (embedtune.train.fit.training_arguments).
+    # it is on a CPU (gloo), as the trainer is told with use_cpu (embedtune.training.fit.training_arguments).
     state = PartialState(cpu=not torch.cuda.is_available())
     return Processes(rank=state.process_index, world_size=state.num_processes)
 

@@ -1,11 +1,11 @@
-"""Stage 2, fit: train a :class:`~embedtune.train.prepare.Prepared` run on sentence-transformers' trainer.
+"""Stage 2, fit: train a :class:`~embedtune.training.prepare.Prepared` run on sentence-transformers' trainer.
 
 :func:`fit` scores the dev split before training (epoch 0), trains with per-epoch dev evaluation and
-checkpoints (the best or last epoch is kept), in the precision :mod:`embedtune.train.precision`
-picks, with the batches of :mod:`embedtune.train.sampler` and the attention dropout of
-:mod:`embedtune.train.attention`, and judges the loss curve against the
+checkpoints (the best or last epoch is kept), in the precision :mod:`embedtune.training.precision`
+picks, with the batches of :mod:`embedtune.training.sampler` and the attention dropout of
+:mod:`embedtune.training.attention`, and judges the loss curve against the
 chance level. Checkpoints (every epoch and every ``checkpoint_steps`` steps) are committed atomically in
-the run's :class:`~embedtune.train.workspace.Workspace`; ``--resume`` continues from the last one with
+the run's :class:`~embedtune.training.workspace.Workspace`; ``--resume`` continues from the last one with
 the trainer's ``resume_from_checkpoint`` (weights, optimizer, scheduler, RNG states, logged history),
 and the batches of every epoch are fixed by the seed, so the resumed run trains on the same batches as
 an uninterrupted one. Its record, :class:`Fitted`, holds the kept model and everything measured.
@@ -30,12 +30,12 @@ from transformers.trainer_callback import PrinterCallback
 from embedtune.chance import learned_nothing, learned_nothing_threshold
 from embedtune.config import TrainConfig
 from embedtune.doctor import Finding, check_training_loss
-from embedtune.train.attention import attention_dropout
-from embedtune.train.precision import Precision, encoder_autocast, resolve_precision
-from embedtune.train.prepare import Prepared
-from embedtune.train.sampler import BatchSamplerFactory, MultiDatasetSamplerFactory
-from embedtune.train.trainer import EmbedtuneTrainer, PairsProgress
-from embedtune.train.workspace import Workspace
+from embedtune.training.attention import attention_dropout
+from embedtune.training.precision import Precision, encoder_autocast, resolve_precision
+from embedtune.training.prepare import Prepared
+from embedtune.training.sampler import BatchSamplerFactory, MultiDatasetSamplerFactory
+from embedtune.training.trainer import EmbedtuneTrainer, PairsProgress
+from embedtune.training.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import torch
 
 from embedtune.config import TrainConfig
 from embedtune.data import Document, write_beir
-from embedtune.train import train
-from embedtune.train.distributed import torchrun_command, without_option
+from embedtune.training import train
+from embedtune.training.distributed import torchrun_command, without_option
 
 # Training questions 9-11 point at the documents of questions 0, 1 and 3: some positives are more frequent
 # than others, so the logQ correction is not uniform and the gathered log q matter.

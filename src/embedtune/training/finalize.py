@@ -1,4 +1,4 @@
-"""Stage 3, finalize: a :class:`~embedtune.train.fit.Fitted` model becomes a model folder that says what it is.
+"""Stage 3, finalize: a :class:`~embedtune.training.fit.Fitted` model becomes a model folder that says what it is.
 
 :func:`finalize` interpolates the weights with the base model (``merge_base``, WiSE-FT), saves the
 model (fp32 safetensors, loadable by stock ``SentenceTransformer``), evaluates it on the held-out
@@ -22,13 +22,13 @@ from embedtune.eval import EvalResult, evaluate, write_eval
 from embedtune.fileio import write_json_atomic, write_text_atomic
 from embedtune.merge import interpolate_with_base
 from embedtune.report import write_report
-from embedtune.train.fit import Fitted
-from embedtune.train.prepare import Prepared
+from embedtune.training.fit import Fitted
+from embedtune.training.prepare import Prepared
 
 
 @dataclass
 class TrainResult:
-    """What ``embedtune.train`` returns: where the model is and what the run found."""
+    """What ``embedtune.training`` returns: where the model is and what the run found."""
 
     output: Path
     n_pairs: int

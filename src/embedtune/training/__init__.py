@@ -2,18 +2,18 @@
 
 One call, :func:`train`, runs three stages, one module each, with a typed record between them:
 
-1. :mod:`~embedtune.train.prepare` — read pairs and held-out splits, data doctor, hard-negative mining,
-   loss and chance level, dev evaluator → :class:`~embedtune.train.prepare.Prepared`;
-2. :mod:`~embedtune.train.fit` — train with per-epoch dev evaluation and checkpoints, keep the best (or
-   last) epoch, judge the loss curve → :class:`~embedtune.train.fit.Fitted`;
-3. :mod:`~embedtune.train.finalize` — merge (optional), save, final evaluation against the baselines,
-   logs, model card, report → :class:`~embedtune.train.finalize.TrainResult`.
+1. :mod:`~embedtune.training.prepare` — read pairs and held-out splits, data doctor, hard-negative mining,
+   loss and chance level, dev evaluator → :class:`~embedtune.training.prepare.Prepared`;
+2. :mod:`~embedtune.training.fit` — train with per-epoch dev evaluation and checkpoints, keep the best (or
+   last) epoch, judge the loss curve → :class:`~embedtune.training.fit.Fitted`;
+3. :mod:`~embedtune.training.finalize` — merge (optional), save, final evaluation against the baselines,
+   logs, model card, report → :class:`~embedtune.training.finalize.TrainResult`.
 
-Batches come from :mod:`~embedtune.train.sampler` (no duplicate texts, grouped by length) and the
-arithmetic from :mod:`~embedtune.train.precision` (bf16 autocast on CPUs with AMX/AVX512-BF16). The
+Batches come from :mod:`~embedtune.training.sampler` (no duplicate texts, grouped by length) and the
+arithmetic from :mod:`~embedtune.training.precision` (bf16 autocast on CPUs with AMX/AVX512-BF16). The
 run works in ``OUTPUT.partial`` (checkpoints, then the finished model) and renames it to ``OUTPUT`` when
 done, so the output appears complete or not at all; an interrupted run is continued with ``resume``
-(:mod:`~embedtune.train.workspace`).
+(:mod:`~embedtune.training.workspace`).
 
 Loss: MultipleNegativesRankingLoss (Henderson et al. 2017; scale 20, cosine similarity) — each anchor's
 positive must outrank every other positive (and negative) in the batch — or its cached variant
@@ -25,8 +25,8 @@ Example::
     from embedtune.config import TrainConfig
 from embedtune.data.recommended import apply_recommended_training
 from embedtune.errors import EmbedtuneError
-from embedtune.train.distributed import current_processes
-    from embedtune.train import train
+from embedtune.training.distributed import current_processes
+    from embedtune.training import train
 
     result = train(TrainConfig(data=["../shared/data/scifact"], output="runs/scifact", epochs=3, lr=3e-5))
     print(result.eval.verdict)
@@ -43,19 +43,19 @@ from embedtune.config import TrainConfig
 from embedtune.data.recommended import apply_recommended_training
 from embedtune.errors import EmbedtuneError
 from embedtune.fileio import check_output_dir
-from embedtune.train.distributed import current_processes
-from embedtune.train.finalize import TrainResult, finalize
-from embedtune.train.fit import Fitted, fit
-from embedtune.train.prepare import Prepared, prepare
-from embedtune.train.workspace import open_workspace
+from embedtune.training.distributed import current_processes
+from embedtune.training.finalize import TrainResult, finalize
+from embedtune.training.fit import Fitted, fit
+from embedtune.training.prepare import Prepared, prepare
+from embedtune.training.workspace import open_workspace
 
 
 def train(config: TrainConfig, show_progress: bool = True, echo=print) -> TrainResult:
     """Run a full fine-tune described by ``config``: prepare → fit → finalize (see the module docstring).
 
     The run works in ``OUTPUT.partial`` and renames it to ``OUTPUT`` when done; ``config.resume``
-    continues an interrupted run from its last checkpoint (:mod:`embedtune.train.workspace`). Under
-    torchrun every process runs this function and rank 0 alone writes (:mod:`embedtune.train.distributed`).
+    continues an interrupted run from its last checkpoint (:mod:`embedtune.training.workspace`). Under
+    torchrun every process runs this function and rank 0 alone writes (:mod:`embedtune.training.distributed`).
     """
     config.require_io()
     check_output_dir(config.output, overwrite=config.overwrite, producer="train")  # before any work

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from embedtune.train.attention import attention_dropout, attention_dropout_modules
+from embedtune.training.attention import attention_dropout, attention_dropout_modules
 
 
 def test_attention_dropout_is_set_inside_and_restored_after(base_model):

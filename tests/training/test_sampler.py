@@ -9,7 +9,7 @@ from datasets import Dataset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embedtune.train.sampler import (
+from embedtune.training.sampler import (
     BatchSamplerFactory,
     LengthGroupedBatchSampler,
     plan_batches,
@@ -120,7 +120,7 @@ def test_sharded_sampler_chunks_form_duplicate_free_global_batches():
 def test_multi_dataset_batches_never_mix_datasets(world_size):
     from torch.utils.data import ConcatDataset
 
-    from embedtune.train.sampler import MultiDatasetSamplerFactory
+    from embedtune.training.sampler import MultiDatasetSamplerFactory
 
     small, large = _dataset(12), _dataset(30)
     samplers = [LengthGroupedBatchSampler(ds, 2, False, ["label"], seed=3, lengths=list(range(len(ds))),

@@ -8,7 +8,7 @@ import pytest
 
 from embedtune.config import TrainConfig
 from embedtune.errors import EmbedtuneError
-from embedtune.train.workspace import (
+from embedtune.training.workspace import (
     COMPLETE_MARKER,
     RUN_FILE,
     complete_checkpoints,

@@ -4,7 +4,7 @@
 base model, runs the data doctor (errors stop the run unless ``force``), mines hard negatives,
 chooses the loss (MNRL, its cached variant, or the logQ-corrected one on recommendation data) and
 its chance level, and builds the per-epoch dev evaluator. Nothing is written. Its record,
-:class:`Prepared`, is what :func:`embedtune.train.fit.fit` trains on.
+:class:`Prepared`, is what :func:`embedtune.training.fit.fit` trains on.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from embedtune.chance import chance_loss
 from embedtune.cli import app
 from embedtune.config import TrainConfig
-from embedtune.train import train
-from embedtune.train.fit import epoch_losses
+from embedtune.training import train
+from embedtune.training.fit import epoch_losses
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +101,7 @@ def _mining_corpus() -> tuple[list, list[str]]:
 
 def test_mining_keeps_pairs_it_cannot_serve_with_random_negatives(base_model, tmp_path, monkeypatch):
     """sentence-transformers drops pairs without enough candidates below the margin; embedtune keeps them."""
-    from embedtune.train.prepare import mine_negatives
+    from embedtune.training.prepare import mine_negatives
 
     monkeypatch.setenv("EMBEDTUNE_CACHE", str(tmp_path / "cache"))
     pairs, corpus = _mining_corpus()
