@@ -70,8 +70,8 @@ def test_any_number_of_parts():
 
 def test_choice_on_dev_prefers_the_default_among_equals_and_records_its_evidence():
     spec = choose_fusion(RUNS, {"q1": {"d1": 1}}, split="dev", data="somewhere")
-    # every dense weight above 0.5 (z-score) or 2/3 (min-max) ranks d1 first: the one nearest the default wins
-    assert (spec.method, spec.norm, spec.weights) == ("wsum", "zmuv", {"model": 0.6, "bm25": 0.4})
+    # every dense weight above 0.5 (z-score) or 2/3 (min-max) ranks d1 first: the default's own weights win
+    assert (spec.method, spec.norm, spec.weights) == ("wsum", "zmuv", {"model": 0.7, "bm25": 0.3})
     assert spec.dev_metric == {"hybrid": 1.0, "model": 1.0, "bm25": 0.0}  # d1 is not in BM25's run
     assert (spec.split, spec.data, spec.n_queries, spec.rule, spec.default) == ("dev", "somewhere", 1, "tuned", False)
 
@@ -81,10 +81,10 @@ def test_choice_on_dev_prefers_the_default_among_equals_and_records_its_evidence
     assert spec.dev_metric["hybrid"] == spec.dev_metric["bm25"] == pytest.approx(1 / math.log2(3))
 
     # BM25 z-scores d2 .889, d4 .508, d3 −1.397: d2 beats d1 (1.2247·w) for a dense weight w < .42; the best
-    # nearest the default (0.4) moves halfway to 0.5
+    # nearest the default (0.4) moves halfway to the default's 0.7
     bm25 = {"q1": [("d2", 6.0), ("d4", 5.0), ("d3", 0.0)]}
     shrunk = choose_fusion({"model": DENSE, "bm25": bm25}, {"q1": {"d2": 1}}, split="dev", rule="shrunk", shrink=0.5)
-    assert (shrunk.rule, shrunk.norm, shrunk.weights) == ("shrunk", "zmuv", {"model": 0.45, "bm25": 0.55})
+    assert (shrunk.rule, shrunk.norm, shrunk.weights) == ("shrunk", "zmuv", {"model": 0.55, "bm25": 0.45})
     assert "moved 0.5 of the way" in shrunk.note
 
     rrf = choose_fusion(RUNS, {"q1": {"d2": 1}}, split="dev", methods=("rrf",))

@@ -136,3 +136,24 @@ def test_on_a_tie_the_recommendation_takes_what_needs_no_training():
     assert _result_with(means, verdicts).recommendation.startswith("serve base_hybrid")
     means = {"model": 0.60, "base": 0.60, "bm25": 0.75, "hybrid": 0.70, "base_hybrid": 0.70}
     assert _result_with(means, verdicts).recommendation.startswith("serve bm25 alone: it scores best here")
+
+
+def test_a_model_folders_fusion_is_used_when_the_data_has_no_dev_split_unless_it_is_a_default(tiny_beir, base_model,
+                                                                                              tmp_path):
+    (tiny_beir / "qrels" / "dev.tsv").unlink()
+    model = tmp_path / "model"
+    model.mkdir()
+    chosen = FusionSpec(method="wsum", norm="min-max", weights={"model": 0.9, "bm25": 0.1}, split="dev",
+                        data="elsewhere", n_queries=50)
+    chosen.save(model / "fusion.json")
+    from embedtune.data.beir import load_retrieval_split
+    from embedtune.eval.hybrid import hybrid_fusions
+    from embedtune.eval.systems import BM25System
+
+    ret = load_retrieval_split(tiny_beir, "test")
+    assert hybrid_fusions(ret, tiny_beir, {}, BM25System(), 100, model_dir=model) == {}  # no dense part asked for
+    dense = {"model": object()}
+    assert hybrid_fusions(ret, tiny_beir, dense, BM25System(), 100, model_dir=model)["hybrid"] == chosen
+    DEFAULT_FUSION.save(model / "fusion.json")
+    assert hybrid_fusions(ret, tiny_beir, dense, BM25System(), 100, model_dir=model)["hybrid"].note.endswith(
+        "has no 'dev' split to choose on")

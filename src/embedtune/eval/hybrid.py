@@ -12,7 +12,7 @@ Where the fusion comes from (:func:`hybrid_fusions`), first that applies:
    there for each of ``hybrid`` and ``base_hybrid`` (the test split never influences them) — rule
    ``tuned`` on real dev queries, :data:`GENERATED_DEV_RULE` on generated ones (site data);
 3. the model folder's ``fusion.json`` (written when it was trained or evaluated), unless it was chosen
-   on the split now evaluated;
+   on the split now evaluated or is itself a default;
 4. the documented default :data:`~embedtune.eval.fusion.DEFAULT_FUSION` (``default: true``).
 
 With 1, 3 and 4, ``base_hybrid`` is fused with the same method and weights as ``hybrid``.
@@ -109,7 +109,8 @@ def hybrid_fusions(
     saved = model_dir / FUSION_FILE if model_dir is not None else None
     if saved is not None and saved.is_file():
         spec = FusionSpec.load(saved)
-        if not _chosen_on(spec, data_dir, ret.name):
+        # A default recorded earlier is no choice: the current documented default stands in for it.
+        if not spec.default and not _chosen_on(spec, data_dir, ret.name):
             return same_for_all(spec)
     reason = (f"split {ret.name!r} is the dev split" if ret.name == DEV_SPLIT
               else f"{data_dir} has no {DEV_SPLIT!r} split")
