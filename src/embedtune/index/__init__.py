@@ -17,8 +17,10 @@ Example::
     encoder = load_encoder(index.manifest.model, index.manifest.backend)
     hits = index.search(encoder.encode(["reset password"]), k=5)[0]
 
-The package has three parts: :mod:`~embedtune.index.store` (the folder format, :class:`VectorIndex`,
-search and updates), :mod:`~embedtune.index.build` (from a corpus on disk: build, add, delete) and
+The package's parts: :mod:`~embedtune.index.store` (the folder format, :class:`VectorIndex`, search
+and updates), :mod:`~embedtune.index.lexical` (the BM25 part beside the vectors, kept in step),
+:mod:`~embedtune.index.hybrid` (search modes dense / lexical / hybrid, and the default one),
+:mod:`~embedtune.index.build` (from a corpus on disk: build, add, delete) and
 :mod:`~embedtune.index.lock` (one writer at a time; readers never see a half-written index).
 """
 
