@@ -64,3 +64,18 @@ def test_a_real_split_keeps_its_verdict(tiny_beir, base_model):
                       use_cache=False)
     assert not result.generated and result.lexical_overlap is None
     assert result.verdict.startswith("model: ")
+
+
+def test_weights_are_not_tuned_on_a_dev_split_of_generated_queries(tmp_path, base_model):
+    from embedtune.eval.fusion import DEFAULT_FUSION
+    from embedtune.site import SiteBuildOptions, build_site_dataset
+
+    data = tmp_path / "data"
+    build_site_dataset(SITE_PAGES, data, SiteBuildOptions(
+        dev_fraction=0.5, generators=["headings", "keywords", "sentences"],
+        questions=SITE_PAGES.parent / "questions.jsonl", url="https://inkpad.example/"))
+    result = evaluate("all-MiniLM-L6-v2", data, "test", loaded_model=base_model, n_resamples=200, use_cache=False)
+    spec = result.fusions["hybrid"]
+    assert not result.generated and spec.split == "dev" and spec.n_queries > 0
+    assert (spec.rule, spec.default, spec.weights) == ("default", True, DEFAULT_FUSION.weights)
+    assert "dev holds generated queries" in spec.note

@@ -325,8 +325,7 @@ def choose_fusion(
     query_ids = [q for q in qrels if any(g > 0 for g in qrels[q].values())]
     base = {"metric": metric, "depth": depth, "split": split, "data": data, "n_queries": len(query_ids)}
     if not query_ids or rule == "default":
-        spec = default.model_copy(update={**base, "rule": "default", "default": True,
-                                          "note": default.note or "documented default"})
+        spec = default.model_copy(update={**base, "rule": "default", "default": True, "note": "documented default"})
         if not query_ids:
             return spec.model_copy(update={"note": f"documented default: split {split!r} has no judged queries"})
         return _with_dev_metrics(spec, runs, qrels, query_ids)

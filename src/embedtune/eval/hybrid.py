@@ -104,7 +104,8 @@ def hybrid_fusions(
                                       split=DEV_SPLIT, data=str(data_dir), depth=depth, rule=rule, default=default)
             if origin == GENERATED:
                 out[name] = out[name].model_copy(update={
-                    "note": f"{out[name].note}; dev holds generated queries, so the {rule} rule applies"})
+                    "note": f"{out[name].note}: dev holds generated queries, whose best weights do not carry over to "
+                            f"real ones, so the {rule} rule applies"})
         return out
     saved = model_dir / FUSION_FILE if model_dir is not None else None
     if saved is not None and saved.is_file():
