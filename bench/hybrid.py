@@ -4,7 +4,7 @@
 both per-query normalisations, and of RRF at k = 10–100 (the grid ``ranx.optimize_fusion`` searches).
 
 ``transfer``: choose the fusion on one split (``--dev-data``/``--dev-split``, e.g. a site DATA_DIR's
-generated dev queries) under each rule of :func:`embedtune.eval.fusion.choose_fusion` — ``tuned``,
+generated dev queries) under each rule of :func:`embedtune.fusion.choose_fusion` — ``tuned``,
 ``default`` (the documented default, no choice), ``shrunk`` (tuned, moved halfway to the default) —
 and score each choice on another split of real queries (``--test-data``/``--test-split``), with the
 paired bootstrap against the default. The test split never influences a choice; it only shows which
@@ -60,7 +60,7 @@ def curve(runs: dict, qrels: dict) -> dict:
     """NDCG@10 of every configuration on the weight / k grid, and of each part alone."""
     import numpy as np
 
-    from embedtune.eval.fusion import FusionSpec, fuse_runs
+    from embedtune.fusion import FusionSpec, fuse_runs
 
     out: dict = {"parts": {p: float(np.mean(per_query(r, qrels))) for p, r in runs.items()}}
     for norm in ("zmuv", "min-max"):
@@ -96,7 +96,7 @@ def cmd_transfer(args) -> None:
     import numpy as np
 
     from embedtune.eval.bootstrap import compare
-    from embedtune.eval.fusion import choose_fusion, fuse_runs
+    from embedtune.fusion import choose_fusion, fuse_runs
 
     dev_runs, dev_qrels, _ = split_runs(args.model, args.dev_data, args.dev_split)
     test_runs, test_qrels, _ = split_runs(args.model, args.test_data, args.test_split)

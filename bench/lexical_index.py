@@ -67,7 +67,7 @@ class RandomEncoder:
 
 def main() -> None:
     from embedtune import bm25
-    from embedtune.eval.fusion import DEFAULT_FUSION, fuse_runs
+    from embedtune.fusion import DEFAULT_FUSION, fuse_runs
     from embedtune.index import VectorIndex, add_to_index, delete_from_index, read_index_corpus
     from embedtune.index.lexical import LexicalIndex
 

@@ -67,7 +67,7 @@ def test_a_real_split_keeps_its_verdict(tiny_beir, base_model):
 
 
 def test_weights_are_not_tuned_on_a_dev_split_of_generated_queries(tmp_path, base_model):
-    from embedtune.eval.fusion import DEFAULT_FUSION
+    from embedtune.fusion import DEFAULT_FUSION
     from embedtune.site import SiteBuildOptions, build_site_dataset
 
     data = tmp_path / "data"

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from embedtune.eval import evaluate, write_eval
-from embedtune.eval.fusion import DEFAULT_FUSION, FusionSpec
 from embedtune.eval.hybrid import save_model_fusion
+from embedtune.fusion import DEFAULT_FUSION, FusionSpec
 
 
 def _evaluate(data: Path, base_model, **kw):

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from embedtune.base_model import resolve_model_path
 from embedtune.data.beir import load_retrieval_split
 from embedtune.errors import EmbedtuneError
-from embedtune.eval.fusion import FusionSpec, fuse_runs
 from embedtune.eval.systems import BM25System, DenseSystem
+from embedtune.fusion import FusionSpec, fuse_runs
 from embedtune.index import VectorIndex, build_index
 from embedtune.index.hybrid import choose_mode
 from embedtune.serve.app import ServeSettings, create_app

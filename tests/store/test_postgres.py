@@ -339,7 +339,7 @@ def test_serve_store_answers_lexical_and_hybrid_fused_with_the_models_fusion_jso
     from embedtune.data.beir import read_queries
     from embedtune.encoders import TorchEncoder
     from embedtune.errors import EmbedtuneError
-    from embedtune.eval.fusion import FusionSpec, fuse_runs
+    from embedtune.fusion import FusionSpec, fuse_runs
     from embedtune.index import build_index
     from embedtune.serve.app import ServeSettings, create_app
 

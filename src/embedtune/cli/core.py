@@ -121,9 +121,9 @@ def eval_command(
         embedtune eval --model runs/scifact --data ../shared/data/scifact --split test --output runs/scifact/eval
     """
     from embedtune.eval import evaluate, write_eval
-    from embedtune.eval.fusion import FusionSpec
     from embedtune.eval.hybrid import HYBRID, save_model_fusion
     from embedtune.fileio import check_output_dir
+    from embedtune.fusion import FusionSpec
 
     if output is not None:
         check_output_dir(output, overwrite=overwrite, producer="eval")

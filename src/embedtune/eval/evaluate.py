@@ -41,7 +41,7 @@ training-free ``base_hybrid`` until real questions exist.
 
 Beside it: ``per_query.jsonl`` (one line per query: id, text, and each system's metrics),
 ``runs/<system>.trec`` (top-100 per query in TREC run format: ``qid Q0 docid rank score system``) and
-``fusion.json`` (the hybrid's :class:`~embedtune.eval.fusion.FusionSpec`).
+``fusion.json`` (the hybrid's :class:`~embedtune.fusion.FusionSpec`).
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ from embedtune.data.kinds import data_kind
 from embedtune.data.origin import GENERATED, HOW_TO_ADD_REAL_QUESTIONS, REAL, split_query_origin
 from embedtune.data.records import RetrievalSplit
 from embedtune.eval.bootstrap import BETTER, SAME, Comparison, compare, on_generated_queries
-from embedtune.eval.fusion import FusionSpec, fuse_runs
 from embedtune.eval.hybrid import BASE_HYBRID, FUSION_FILE, HYBRID, hybrid_fusions, model_folder
 from embedtune.eval.hybrid import describe as describe_fusion
 from embedtune.eval.metrics import (
@@ -73,6 +72,7 @@ from embedtune.eval.metrics import (
 from embedtune.eval.schema import SCHEMA_VERSION, EvalReport
 from embedtune.eval.systems import BM25System, DenseSystem, RankingSystem, Run
 from embedtune.fileio import atomic_path, write_json_atomic, write_text_atomic
+from embedtune.fusion import FusionSpec, fuse_runs
 
 logger = logging.getLogger(__name__)
 

@@ -2,18 +2,18 @@
 
 ``hybrid`` is the model under test ⊕ BM25 and ``base_hybrid`` the base model ⊕ BM25 (no training):
 the line ``hybrid − base_hybrid`` is what the fine-tune adds once fusion is in place. Both fuse the
-same runs the table scores (each part's top ``depth``) with :func:`embedtune.eval.fusion.fuse_runs`,
+same runs the table scores (each part's top ``depth``) with :func:`embedtune.fusion.fuse_runs`,
 so a served hybrid query ranks as evaluated.
 
 Where the fusion comes from (:func:`hybrid_fusions`), first that applies:
 
-1. a :class:`~embedtune.eval.fusion.FusionSpec` given by the caller (``embedtune eval --fusion FILE``);
+1. a :class:`~embedtune.fusion.FusionSpec` given by the caller (``embedtune eval --fusion FILE``);
 2. the data folder's ``dev`` split, when it is not the split being evaluated: the weights are chosen
    there for each of ``hybrid`` and ``base_hybrid`` (the test split never influences them) — rule
    ``tuned`` on real dev queries, :data:`GENERATED_DEV_RULE` on generated ones (site data);
 3. the model folder's ``fusion.json`` (written when it was trained or evaluated), unless it was chosen
    on the split now evaluated or is itself a default;
-4. the documented default :data:`~embedtune.eval.fusion.DEFAULT_FUSION` (``default: true``).
+4. the documented default :data:`~embedtune.fusion.DEFAULT_FUSION` (``default: true``).
 
 With 1, 3 and 4, ``base_hybrid`` is fused with the same method and weights as ``hybrid``.
 """
@@ -27,8 +27,8 @@ from pathlib import Path
 from embedtune.data.origin import GENERATED, split_query_origin
 from embedtune.data.records import RetrievalSplit
 from embedtune.errors import EmbedtuneError
-from embedtune.eval.fusion import DEFAULT_FUSION, FusionSpec, Rule, choose_fusion
 from embedtune.eval.systems import RankingSystem
+from embedtune.fusion import DEFAULT_FUSION, FusionSpec, Rule, choose_fusion
 
 logger = logging.getLogger(__name__)
 

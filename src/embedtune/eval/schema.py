@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from embedtune.data.kinds import DataKind, data_kind
 from embedtune.data.origin import GENERATED, REAL
 from embedtune.eval.bootstrap import Comparison
-from embedtune.eval.fusion import FusionSpec
+from embedtune.fusion import FusionSpec
 
 SCHEMA_VERSION = 1
 

@@ -6,14 +6,14 @@
   (:meth:`~embedtune.store.postgres.PgVectorStore.search_lexical`): other scores, so its hybrid is fused
   the same way but is not the ranking evaluation scored, and it is not the default there (:func:`choose_mode`).
 - ``hybrid``: the dense and the lexical top ``fusion.depth`` of a query, fused by
-  :func:`embedtune.eval.fusion.fuse_runs` with a :class:`~embedtune.eval.fusion.FusionSpec`; scores
+  :func:`embedtune.fusion.fuse_runs` with a :class:`~embedtune.fusion.FusionSpec`; scores
   are the fused ones. Evaluation fuses the same two top-``depth`` runs with the same function, so on
   an exact float32 index a served hybrid ranking is the one ``embedtune eval`` scored (an HNSW graph
   can miss a dense candidate, as it can in dense mode). Filters restrict both candidate lists first.
 
 The fusion is the model folder's ``fusion.json`` (written by ``embedtune eval`` / ``train``: the
 weights chosen on dev, with each part's dev metric), else the documented default
-(:data:`~embedtune.eval.fusion.DEFAULT_FUSION`). The default mode (:func:`choose_mode`) is
+(:data:`~embedtune.fusion.DEFAULT_FUSION`). The default mode (:func:`choose_mode`) is
 ``hybrid`` when that ``fusion.json``'s dev result for the hybrid beat the dense part's, else
 ``dense``; :class:`ModeChoice` says why.
 
@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from embedtune.errors import EmbedtuneError
-from embedtune.eval.fusion import DEFAULT_FUSION, FusionSpec, fuse_runs
+from embedtune.fusion import DEFAULT_FUSION, FusionSpec, fuse_runs
 from embedtune.index.store import SearchHit, VectorIndex
 
 log = logging.getLogger(__name__)

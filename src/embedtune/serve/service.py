@@ -218,6 +218,6 @@ def _warm(index: Any, modes: ModeChoice) -> None:
     if isinstance(index, VectorIndex):
         index.id_order()
     if index.lexical is not None:
-        from embedtune.eval.fusion import fuse_runs
+        from embedtune.fusion import fuse_runs
 
         fuse_runs(modes.fusion, {p: {"warm-up": [("a", 1.0), ("b", 0.5)]} for p in modes.fusion.parts}, k=1)

@@ -10,7 +10,7 @@ on which split and how well it did, and the rules that keep a test split out of 
 API (generic over N named parts; a run is ``{query_id: [(doc_id, score), ...]}`` best first, the
 shape every :class:`~embedtune.eval.systems.RankingSystem` returns)::
 
-    from embedtune.eval.fusion import FusionSpec, choose_fusion, fuse_runs
+    from embedtune.fusion import FusionSpec, choose_fusion, fuse_runs
 
     # 1. choose on DEV: every part's dev run and the dev qrels ({query_id: {doc_id: grade}})
     spec = choose_fusion({"model": dev_dense, "bm25": dev_bm25}, dev_qrels, split="dev", data="data/site")

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from embedtune.errors import DataError, EmbedtuneError
-from embedtune.eval.fusion import DEFAULT_FUSION, FusionSpec, choose_fusion, fuse_runs
+from embedtune.fusion import DEFAULT_FUSION, FusionSpec, choose_fusion, fuse_runs
 
 DENSE = {"q1": [("d1", 0.9), ("d2", 0.5), ("d3", 0.1)]}
 BM25 = {"q1": [("d2", 6.0), ("d4", 3.0), ("d3", 0.0)]}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedtune.eval.fusion import FusionSpec, fuse_runs
+from embedtune.fusion import FusionSpec, fuse_runs
 
 SPECS = [FusionSpec(method="wsum", norm="zmuv", weights={"model": 0.5, "bm25": 0.5}),
          FusionSpec(method="wsum", norm="min-max", weights={"model": 0.3, "bm25": 0.7}),
