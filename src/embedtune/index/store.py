@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import mmap
+import shutil
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,9 @@ RECALL_SAMPLE = 200
 EXACT_FILTER_MAX_ROWS = 20_000
 COMPACT_DEAD_FRACTION = 0.25
 _CHUNK_ROWS = 32_768
+# Folders other stages keep inside an index folder (recsys/: the co-occurrence statistics and fusion
+# weights a recommender needs); every save carries them over, so `index add` does not drop them.
+ATTACHED_DIRS: tuple[str, ...] = ("recsys",)
 
 
 class AnnInfo(BaseModel):
@@ -148,6 +152,7 @@ class VectorIndex:
         self.id_to_row = {doc_id: row for row, doc_id in enumerate(ids) if not deleted[row]}
         self._postings: dict[str, dict[str, np.ndarray]] = {}
         self.recall_queries: np.ndarray | None = None  # query vectors that measure the graph's recall
+        self.attachments: dict[str, Callable[[Path], None]] = {}  # ATTACHED_DIRS name -> writer of a new one
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -539,6 +544,11 @@ class VectorIndex:
                 np.save(tmp / "recall_queries.npy", self.recall_queries)
             (tmp / LEXICAL_DIR).mkdir()
             self.lexical.save(tmp / LEXICAL_DIR)
+            for name in ATTACHED_DIRS:
+                if name in self.attachments:
+                    self.attachments[name](tmp / name)
+                elif self.path is not None and (self.path / name).is_dir():
+                    shutil.copytree(self.path / name, tmp / name)
             (tmp / MANIFEST_FILE).write_text(self.manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
         self.path = path
         return path

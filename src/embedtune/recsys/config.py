@@ -21,6 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from embedtune.config import load_config
 from embedtune.recsys.templates import DEFAULT_ITEM_TEMPLATE, DEFAULT_USER_TEMPLATE
 
+# How `embedtune recommend` / POST /recommend rank: the text tower, item-to-item co-occurrence.
+RECOMMEND_MODES: tuple[str, ...] = ("text", "cooccurrence")
+
 
 class RecsysConfig(BaseModel):
     """How a log + catalog become a recommendation DATA_DIR (all defaults documented here)."""

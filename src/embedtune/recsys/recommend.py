@@ -1,8 +1,21 @@
-"""Top-k items for a known user or an ad-hoc history, with a trained (or the base) model.
+"""Top-k items for a known user or an ad-hoc history: text tower, co-occurrence, or both.
 
 The profile is built exactly as in training — same code, same template, same settings from the
 DATA_DIR's manifest — from the user's whole history (``interactions.parquet``) or from the given
 item ids taken as clicks in order. Items in that history are never recommended.
+
+Two ways to open one:
+
+* ``Recommender.from_index(index)`` ranks the index's own item vectors, encoding the profile with the
+  index's encoder backend (``embedtune serve``; ``embedtune recommend --index``); the co-occurrence
+  statistics are the ones ``index build`` saved inside the index.
+* ``Recommender(model, data_dir)`` encodes the DATA_DIR's items with the model (cached on disk) and
+  uses the statistics ``train`` saved beside the model, or computes them from the DATA_DIR.
+
+Modes (:data:`MODES`): ``text`` ranks by cosine between profile and item vectors; ``cooccurrence``
+by item-to-item co-occurrence with the history (:class:`~embedtune.recsys.stats.ItemStats`). When
+none of the history's items has co-occurrence statistics (new items, or items nobody else met in
+training), ``cooccurrence`` falls back to the text tower and says so in :attr:`Ranking.fallback`.
 
 Example::
 
@@ -10,12 +23,13 @@ Example::
     rec = Recommender("models/shop", "data/shop")
     for r in rec.recommend(user_id="42", k=5):
         print(r.item_id, round(r.score, 3), r.metadata.get("item_title"))
+    rec.rank(history=["17", "305"], k=5, mode="cooccurrence").mode
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,25 +41,43 @@ import pandas as pd
 from embedtune.data.beir import read_corpus, read_manifest
 from embedtune.errors import EmbedtuneError
 from embedtune.recsys.build import INTERACTIONS_FILE, USERS_FILE
-from embedtune.recsys.config import RecsysConfig
+from embedtune.recsys.config import RECOMMEND_MODES, RecsysConfig
 from embedtune.recsys.profiles import ProfileOptions, build_profiles, iter_user_prompts
 from embedtune.recsys.sql import literal
+from embedtune.recsys.stats import STATS_DIR, ItemStats, recent_distinct
+
+MODES = RECOMMEND_MODES
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended item: its id, cosine score and catalog metadata."""
+    """One recommended item: its id, score (cosine for text, co-occurrence otherwise) and catalog metadata."""
 
     item_id: str
     score: float
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-class Recommender:
-    """Recommend items from a recsys DATA_DIR with a sentence-transformers model.
+@dataclass(frozen=True)
+class Ranking:
+    """The items of one request, the mode that ranked them, and why it differs from the one asked for."""
 
-    Item embeddings are computed once (and cached on disk, keyed by model weights and item texts).
-    Calls are serialised by a lock, so one instance can serve concurrent requests.
+    items: list[Recommendation]
+    mode: str
+    fallback: str | None = None
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`MODES`, else one clear error."""
+    if mode not in MODES:
+        raise EmbedtuneError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    return mode
+
+
+class Recommender:
+    """Recommend items of a recsys DATA_DIR; see the module docstring for the two constructors.
+
+    Calls are serialised by a lock around the profile builder, so one instance can serve concurrent requests.
     """
 
     def __init__(
@@ -57,19 +89,73 @@ class Recommender:
         batch_size: int = 64,
         max_seq_length: int | None = None,
         use_cache: bool = True,
+        stats: ItemStats | None = None,
     ):
         from embedtune.eval.systems import DenseSystem
+        from embedtune.index import VectorIndex
 
         self.data_dir = Path(data_dir)
+        self._read_data_dir()
+        corpus = read_corpus(self.data_dir / "corpus.jsonl")
+        self.system = DenseSystem(
+            "model", model_path, batch_size=batch_size, max_seq_length=max_seq_length, use_cache=use_cache, model=model
+        )
+        item_ids = list(corpus)
+        vectors = self.system.corpus_embeddings([corpus[i].full_text for i in item_ids])
+        # An in-memory exact index: the same ranking code as a saved index, without writing one.
+        self.index = VectorIndex.from_documents(
+            list(corpus.values()), vectors, model=str(model_path), ann="none", kind="recsys", data_dir=str(self.data_dir)
+        )
+        self._encode_query: Callable[[list[str]], np.ndarray] = lambda texts: self.system.encode(texts, "query")
+        model_dir = self.system.model_path
+        self.stats = stats or _load_stats([model_dir], self.data_dir, item_ids)
+        self._open_profiles()
+
+    @classmethod
+    def from_index(
+        cls, index: Any, encoder: Any = None, data_dir: str | Path | None = None, stats: ItemStats | None = None
+    ) -> Recommender:
+        """Rank the vectors of ``index`` (a :class:`~embedtune.index.VectorIndex` or its folder), encoding
+        profiles with ``encoder`` (default: the index's model and backend)."""
+        from embedtune.base_model import resolve_model_path
+        from embedtune.index import VectorIndex
+
+        if not isinstance(index, VectorIndex):
+            index = VectorIndex.load(index)
+        manifest = index.manifest
+        data_dir = data_dir or manifest.data_dir
+        if manifest.kind != "recsys" or not data_dir:
+            raise EmbedtuneError(
+                f"the index at {index.path} was not built from a recommendation DATA_DIR (kind {manifest.kind!r}); "
+                "build it with `embedtune index build --corpus DATA_DIR` on a recsys DATA_DIR"
+            )
+        if encoder is None:
+            from embedtune.encoders import load_encoder
+
+            encoder = load_encoder(manifest.model, manifest.backend)
+        self = cls.__new__(cls)
+        self.data_dir = Path(data_dir)
+        self._read_data_dir()
+        self.system = None
+        self.index = index
+        self._encode_query = lambda texts: encoder.encode(list(texts))
+        self.encoder = encoder
+        folders = [p for p in (index.path, resolve_model_path(manifest.model)) if p is not None]
+        self.stats = stats or _load_stats(folders, self.data_dir, [i for i in index.ids if i in index])
+        self._open_profiles()
+        return self
+
+    # ---- setup ----------------------------------------------------------------------------------
+    def _read_data_dir(self) -> None:
         manifest = read_manifest(self.data_dir)
         if manifest.get("kind") != "recsys":
             raise EmbedtuneError(
                 f"{self.data_dir} is not a recommendation DATA_DIR (manifest kind {manifest.get('kind')!r}); "
                 "build one with `embedtune recsys build`"
             )
-        interactions = self.data_dir / manifest.get("interactions", INTERACTIONS_FILE)
-        if not interactions.is_file():
-            raise EmbedtuneError(f"{interactions} not found: rebuild with `embedtune recsys build`")
+        self._interactions = self.data_dir / manifest.get("interactions", INTERACTIONS_FILE)
+        if not self._interactions.is_file():
+            raise EmbedtuneError(f"{self._interactions} not found: rebuild with `embedtune recsys build`")
         settings = dict(manifest.get("config", {}))
         template = manifest.get("template", {})
         settings.update({"user_template": template.get("user"), "item_template": template.get("item")})
@@ -79,28 +165,19 @@ class Recommender:
             item_fields=tuple(manifest.get("item_fields", ())),
             user_attributes=tuple(columns.get("user_attributes") or ()),
         )
-        self.corpus = read_corpus(self.data_dir / "corpus.jsonl")
-        self.item_ids = list(self.corpus)
-        self._index = {item: i for i, item in enumerate(self.item_ids)}
-        self.system = DenseSystem(
-            "model", model_path, batch_size=batch_size, max_seq_length=max_seq_length, use_cache=use_cache, model=model
-        )
-        self._item_emb = self.system.corpus_embeddings([self.corpus[i].full_text for i in self.item_ids])
+
+    def _open_profiles(self) -> None:
+        index = self.index
+        self.item_ids = [i for i in index.ids if i in index]
+        self._known_items = set(self.item_ids)
         self._lock = threading.Lock()
         self._con = duckdb.connect()
-        self._con.execute(
-            f"CREATE VIEW interactions AS SELECT * FROM read_parquet({literal(interactions)})"
-        )
+        self._con.execute(f"CREATE VIEW interactions AS SELECT * FROM read_parquet({literal(self._interactions)})")
         rows = []
-        for item_id, doc in self.corpus.items():
-            meta = doc.metadata
-            rows.append({
-                "item_id": item_id,
-                "category": meta.get("category"),
-                "shop": meta.get("shop"),
-                "brand": meta.get("brand"),
-                "title": meta.get("item_title"),
-            })
+        for item_id in self.item_ids:
+            meta = index.metadata[index.id_to_row[item_id]]
+            rows.append({"item_id": item_id, "category": meta.get("category"), "shop": meta.get("shop"),
+                         "brand": meta.get("brand"), "title": meta.get("item_title")})
         items_df = pd.DataFrame(rows, columns=["item_id", "category", "shop", "brand", "title"]).astype(object)
         self._con.register("items_df", items_df)
         self._con.execute("CREATE TABLE items AS SELECT * FROM items_df")
@@ -111,6 +188,7 @@ class Recommender:
         elif self.options.user_attributes:
             self.options = ProfileOptions(item_fields=self.options.item_fields)
 
+    # ---- profiles -------------------------------------------------------------------------------
     def history_of(self, user_id: str) -> list[str]:
         """A known user's items in time order (repeats included)."""
         with self._lock:
@@ -147,7 +225,7 @@ class Recommender:
                 uid = str(user_id)
             else:
                 items = [str(i).strip() for i in history if str(i).strip()]
-                unknown = [i for i in items if i not in self._index]
+                unknown = [i for i in items if i not in self._known_items]
                 if unknown:
                     raise EmbedtuneError(
                         f"unknown item ids in the history: {', '.join(unknown[:10])}"
@@ -166,19 +244,64 @@ class Recommender:
             prompts = list(iter_user_prompts(con, self.config, self.options))
         return prompts[0][1], items
 
+    # ---- ranking --------------------------------------------------------------------------------
+    @property
+    def default_mode(self) -> str:
+        """The mode used when none is asked for."""
+        return "text"
+
     def recommend(
-        self, user_id: str | None = None, history: Sequence[str] | None = None, k: int = 10
+        self, user_id: str | None = None, history: Sequence[str] | None = None, k: int = 10, mode: str | None = None
     ) -> list[Recommendation]:
         """Top ``k`` items for a known user or an ad-hoc history; history items are never returned."""
-        from embedtune.eval.systems import top_k_from_scores
+        return self.rank(user_id=user_id, history=history, k=k, mode=mode).items
 
+    def rank(
+        self, user_id: str | None = None, history: Sequence[str] | None = None, k: int = 10, mode: str | None = None
+    ) -> Ranking:
+        """Like :meth:`recommend`, and also which mode ranked the items (and why, after a fallback)."""
+        mode = check_mode(mode or self.default_mode)
         if k < 1:
             raise EmbedtuneError("k must be at least 1")
         prompt, items = self._profile_and_history(user_id, history)
-        query = self.system.encode([prompt], "query")
-        scores = (query @ self._item_emb.T).astype(np.float64)
-        run = top_k_from_scores(scores, ["now"], self.item_ids, k, {"now": set(items)})
-        return [
-            Recommendation(item_id=item, score=score, metadata=dict(self.corpus[item].metadata))
-            for item, score in run["now"]
-        ]
+        seen = set(items)
+        recent = recent_distinct(items, self.stats.history_items)
+        fallback = None
+        if mode == "cooccurrence" and not self._has_cooccurrence(recent):
+            fallback = "no item of the history has co-occurrence statistics: ranked by the text tower"
+            mode = "text"
+        if mode == "text":
+            ranked = self.text_top(prompt, k, seen)
+        else:
+            ranked = self.cooccurrence_top(recent, k, seen)
+        return Ranking([self._recommendation(item, score) for item, score in ranked], mode, fallback)
+
+    def text_top(self, prompt: str, k: int, exclude: set[str]) -> list[tuple[str, float]]:
+        """The ``k`` items nearest the profile in the index, ``exclude`` left out."""
+        query = self._encode_query([prompt])
+        banned = len(exclude & self._known_items)
+        hits = self.index.search(query, k=k + banned)[0]
+        return [(h.id, h.score) for h in hits if h.id not in exclude][:k]
+
+    def cooccurrence_top(self, recent: list[str], k: int, exclude: set[str]) -> list[tuple[str, float]]:
+        """The ``k`` items that co-occur most with ``recent`` (distinct, most recent first)."""
+        from embedtune.data.runs import top_k_from_scores
+
+        scores = self.stats.cooccurrence_scores([recent], self.item_ids)
+        return top_k_from_scores(scores, ["now"], self.item_ids, k, {"now": exclude})["now"]
+
+    def _has_cooccurrence(self, recent: list[str]) -> bool:
+        rows = [self.stats.row[i] for i in self.stats.known(recent)]
+        return bool(rows) and self.stats.similarity[rows].nnz > 0
+
+    def _recommendation(self, item_id: str, score: float) -> Recommendation:
+        return Recommendation(item_id=item_id, score=float(score),
+                              metadata=dict(self.index.metadata[self.index.id_to_row[item_id]]))
+
+
+def _load_stats(folders: Sequence[Path], data_dir: Path, item_ids: list[str]) -> ItemStats:
+    """Saved statistics from the first folder holding ``recsys/``, else computed from the DATA_DIR."""
+    for folder in folders:
+        if (Path(folder) / STATS_DIR / "item_stats.json").is_file():
+            return ItemStats.load(folder)
+    return ItemStats.from_data_dir(data_dir, item_ids)
