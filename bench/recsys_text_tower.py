@@ -1,11 +1,13 @@
-"""Benchmark: what the text tower's CPU time buys on MovieLens-100K — template, positions per user, epochs.
+"""Benchmark: what the text tower's CPU time buys — template, positions per user, epochs, max_seq_length.
 
 Short protocol, so that several variants fit in an afternoon on one thread: a seeded sample of
-``--max-pairs`` (4,000) training pairs, ``max_seq_length`` 128 unless the variant says otherwise, batch
-32, lr 1e-4 (at batch 64 and lr 5e-5, 3,000 pairs left the loss at chance level), logQ-corrected loss, and the **dev** split for the verdict (full ranking, history excluded;
-test is never read). Each variant is the public commands (``embedtune recsys build``, ``embedtune
-train`` with a config that makes its final evaluation run on dev); results are appended to
-``OUT/results.jsonl`` and a variant already there is skipped, so the script can be resumed::
+``--max-pairs`` (4,000) training pairs, ``max_seq_length`` 128 unless the variant says otherwise,
+batch 32, lr 1e-4 (at batch 64 and lr 5e-5, 3,000 pairs left the loss at chance level),
+logQ-corrected loss, and the **dev** split for the verdict (full ranking, history excluded; test is
+never read). Variants run on MovieLens-100K or on the `make demo` shop (400 users, 200 items, seed
+0). Each is the public commands (``embedtune recsys build``, ``embedtune train`` with a config that
+makes its final evaluation run on dev); results are appended to ``OUT/results.jsonl`` and a variant
+already there is skipped, so the script can be resumed::
 
     .venv/bin/pip download --no-deps recbole==1.2.1 -d bench/data/
     /work/heavy .venv/bin/python bench/recsys_text_tower.py --variants last10,first10
@@ -20,6 +22,7 @@ import argparse
 import hashlib
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,45 +32,75 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recsys_movielens import EMBEDTUNE, ROOT, ensure_ml100k, run  # noqa: E402
 
 from embedtune.eval.bootstrap import compare  # noqa: E402
+from embedtune.recsys.config import RecsysConfig  # noqa: E402
+from embedtune.recsys.generate import generate_shop, write_shop  # noqa: E402
 
-BASE = yaml.safe_load((ROOT / "bench" / "movielens.yaml").read_text())["recsys"]
+ML_BASE = yaml.safe_load((ROOT / "bench" / "movielens.yaml").read_text())["recsys"]
 PREFERENCE = "Preference: retrieve suitable items given user historical patterns."
-# Profile lines; the templates below only reorder or drop them.
+# MovieLens profile lines (bench/movielens.yaml); the templates below only reorder them.
 LINES = {
     "items": "- HistItems: {{ hist_items }}",
     "categories": "- HistCategories: {{ hist_categories }}",
     "intentions": "- HistIntentions: {{ hist_intentions }}",
 }
+ITEMS_BLOCK = "\n{%- if hist_items is not none %}\n- HistItems: {{ hist_items }}\n{%- endif %}"
 
 
 def profile_template(order: tuple[str, ...]) -> str:
     return "\n".join(["User Profile:", *(LINES[name] for name in order), PREFERENCE])
 
 
-# name → (recsys build settings, max_train_per_user, train settings)
-VARIANTS: dict[str, tuple[dict, int, dict]] = {
-    # bench/movielens.yaml before this benchmark: titles last
-    "last10": ({"hist_items": 10, "user_template": profile_template(("categories", "intentions", "items"))}, 40, {}),
-    "first10": ({"hist_items": 10, "user_template": profile_template(("items", "categories", "intentions"))}, 40, {}),
+def titles_first(template: str) -> str:
+    """The shop template (embedtune's default) with its HistItems line moved right under the header."""
+    assert ITEMS_BLOCK in template, "the default user template no longer has the HistItems block this bench moves"
+    head, rest = template.replace(ITEMS_BLOCK, "").split("\n", 1)
+    return head + ITEMS_BLOCK + "\n" + rest
+
+
+ML_LAST = profile_template(("categories", "intentions", "items"))  # bench/movielens.yaml before this benchmark
+ML_FIRST = profile_template(("items", "categories", "intentions"))
+SHOP_LAST = RecsysConfig().user_template  # embedtune's default template before this benchmark
+SHOP_FIRST = titles_first(SHOP_LAST)
+
+
+@dataclass(frozen=True)
+class Variant:
+    dataset: str  # "movielens" (MovieLens-100K) or "shop" (the `make demo` shop: 400 users, 200 items, seed 0)
+    user_template: str
+    per_user: int
+    hist_items: int | None = None
+    train: dict = field(default_factory=dict)
+
+
+VARIANTS: dict[str, Variant] = {
+    "last10": Variant("movielens", ML_LAST, 40, 10),
+    "first10": Variant("movielens", ML_FIRST, 40, 10),
     # 20 titles do not fit in 128 tokens: truncation cuts the older titles and the trailing lines
-    "first20": ({"hist_items": 20, "user_template": profile_template(("items", "categories", "intentions"))}, 40, {}),
-    "first20-s256": (
-        {"hist_items": 20, "user_template": profile_template(("items", "categories", "intentions"))}, 40,
-        {"max_seq_length": 256},
-    ),
+    "first20": Variant("movielens", ML_FIRST, 40, 20),
+    "first20-s256": Variant("movielens", ML_FIRST, 40, 20, {"max_seq_length": 256}),
     # positions per user at the same number of pairs: the last 5 targets of every user vs a sample of the last 40
-    "first10-u5": ({"hist_items": 10, "user_template": profile_template(("items", "categories", "intentions"))}, 5, {}),
+    "first10-u5": Variant("movielens", ML_FIRST, 5, 10),
     # one position per user (943 pairs), three epochs: about the same pairs seen as 3,000 × 1
-    "first10-u1-e3": (
-        {"hist_items": 10, "user_template": profile_template(("items", "categories", "intentions"))}, 1,
-        {"epochs": 3},
-    ),
+    "first10-u1-e3": Variant("movielens", ML_FIRST, 1, 10, {"epochs": 3}),
     # epochs at equal CPU: half the pairs, twice the passes
-    "first10-half-e2": (
-        {"hist_items": 10, "user_template": profile_template(("items", "categories", "intentions"))}, 40,
-        {"epochs": 2, "max_pairs_factor": 0.5},
-    ),
+    "first10-half-e2": Variant("movielens", ML_FIRST, 40, 10, {"epochs": 2, "max_pairs_factor": 0.5}),
+    # the same run in bf16 autocast (AMX / AVX512-BF16 CPUs): the speed it buys, and that quality holds
+    "first10-bf16": Variant("movielens", ML_FIRST, 40, 10, {"precision": "bf16"}),
+    # the demo shop: `make demo`'s settings (3 positions per user, 2 epochs, 160 tokens), then changes
+    "shop-last-s160": Variant("shop", SHOP_LAST, 3, None, {"epochs": 2, "max_seq_length": 160}),
+    "shop-first-s128": Variant("shop", SHOP_FIRST, 3, None, {"epochs": 2, "max_seq_length": 128}),
+    "shop-last-s128": Variant("shop", SHOP_LAST, 3, None, {"epochs": 2, "max_seq_length": 128}),
+    "shop-first-u20-s128": Variant("shop", SHOP_FIRST, 20, None, {"epochs": 2, "max_seq_length": 128}),
+    "shop-first-u20-e1-s128": Variant("shop", SHOP_FIRST, 20, None, {"epochs": 1, "max_seq_length": 128}),
 }
+
+
+def shop_files(out: Path) -> tuple[Path, Path]:
+    raw = out / "raw-shop"
+    if not (raw / "log.csv").is_file():
+        paths = write_shop(generate_shop(n_users=400, n_items=200, seed=0), raw)
+        return paths["log"], paths["items"]
+    return raw / "log.csv", raw / "items.csv"
 
 
 def token_stats(data: Path, model: str = "all-MiniLM-L6-v2") -> dict:
@@ -87,7 +120,7 @@ def main() -> None:
     parser.add_argument("--data-root", type=Path, default=ROOT / "bench" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "text_tower")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from {', '.join(VARIANTS)}")
-    parser.add_argument("--max-pairs", type=int, default=4000)
+    parser.add_argument("--max-pairs", type=int, default=4000, help="0: every training pair")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=42)
@@ -108,19 +141,29 @@ def main() -> None:
     for name in names:
         if name in done:
             continue
-        recsys, per_user, train = VARIANTS[name]
-        train = dict(train)
-        key = f"u{per_user}-h{recsys['hist_items']}-" + hashlib.sha256(recsys["user_template"].encode()).hexdigest()[:8]
+        variant = VARIANTS[name]
+        train = dict(variant.train)
+        recsys = dict(ML_BASE) if variant.dataset == "movielens" else {}
+        recsys.update({"user_template": variant.user_template, "max_train_per_user": variant.per_user})
+        if variant.hist_items is not None:
+            recsys["hist_items"] = variant.hist_items
+        key = f"{variant.dataset}-u{variant.per_user}-h{variant.hist_items}-" + hashlib.sha256(
+            variant.user_template.encode()).hexdigest()[:8]
         data = args.out / "data" / key
         config_path = args.out / "data" / f"{key}.yaml"
         log: list[dict] = []
         if not (data / "embedtune.json").is_file():
             config_path.parent.mkdir(parents=True, exist_ok=True)
-            config_path.write_text(yaml.safe_dump({"recsys": {**BASE, **recsys, "max_train_per_user": per_user}}))
-            run([*EMBEDTUNE, "recsys", "build", "--log", str(ml / "ml-100k.inter"), "--items", str(ml / "ml-100k.item"),
-                 "--config", str(config_path), "-o", str(data), "--category-sep", " ", "--overwrite", "-q"], log)
+            config_path.write_text(yaml.safe_dump({"recsys": recsys}))
+            if variant.dataset == "movielens":
+                inputs = ["--log", str(ml / "ml-100k.inter"), "--items", str(ml / "ml-100k.item"), "--category-sep", " "]
+            else:
+                shop_log, shop_items = shop_files(args.out)
+                inputs = ["--log", str(shop_log), "--items", str(shop_items)]
+            run([*EMBEDTUNE, "recsys", "build", *inputs, "--config", str(config_path), "-o", str(data),
+                 "--overwrite", "-q"], log)
         model = args.out / "models" / name
-        max_pairs = int(args.max_pairs * train.pop("max_pairs_factor", 1.0))
+        max_pairs = int(args.max_pairs * train.pop("max_pairs_factor", 1.0)) if args.max_pairs else None
         train_config = {
             "epochs": 1, "batch_size": args.batch_size, "lr": args.lr, "max_seq_length": 128, "seed": args.seed,
             "max_pairs": max_pairs, "final_split": "dev", "baselines": False, "keep": "last",
@@ -137,7 +180,7 @@ def main() -> None:
             row = json.loads(line)
             per_query[row["query_id"]] = row["metrics"]["model"]["ndcg@10"]
         row = {
-            "variant": name, "per_user": per_user, "train": train_config, "n_pairs": train_log["n_pairs"],
+            "variant": name, "dataset": variant.dataset, "per_user": variant.per_user, "train": train_config, "n_pairs": train_log["n_pairs"],
             "train_seconds": train_log["train_seconds"], "epoch_losses": train_log["epoch_losses"],
             "chance_loss": train_log["chance_loss"], "learned_nothing": train_log["learned_nothing"],
             "dev": result["systems"]["model"], "per_query_ndcg": per_query, **token_stats(data), "commands": log,
@@ -154,13 +197,15 @@ def main() -> None:
         print(f"| {r['variant']} | {r['n_pairs']} × {r['train']['epochs']} | {r['train_seconds']:.0f} | "
               f"{r['profile_tokens_mean']} ({r['profile_tokens_p90']:.0f}) | {d['ndcg@10']:.4f} | {d['recall@10']:.4f} | "
               f"{d['recall@50']:.4f} | {r['epoch_losses'][-1]:.3f} ({r['chance_loss']:.3f}) |")
-    if len(rows) > 1:
-        ref = rows[0]
+    firsts: dict[str, dict] = {}
+    for r in rows:  # each variant against the first one given on the same dataset
+        ref = firsts.setdefault(r.get("dataset", "movielens"), r)
+        if ref is r:
+            continue
         qids = sorted(ref["per_query_ndcg"])
-        for r in rows[1:]:
-            c = compare(r["variant"], ref["variant"], "ndcg@10",
-                        np.array([r["per_query_ndcg"][q] for q in qids]), np.array([ref["per_query_ndcg"][q] for q in qids]))
-            print(f"- {c.sentence()}")
+        c = compare(r["variant"], ref["variant"], "ndcg@10",
+                    np.array([r["per_query_ndcg"][q] for q in qids]), np.array([ref["per_query_ndcg"][q] for q in qids]))
+        print(f"- {c.sentence()}")
 
 
 if __name__ == "__main__":

@@ -38,3 +38,21 @@ def write(path: Path, text: str) -> Path:
 def tiny_shop(tmp_path: Path) -> tuple[Path, Path]:
     """A 10-row Tmall-style log (one duplicate, one unknown item, one single-item user) and 5 items."""
     return write(tmp_path / "log.csv", TINY_LOG), write(tmp_path / "items.csv", TINY_ITEMS)
+
+
+# Training histories: u1 {a,b}, u2 {a,b,c}, u3 {a,c}, u4 {b}; e and d are every user's dev/test targets
+# (u4 has no dev target: its history {b} is ranked for test target d).
+COOCCURRENCE_ROWS = [("u1", "a"), ("u1", "b"), ("u1", "e"), ("u1", "d"),
+                     ("u2", "a"), ("u2", "b"), ("u2", "c"), ("u2", "e"), ("u2", "d"),
+                     ("u3", "a"), ("u3", "c"), ("u3", "e"), ("u3", "d"),
+                     ("u4", "b"), ("u4", "d")]
+
+
+def cooccurrence_shop(tmp_path: Path, items: str = "abcde") -> Path:
+    """A recsys DATA_DIR of :data:`COOCCURRENCE_ROWS` over a catalog of ``items`` (one letter each)."""
+    from embedtune.recsys.build import build_recsys
+
+    log = write(tmp_path / "log.csv", "user_id,item_id,timestamp\n" + "".join(
+        f"{u},{i},{t}\n" for t, (u, i) in enumerate(COOCCURRENCE_ROWS)))
+    catalog = write(tmp_path / "items.csv", "item_id,title\n" + "".join(f"{i},Item {i}\n" for i in items))
+    return build_recsys(log, catalog, tmp_path / "data").out_dir

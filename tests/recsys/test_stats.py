@@ -6,25 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.recsys.conftest import write
 
 from embedtune.errors import EmbedtuneError
-from embedtune.recsys.build import build_recsys
 from embedtune.recsys.stats import STATS_DIR, ItemStats, recent_distinct
-
-ITEMS = "item_id,title\n" + "".join(f"{i},Item {i}\n" for i in ("a", "b", "c", "d", "e", "f"))
+from tests.recsys.conftest import cooccurrence_shop
 
 
 def data_dir(tmp_path: Path) -> Path:
-    # Training histories: u1 {a,b}, u2 {a,b,c}, u3 {a,c}, u4 {b}; e, d are every user's dev/test targets;
-    # f is in the catalog but nobody met it.
-    rows = [("u1", "a"), ("u1", "b"), ("u1", "e"), ("u1", "d"),
-            ("u2", "a"), ("u2", "b"), ("u2", "c"), ("u2", "e"), ("u2", "d"),
-            ("u3", "a"), ("u3", "c"), ("u3", "e"), ("u3", "d"),
-            ("u4", "b"), ("u4", "d")]
-    log = write(tmp_path / "log.csv", "user_id,item_id,timestamp\n" + "".join(
-        f"{u},{i},{t}\n" for t, (u, i) in enumerate(rows)))
-    return build_recsys(log, write(tmp_path / "items.csv", ITEMS), tmp_path / "data").out_dir
+    # COOCCURRENCE_ROWS: u1 {a,b}, u2 {a,b,c}, u3 {a,c}, u4 {b} in training; f is in the catalog, nobody met it.
+    return cooccurrence_shop(tmp_path, "abcdef")
 
 
 def test_statistics_count_training_interactions_only(tmp_path):

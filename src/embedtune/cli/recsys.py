@@ -14,8 +14,7 @@ import typer
 
 from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.cli.options import field_option
-from embedtune.recsys.config import RecsysConfig
-from embedtune.recsys.config import RECOMMEND_MODES
+from embedtune.recsys.config import RECOMMEND_MODES, RecsysConfig
 
 recsys_app = typer.Typer(
     help="Recommendation: interaction logs + item catalog → a DATA_DIR for train/eval, and a synthetic shop.",

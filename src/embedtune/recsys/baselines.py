@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from embedtune.data.records import RetrievalSplit
-from embedtune.errors import EmbedtuneError
 from embedtune.data.runs import RankingSystem, Run, top_k_from_scores
+from embedtune.errors import EmbedtuneError
 from embedtune.recsys.build import INTERACTIONS_FILE
 from embedtune.recsys.stats import (
     DEFAULT_HISTORY_ITEMS,
