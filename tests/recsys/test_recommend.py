@@ -8,6 +8,7 @@ import pytest
 from embedtune.errors import EmbedtuneError
 from embedtune.recsys.build import build_recsys
 from embedtune.recsys.recommend import Recommendation, Recommender
+from tests.recsys.conftest import FakeEncoder, build_shop_index
 
 
 @pytest.fixture
@@ -54,36 +55,9 @@ def test_a_retrieval_data_dir_is_refused(tiny_beir, base_model):
         Recommender("all-MiniLM-L6-v2", tiny_beir, model=base_model)
 
 
-class FakeEncoder:
-    """Fixed 4-d vectors, so a test can tell the index's vectors from a re-encoding by MiniLM."""
-
-    backend = "onnx-int8"
-    dim = 4
-    agreement = None
-    VECTORS = {"i1": [1, 0, 0, 0], "i2": [0, 1, 0, 0], "i3": [0, 0, 1, 0], "i4": [0, 0, 0, 1], "i5": [1, 1, 0, 0],
-               "i6": [0, 1, 0, 0.1]}
-
-    def __init__(self):
-        self.queries = 0
-
-    def encode(self, texts, batch_size=32, show_progress=False):
-        rows = []
-        for text in texts:
-            item = next((i for i in self.VECTORS if f"item_id: {i}\n" in text), None)
-            if item is None:  # a profile: pointing at i2
-                self.queries += 1
-            rows.append(self.VECTORS[item] if item else [0.1, 1, 0, 0])
-        v = np.asarray(rows, dtype=np.float32)
-        return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
 @pytest.fixture
 def shop_index(tiny_shop, tmp_path):
-    from embedtune.index import build_index
-
-    data = build_recsys(*tiny_shop, tmp_path / "data").out_dir
-    build_index("all-MiniLM-L6-v2", data, tmp_path / "index", encoder=FakeEncoder(), show_progress=False)
-    return data, tmp_path / "index"
+    return build_shop_index(tiny_shop, tmp_path)
 
 
 def test_cooccurrence_mode_ranks_by_items_met_together(recommender):
@@ -102,7 +76,7 @@ def test_a_history_without_cooccurrence_statistics_falls_back_to_the_text_tower(
 
 
 def test_an_unknown_mode_is_a_clear_error(recommender):
-    with pytest.raises(EmbedtuneError, match="unknown mode 'popular': choose one of text, cooccurrence"):
+    with pytest.raises(EmbedtuneError, match="unknown mode 'popular': choose one of text, cooccurrence, hybrid"):
         recommender.recommend(user_id="u1", mode="popular")
 
 

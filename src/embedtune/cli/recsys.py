@@ -171,8 +171,9 @@ def recommend(
     k: int = typer.Option(10, "-k", min=1, help="number of items"),
     mode: str = typer.Option(
         None, "--mode", callback=_check_mode,
-        help="text (the model), cooccurrence (item-to-item from training interactions) or hybrid (both, fused "
-        "with the weights fitted on dev); default: hybrid when its dev result beat the text tower, else text",
+        help="text (the model), cooccurrence (item-to-item from training interactions) or hybrid (the model, "
+        "co-occurrence and popularity fused with the weights fusion.json chose on dev); default: hybrid when "
+        "fusion.json says it beat the text tower on dev, else text",
     ),
     show_profile: bool = typer.Option(False, "--show-profile", help="print the profile text the model sees"),
     as_json: bool = typer.Option(False, "--json", help="print JSON lines instead of a table"),
@@ -186,7 +187,7 @@ def recommend(
 
         embedtune recommend --model models/shop --data data/shop --history 17,305,88 --mode cooccurrence --json
 
-        embedtune recommend --index runs/shop-index --user 42
+        embedtune recommend --index runs/shop-index --user 42 --mode hybrid
     """
     from embedtune.errors import EmbedtuneError
     from embedtune.recsys.recommend import Recommender
@@ -219,7 +220,8 @@ def recommend(
                                   ensure_ascii=False))
         return
     if not quiet:
-        typer.echo(f"mode: {ranking.mode}")
+        why = f" (default: {recommender.modes.reason})" if mode is None and ranking.fallback is None else ""
+        typer.echo(f"mode: {ranking.mode}{why}")
     for rank, r in enumerate(ranking.items, start=1):
         meta = r.metadata
         label = meta.get("item_title") or ""

@@ -391,6 +391,18 @@ class VectorIndex:
             tied = tied[np.argsort(row_rank[tied], kind="stable")][:need]
         return np.concatenate([above, tied])
 
+    def top_by_scores(self, scores: np.ndarray, k: int, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
+        """The ``k`` best live documents by ``scores`` — one per row, from a ranker other than the vectors
+        (a recommender's co-occurrence or popularity) — ``exclude`` left out, ordered by (-score, document id)
+        as every ranking in embedtune (:func:`embedtune.data.runs.top_k_from_scores`), without re-sorting ids."""
+        scores = np.array(scores, dtype=np.float64)
+        if scores.shape != (self.rows,):
+            raise ValueError(f"{scores.shape} scores for an index of {self.rows} rows")
+        scores[self.deleted] = -np.inf
+        banned = [self.id_to_row[doc_id] for doc_id in exclude if doc_id in self.id_to_row]
+        scores[banned] = -np.inf
+        return [(self.ids[row], float(scores[row])) for row in self._top_rows(scores, k)]
+
     def hits(self, rows: np.ndarray, scores: np.ndarray) -> list[SearchHit]:
         """Search hits (with title, text and metadata) for ranked rows and their scores."""
         return [self._hit(int(row), float(score)) for row, score in zip(rows, scores, strict=True)]
