@@ -14,8 +14,11 @@ fresh process, so the peak RSS is that size's own.
 **random** unit vectors (encoding 100,000 items would take an hour on this CPU and does not change
 the search cost) built as ``index build`` builds it (HNSW from 50,000 rows, recsys statistics
 attached), then :meth:`Recommender.from_index` with the real MiniLM encoder (torch) timing
-``rank(user_id=…)`` for known users, per mode: profile (DuckDB) + one encode + index search, or
-co-occurrence scoring of 100,000 items.
+``rank(user_id=…)`` for known users, per mode: ``text`` = profile (DuckDB) + one encode + index search;
+``cooccurrence`` = profile + co-occurrence scoring of 100,000 items; ``hybrid`` = profile + the three
+parts' top 100 (text, co-occurrence, popularity) + ``fuse_runs`` (no fusion.json here: the documented
+default weights; the cost does not depend on them). ``served_as`` counts the modes that answered (a
+user whose history has no co-occurrence statistics is answered by the text tower).
 """
 
 from __future__ import annotations
@@ -126,13 +129,14 @@ def latency(n_users: int, n_items: int, out: Path, n_requests: int) -> dict:
     for mode in MODES:
         for u in users[:3]:  # warm-up: first encode, first DuckDB queries
             rec.rank(user_id=u, k=10, mode=mode)
-        times = []
+        times, served_as = [], {}
         for u in users[3:]:
             t = time.perf_counter()
-            rec.rank(user_id=u, k=10, mode=mode)
+            ranking = rec.rank(user_id=u, k=10, mode=mode)
             times.append((time.perf_counter() - t) * 1000)
+            served_as[ranking.mode] = served_as.get(ranking.mode, 0) + 1
         result["latency_ms"][mode] = {"p50": round(float(np.percentile(times, 50)), 1),
-                                      "p95": round(float(np.percentile(times, 95)), 1)}
+                                      "p95": round(float(np.percentile(times, 95)), 1), "served_as": served_as}
     prompt = rec.profile(user_id=users[0])
     t = time.perf_counter()
     for _ in range(20):
