@@ -70,7 +70,7 @@ _NOW = "now"
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended item: its id, score (cosine for text, co-occurrence otherwise) and catalog metadata."""
+    """One recommended item: its id, score (cosine for text, co-occurrence, or fused for hybrid) and catalog metadata."""
 
     item_id: str
     score: float
