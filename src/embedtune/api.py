@@ -220,17 +220,19 @@ def build_recsys(log: str | Path, items: str | Path, output: str | Path, *, user
 
 
 def recommend(model: Any, data: str | Path, *, user: str | None = None, history: Sequence[str] | None = None,
-              k: int = 10, **options: Any) -> list:
+              k: int = 10, mode: str | None = None, **options: Any) -> list:
     """Top ``k`` items for a known ``user`` of the DATA_DIR's log or for an ad-hoc ``history`` of item ids
     (history items are never recommended). Returns ``Recommendation(item_id, score, metadata)`` records.
+    ``mode``: ``text``, ``cooccurrence`` or ``hybrid`` (default: hybrid when the model's ``fusion.json``
+    says it beat the text tower on dev, else text; docs/recsys.md).
 
     Example::
 
-        for rec in embedtune.recommend("runs/shop/model", "runs/shop/data", user="1", k=5):
+        for rec in embedtune.recommend("runs/shop/model", "runs/shop/data", user="1", k=5, mode="hybrid"):
             print(rec.item_id, round(rec.score, 3))
     """
     from embedtune.recsys.recommend import Recommender
 
     if k < 1:
         raise EmbedtuneError("k must be at least 1")
-    return Recommender(_model_path(model), data, **options).recommend(user_id=user, history=history, k=k)
+    return Recommender(_model_path(model), data, **options).recommend(user_id=user, history=history, k=k, mode=mode)

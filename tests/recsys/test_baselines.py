@@ -5,21 +5,12 @@ from pathlib import Path
 
 from embedtune.data import load_retrieval_split
 from embedtune.recsys.baselines import CooccurrenceRecommender, PopularityRecommender, recsys_baselines
-from embedtune.recsys.build import build_recsys
-from tests.recsys.conftest import write
-
-ITEMS = "item_id,title\n" + "".join(f"{i},Item {i}\n" for i in ("a", "b", "c", "d", "e"))
+from tests.recsys.conftest import cooccurrence_shop
 
 
 def shop(tmp_path: Path) -> tuple[Path, object]:
     # Training histories: u1 {a,b}, u2 {a,b,c}, u3 {a,c}; u4 is evaluated: history {b}, test target d.
-    rows = [("u1", "a"), ("u1", "b"), ("u1", "e"), ("u1", "d"),
-            ("u2", "a"), ("u2", "b"), ("u2", "c"), ("u2", "e"), ("u2", "d"),
-            ("u3", "a"), ("u3", "c"), ("u3", "e"), ("u3", "d"),
-            ("u4", "b"), ("u4", "d")]
-    log = write(tmp_path / "log.csv", "user_id,item_id,timestamp\n" + "".join(
-        f"{u},{i},{t}\n" for t, (u, i) in enumerate(rows)))
-    out = build_recsys(log, write(tmp_path / "items.csv", ITEMS), tmp_path / "data").out_dir
+    out = cooccurrence_shop(tmp_path)
     return out, load_retrieval_split(out, "test")
 
 

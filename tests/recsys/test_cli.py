@@ -62,3 +62,24 @@ def test_unreadable_log_is_one_line_naming_file_and_line_and_exit_2(tmp_path, mo
     assert err.startswith(f"error: {log}:2: cannot read interaction log: malformed JSON") and err.count("\n") == 1, err
     assert "LINE 1" not in err and "read_json" not in err
     assert not (tmp_path / "data").exists()
+
+
+def test_recommend_mode_each_mode_and_a_bad_mode(tiny_shop, tmp_path):
+    from embedtune.recsys.build import build_recsys
+
+    data = build_recsys(*tiny_shop, tmp_path / "data").out_dir
+    base = ["recommend", "--model", "all-MiniLM-L6-v2", "--data", str(data), "--history", "i1", "-k", "2", "--json", "-q"]
+    modes = {}
+    for mode in ("text", "cooccurrence"):
+        result = runner.invoke(app, [*base, "--mode", mode])
+        assert result.exit_code == 0, result.output
+        modes[mode] = [json.loads(line) for line in result.stdout.strip().splitlines()]
+        assert {r["mode"] for r in modes[mode]} == {mode}
+    assert modes["cooccurrence"][0]["item_id"] == "i2"  # met together with i1 in training
+    unseen = ["recommend", "--model", "all-MiniLM-L6-v2", "--data", str(data), "--history", "i5", "--mode", "cooccurrence"]
+    result = runner.invoke(app, unseen)
+    assert result.exit_code == 0, result.output
+    assert "note: no item of the history has co-occurrence statistics" in result.output and "mode: text" in result.output
+    result = runner.invoke(app, [*base, "--mode", "popular"])
+    assert result.exit_code == 2
+    assert "Invalid value for --mode" in result.output and "'popular' is not one of text, cooccurrence" in result.output

@@ -27,6 +27,7 @@ def test_generated_shop_trains_evaluates_and_recommends(tmp_path):
     for args in steps:
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output, result.exception)
+    assert (model / "recsys" / "cooccurrence.npz").is_file()  # saved for `recommend`, from training events
     log = json.loads((model / "train_log.json").read_text())
     assert log["logq_correction"] is True  # auto: on for recommendation data
     report = json.loads((evaluation / "eval.json").read_text())

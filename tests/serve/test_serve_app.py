@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sys
 import threading
-import types
 from pathlib import Path
 
 import httpx
@@ -138,39 +136,6 @@ def test_cors_allows_only_configured_origins(session_index, serve_encoder):
 def test_recommend_is_404_for_a_non_recsys_index(client: TestClient):
     resp = client.post("/recommend", json={"user_id": "u1"})
     assert resp.status_code == 404 and "recsys DATA_DIR" in resp.json()["detail"]
-
-
-def test_recommend_uses_the_recommender_for_a_recsys_index(index_copy: Path, serve_encoder, monkeypatch: pytest.MonkeyPatch):
-    index = VectorIndex.load(index_copy)
-    index.manifest.kind, index.manifest.data_dir = "recsys", str(index_copy)
-    index.save(index_copy)
-    calls = []
-
-    class Recommendation(types.SimpleNamespace):
-        pass
-
-    class FakeRecommender:
-        def __init__(self, model_path, data_dir):
-            calls.append(("init", str(data_dir)))
-
-        def recommend(self, user_id=None, history=None, k=10):
-            calls.append(("recommend", user_id, tuple(history or ()), k))
-            if user_id == "ghost":
-                raise KeyError("unknown user 'ghost'")
-            return [Recommendation(item_id=f"item-{i}", score=1.0 - i / 10, metadata={"title": f"Item {i}"}) for i in range(k)]
-
-    module = types.ModuleType("embedtune.recsys.recommend")
-    module.Recommender = FakeRecommender
-    monkeypatch.setitem(sys.modules, "embedtune.recsys.recommend", module)
-    with make_client(index_copy, serve_encoder) as c:
-        resp = c.post("/recommend", json={"user_id": "u7", "k": 3})
-        assert resp.status_code == 200
-        assert [r["item_id"] for r in resp.json()["results"]] == ["item-0", "item-1", "item-2"]
-        assert c.post("/recommend", json={"history": ["a", "b"], "k": 2}).status_code == 200
-        missing = c.post("/recommend", json={"user_id": "ghost"})
-        assert missing.status_code == 404 and "ghost" in missing.json()["detail"]
-    assert calls[0] == ("init", str(index_copy)) and calls.count(("init", str(index_copy))) == 1
-    assert ("recommend", None, ("a", "b"), 2) in calls
 
 
 class CountingEncoder:

@@ -14,7 +14,7 @@ import typer
 
 from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.cli.options import field_option
-from embedtune.recsys.config import RecsysConfig
+from embedtune.recsys.config import RECOMMEND_MODES, RecsysConfig
 
 recsys_app = typer.Typer(
     help="Recommendation: interaction logs + item catalog → a DATA_DIR for train/eval, and a synthetic shop.",
@@ -156,12 +156,25 @@ def generate(
     typer.echo(f"wrote {paths['log']} ({len(shop.log):,} events) and {paths['items']} ({len(shop.items):,} items)")
 
 
+def _check_mode(mode: str | None) -> str | None:
+    if mode is not None and mode not in RECOMMEND_MODES:
+        raise typer.BadParameter(f"{mode!r} is not one of {', '.join(RECOMMEND_MODES)}", param_hint="--mode")
+    return mode
+
+
 def recommend(
-    model: str = typer.Option(..., "--model", "-m", help=f"trained model folder (or {DEFAULT_BASE_MODEL})"),
-    data: Path = typer.Option(..., "--data", help="recsys DATA_DIR built by `embedtune recsys build`"),
+    model: str = typer.Option(None, "--model", "-m", help=f"trained model folder (or {DEFAULT_BASE_MODEL}); or give --index"),
+    data: Path = typer.Option(None, "--data", help="recsys DATA_DIR built by `embedtune recsys build` (with --model)"),
+    index: Path = typer.Option(None, "--index", help="index built from a recsys DATA_DIR: rank its vectors with its backend"),
     user: str = typer.Option(None, "--user", "-u", help="a user id from the log"),
     history: str = typer.Option(None, "--history", help="comma-separated item ids, oldest first"),
     k: int = typer.Option(10, "-k", min=1, help="number of items"),
+    mode: str = typer.Option(
+        None, "--mode", callback=_check_mode,
+        help="text (the model), cooccurrence (item-to-item from training interactions) or hybrid (the model, "
+        "co-occurrence and popularity fused with the weights fusion.json chose on dev); default: hybrid when "
+        "fusion.json says it beat the text tower on dev, else text",
+    ),
     show_profile: bool = typer.Option(False, "--show-profile", help="print the profile text the model sees"),
     as_json: bool = typer.Option(False, "--json", help="print JSON lines instead of a table"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar while encoding items"),
@@ -172,29 +185,44 @@ def recommend(
 
         embedtune recommend --model models/shop --data data/shop --user 42 -k 5
 
-        embedtune recommend --model models/shop --data data/shop --history 17,305,88 --json
+        embedtune recommend --model models/shop --data data/shop --history 17,305,88 --mode cooccurrence --json
+
+        embedtune recommend --index runs/shop-index --user 42 --mode hybrid
     """
     from embedtune.errors import EmbedtuneError
     from embedtune.recsys.recommend import Recommender
 
     if (user is None) == (history is None):
         raise EmbedtuneError("give exactly one of --user or --history")
+    if (index is None) == (model is None):
+        raise EmbedtuneError("give either --index, or --model with --data")
     items = [h.strip() for h in history.split(",")] if history is not None else None
     if quiet:
         from embedtune.base_model import silence_progress_bars
 
         silence_progress_bars()
-    recommender = Recommender(model, data)
-    recommender.system.show_progress = not quiet
+    if index is not None:
+        recommender = Recommender.from_index(index, data_dir=data)
+    else:
+        if data is None:
+            raise EmbedtuneError("--model needs --data (the recsys DATA_DIR whose items to rank)")
+        recommender = Recommender(model, data)
+        recommender.system.show_progress = not quiet
     if show_profile:
         typer.echo(recommender.profile(user_id=user, history=items))
         typer.echo("")
-    recs = recommender.recommend(user_id=user, history=items, k=k)
+    ranking = recommender.rank(user_id=user, history=items, k=k, mode=mode)
+    if ranking.fallback:
+        typer.echo(f"note: {ranking.fallback}", err=True)
     if as_json:
-        for r in recs:
-            typer.echo(json.dumps({"item_id": r.item_id, "score": r.score, "metadata": r.metadata}, ensure_ascii=False))
+        for r in ranking.items:
+            typer.echo(json.dumps({"item_id": r.item_id, "score": r.score, "mode": ranking.mode, "metadata": r.metadata},
+                                  ensure_ascii=False))
         return
-    for rank, r in enumerate(recs, start=1):
+    if not quiet:
+        why = f" (default: {recommender.modes.reason})" if mode is None and ranking.fallback is None else ""
+        typer.echo(f"mode: {ranking.mode}{why}")
+    for rank, r in enumerate(ranking.items, start=1):
         meta = r.metadata
         label = meta.get("item_title") or ""
         details = ", ".join(str(meta[key]) for key in ("category", "brand", "shop") if meta.get(key))

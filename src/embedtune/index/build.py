@@ -77,6 +77,12 @@ def build_index(model: str | Path, corpus: str | Path, output: str | Path, ann: 
 
     check_output_dir(output, overwrite=overwrite, producer="index")
     source = read_index_corpus(corpus)
+    attachments = {}
+    if source.kind == "recsys" and source.data_dir is not None:
+        from embedtune.recsys.stats import recsys_attachment
+
+        # Computed before encoding, so a bad DATA_DIR fails before the slow part and before anything is written.
+        attachments["recsys"] = recsys_attachment(source.data_dir, model)
     texts = [d.full_text for d in source.docs]
     if encoder is None:
         encoder = load_encoder(model, backend, check_texts=texts + source.queries)
@@ -87,6 +93,7 @@ def build_index(model: str | Path, corpus: str | Path, output: str | Path, ann: 
         kind=source.kind, source=str(source.corpus_path), data_dir=str(source.data_dir) if source.data_dir else None,
         agreement=agreement, recall_queries=recall_query_vectors(encoder, source.queries),
     )
+    index.attachments.update(attachments)
     index.save(output, overwrite=overwrite)
     return index
 

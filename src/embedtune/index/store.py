@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import mmap
+import shutil
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,9 @@ RECALL_SAMPLE = 200
 EXACT_FILTER_MAX_ROWS = 20_000
 COMPACT_DEAD_FRACTION = 0.25
 _CHUNK_ROWS = 32_768
+# Folders other stages keep inside an index folder (recsys/: the co-occurrence statistics and fusion
+# weights a recommender needs); every save carries them over, so `index add` does not drop them.
+ATTACHED_DIRS: tuple[str, ...] = ("recsys",)
 
 
 class AnnInfo(BaseModel):
@@ -148,6 +152,7 @@ class VectorIndex:
         self.id_to_row = {doc_id: row for row, doc_id in enumerate(ids) if not deleted[row]}
         self._postings: dict[str, dict[str, np.ndarray]] = {}
         self.recall_queries: np.ndarray | None = None  # query vectors that measure the graph's recall
+        self.attachments: dict[str, Callable[[Path], None]] = {}  # ATTACHED_DIRS name -> writer of a new one
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -386,6 +391,18 @@ class VectorIndex:
             tied = tied[np.argsort(row_rank[tied], kind="stable")][:need]
         return np.concatenate([above, tied])
 
+    def top_by_scores(self, scores: np.ndarray, k: int, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
+        """The ``k`` best live documents by ``scores`` — one per row, from a ranker other than the vectors
+        (a recommender's co-occurrence or popularity) — ``exclude`` left out, ordered by (-score, document id)
+        as every ranking in embedtune (:func:`embedtune.data.runs.top_k_from_scores`), without re-sorting ids."""
+        scores = np.array(scores, dtype=np.float64)
+        if scores.shape != (self.rows,):
+            raise ValueError(f"{scores.shape} scores for an index of {self.rows} rows")
+        scores[self.deleted] = -np.inf
+        banned = [self.id_to_row[doc_id] for doc_id in exclude if doc_id in self.id_to_row]
+        scores[banned] = -np.inf
+        return [(self.ids[row], float(scores[row])) for row in self._top_rows(scores, k)]
+
     def hits(self, rows: np.ndarray, scores: np.ndarray) -> list[SearchHit]:
         """Search hits (with title, text and metadata) for ranked rows and their scores."""
         return [self._hit(int(row), float(score)) for row, score in zip(rows, scores, strict=True)]
@@ -539,6 +556,11 @@ class VectorIndex:
                 np.save(tmp / "recall_queries.npy", self.recall_queries)
             (tmp / LEXICAL_DIR).mkdir()
             self.lexical.save(tmp / LEXICAL_DIR)
+            for name in ATTACHED_DIRS:
+                if name in self.attachments:
+                    self.attachments[name](tmp / name)
+                elif self.path is not None and (self.path / name).is_dir():
+                    shutil.copytree(self.path / name, tmp / name)
             (tmp / MANIFEST_FILE).write_text(self.manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
         self.path = path
         return path

@@ -7,8 +7,9 @@
   (``recency_decay ** k`` for the k-th most recent distinct item); popularity breaks ties, so a
   user whose items never co-occur still gets a ranking.
 
-Counts come only from events labelled ``split == 'train'`` in ``interactions.parquet``; a query's own
-history is the user's events strictly before its target, as in the profile. Both systems never return
+Both score with :class:`~embedtune.recsys.stats.ItemStats` (counts only from events labelled ``split ==
+'train'`` in ``interactions.parquet``), the statistics ``train`` and ``index build`` save for serving;
+a query's own history is the user's events strictly before its target, as in the profile. Both systems never return
 an item in ``split.exclude[query_id]``; ties are broken by item id.
 
 Example::
@@ -24,43 +25,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import numpy as np
-import scipy.sparse as sp
 
 from embedtune.data.records import RetrievalSplit
+from embedtune.data.runs import RankingSystem, Run, top_k_from_scores
 from embedtune.errors import EmbedtuneError
-from embedtune.eval.systems import RankingSystem, Run, top_k_from_scores
 from embedtune.recsys.build import INTERACTIONS_FILE
-from embedtune.recsys.sql import literal
-
-DEFAULT_RECENCY_DECAY = 0.9
-DEFAULT_HISTORY_ITEMS = 50
-# Popularity is added to co-occurrence scores at this scale: far below any co-occurrence signal
-# (at most one millionth of it), so it only orders items the history says nothing about.
-POPULARITY_TIE_BREAK = 1e-6
-
-
-def _read_interactions(data_dir: Path) -> duckdb.DuckDBPyConnection:
-    path = data_dir / INTERACTIONS_FILE
-    if not path.is_file():
-        raise EmbedtuneError(f"{path} not found: rebuild the DATA_DIR with `embedtune recsys build`")
-    con = duckdb.connect()
-    con.execute(f"CREATE VIEW inter AS SELECT * FROM read_parquet({literal(path)})")
-    return con
-
-
-def training_counts(data_dir: Path, item_ids: list[str]) -> np.ndarray:
-    """Number of training interactions of each item, aligned with ``item_ids``."""
-    con = _read_interactions(data_dir)
-    counts = dict(con.execute("SELECT item_id, count(*) FROM inter WHERE split = 'train' GROUP BY item_id").fetchall())
-    con.close()
-    return np.array([counts.get(i, 0) for i in item_ids], dtype=np.float64)
+from embedtune.recsys.stats import (
+    DEFAULT_HISTORY_ITEMS,
+    DEFAULT_RECENCY_DECAY,
+    ItemStats,
+    connect_interactions,
+)
 
 
 def query_histories(data_dir: Path, query_ids: list[str], max_items: int = DEFAULT_HISTORY_ITEMS) -> dict[str, list[str]]:
     """For each query: the user's distinct items strictly before its target, most recent first."""
-    con = _read_interactions(data_dir)
+    con = connect_interactions(data_dir)
     con.execute("CREATE TEMP TABLE wanted (query_id VARCHAR)")
     con.executemany("INSERT INTO wanted VALUES (?)", [(q,) for q in query_ids])
     rows = con.execute(
@@ -87,12 +68,14 @@ class PopularityRecommender:
     name = "popularity"
     description = "items ranked by number of training interactions (same list for every user)"
 
-    def __init__(self, data_dir: str | Path):
+    def __init__(self, data_dir: str | Path, stats: ItemStats | None = None):
         self.data_dir = Path(data_dir)
+        self.stats = stats
 
     def rank(self, split: RetrievalSplit, k: int) -> Run:
         doc_ids = list(split.corpus)
-        pop = training_counts(self.data_dir, doc_ids)
+        stats = self.stats or ItemStats.from_data_dir(self.data_dir, doc_ids)
+        pop = stats.popularity_scores(doc_ids)[0]
         query_ids = split.query_ids
         run: Run = {}
         for start in range(0, len(query_ids), 1024):
@@ -108,56 +91,27 @@ class CooccurrenceRecommender:
     name = "cooccurrence"
 
     def __init__(
-        self, data_dir: str | Path, recency_decay: float = DEFAULT_RECENCY_DECAY, history_items: int = DEFAULT_HISTORY_ITEMS
+        self, data_dir: str | Path, recency_decay: float = DEFAULT_RECENCY_DECAY, history_items: int = DEFAULT_HISTORY_ITEMS,
+        stats: ItemStats | None = None,
     ):
         self.data_dir = Path(data_dir)
-        self.recency_decay = recency_decay
-        self.history_items = history_items
+        self.recency_decay = stats.recency_decay if stats else recency_decay
+        self.history_items = stats.history_items if stats else history_items
+        self.stats = stats
         self.description = (
             "item-to-item co-occurrence (cosine-normalised ItemKNN) from training interactions, summed over the "
-            f"user's last {history_items} items weighted {recency_decay}^age; popularity breaks ties"
+            f"user's last {self.history_items} items weighted {self.recency_decay}^age; popularity breaks ties"
         )
-
-    def similarity(self, doc_ids: list[str]) -> sp.csr_matrix:
-        """Cosine-normalised item-item co-occurrence over users' training histories (zero diagonal)."""
-        index = {d: i for i, d in enumerate(doc_ids)}
-        con = _read_interactions(self.data_dir)
-        pairs = con.execute("SELECT DISTINCT user_id, item_id FROM inter WHERE split = 'train'").fetchall()
-        con.close()
-        users: dict[str, int] = {}
-        rows, cols = [], []
-        for user, item in pairs:
-            if item in index:
-                rows.append(users.setdefault(user, len(users)))
-                cols.append(index[item])
-        x = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(max(len(users), 1), len(doc_ids)))
-        co = (x.T @ x).tocsr()
-        co.setdiag(0)
-        co.eliminate_zeros()
-        n = np.asarray(x.sum(axis=0)).ravel()
-        inv = 1.0 / np.sqrt(np.maximum(n, 1.0))
-        return (sp.diags(inv) @ co @ sp.diags(inv)).tocsr()
 
     def rank(self, split: RetrievalSplit, k: int) -> Run:
         doc_ids = list(split.corpus)
-        index = {d: i for i, d in enumerate(doc_ids)}
-        sim = self.similarity(doc_ids)
-        pop = training_counts(self.data_dir, doc_ids)
-        tie_break = POPULARITY_TIE_BREAK * pop / max(pop.max(), 1.0) * (sim.max() if sim.nnz else 1.0)
+        stats = self.stats or ItemStats.from_data_dir(self.data_dir, doc_ids, self.recency_decay, self.history_items)
         query_ids = split.query_ids
         histories = query_histories(self.data_dir, query_ids, self.history_items)
         run: Run = {}
         for start in range(0, len(query_ids), 1024):
             chunk = query_ids[start : start + 1024]
-            rows, cols, vals = [], [], []
-            for r, qid in enumerate(chunk):
-                for age, item in enumerate(histories.get(qid, [])):
-                    if item in index:
-                        rows.append(r)
-                        cols.append(index[item])
-                        vals.append(self.recency_decay**age)
-            h = sp.csr_matrix((vals, (rows, cols)), shape=(len(chunk), len(doc_ids)), dtype=np.float64)
-            scores = np.asarray((h @ sim).todense()) + tie_break
+            scores = stats.cooccurrence_scores([histories.get(q, []) for q in chunk], doc_ids)
             run.update(top_k_from_scores(scores, chunk, doc_ids, k, split.exclude))
         return run
 
@@ -167,4 +121,5 @@ def recsys_baselines(data_dir: Path, split: RetrievalSplit) -> list[RankingSyste
     data_dir = Path(data_dir)
     if not (data_dir / INTERACTIONS_FILE).is_file():
         raise EmbedtuneError(f"{data_dir / INTERACTIONS_FILE} not found: rebuild with `embedtune recsys build`")
-    return [PopularityRecommender(data_dir), CooccurrenceRecommender(data_dir)]
+    stats = ItemStats.from_data_dir(data_dir, list(split.corpus))
+    return [PopularityRecommender(data_dir, stats), CooccurrenceRecommender(data_dir, stats=stats)]

@@ -21,6 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from embedtune.config import load_config
 from embedtune.recsys.templates import DEFAULT_ITEM_TEMPLATE, DEFAULT_USER_TEMPLATE
 
+# How `embedtune recommend` / POST /recommend rank: the text tower, item-to-item co-occurrence, or both
+# fused with popularity (embedtune.recsys.recommend says which is the default and why).
+RECOMMEND_MODES: tuple[str, ...] = ("text", "cooccurrence", "hybrid")
+
 
 class RecsysConfig(BaseModel):
     """How a log + catalog become a recommendation DATA_DIR (all defaults documented here)."""

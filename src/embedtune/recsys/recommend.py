@@ -1,8 +1,34 @@
-"""Top-k items for a known user or an ad-hoc history, with a trained (or the base) model.
+"""Top-k items for a known user or an ad-hoc history: text tower, co-occurrence, or both fused.
 
 The profile is built exactly as in training — same code, same template, same settings from the
 DATA_DIR's manifest — from the user's whole history (``interactions.parquet``) or from the given
-item ids taken as clicks in order. Items in that history are never recommended.
+item ids taken as clicks in order. Items in that history are never recommended (unless the DATA_DIR
+was built with ``--keep-history``: then, as in its evaluation, they may be).
+
+Two ways to open one:
+
+* ``Recommender.from_index(index)`` ranks the index's own item vectors, encoding the profile with the
+  index's encoder backend (``embedtune serve``; ``embedtune recommend --index``); the co-occurrence
+  statistics are the ones ``index build`` saved inside the index.
+* ``Recommender(model, data_dir)`` encodes the DATA_DIR's items with the model (cached on disk) and
+  uses the statistics ``train`` saved beside the model, or computes them from the DATA_DIR.
+
+Modes (:data:`MODES`):
+
+* ``text``: cosine between profile and item vectors (the evaluation's ``model`` system).
+* ``cooccurrence``: item-to-item co-occurrence with the history
+  (:class:`~embedtune.recsys.stats.ItemStats`, the evaluation's ``cooccurrence`` system).
+* ``hybrid``: each part of the fusion — ``model``, ``cooccurrence``, ``popularity``, named as the
+  evaluation's systems — ranks its top ``fusion.depth`` items for the user (history excluded as in
+  evaluation), and :func:`embedtune.fusion.fuse_runs` fuses them with the ``fusion.json`` chosen on
+  dev: the ranking evaluation scored for a user with that history.
+
+When none of the history's items has co-occurrence statistics (new items, or items nobody else met in
+training), ``cooccurrence`` and ``hybrid`` fall back to the text tower for that request and say so in
+:attr:`Ranking.fallback`. The default mode (:func:`choose_recommend_mode`) is ``hybrid`` when the
+``fusion.json`` records that the hybrid beat the text tower on dev, else ``text``; without a
+``fusion.json`` a requested hybrid uses :mod:`embedtune.fusion`'s documented default (equal z-score
+weights over the three parts, as :func:`~embedtune.fusion.choose_fusion` gives without judged queries).
 
 Example::
 
@@ -10,12 +36,14 @@ Example::
     rec = Recommender("models/shop", "data/shop")
     for r in rec.recommend(user_id="42", k=5):
         print(r.item_id, round(r.score, 3), r.metadata.get("item_title"))
+    rec.rank(history=["17", "305"], k=5, mode="hybrid").mode
+    rec.modes.reason                      # why the default mode is what it is
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,26 +54,122 @@ import pandas as pd
 
 from embedtune.data.beir import read_corpus, read_manifest
 from embedtune.errors import EmbedtuneError
+from embedtune.fusion import DEFAULT_FUSION, FusionSpec, fuse_runs
 from embedtune.recsys.build import INTERACTIONS_FILE, USERS_FILE
-from embedtune.recsys.config import RecsysConfig
+from embedtune.recsys.config import RECOMMEND_MODES, RecsysConfig
 from embedtune.recsys.profiles import ProfileOptions, build_profiles, iter_user_prompts
 from embedtune.recsys.sql import literal
+from embedtune.recsys.stats import FUSION_FILE, STATS_DIR, ItemStats, recent_distinct
+
+MODES = RECOMMEND_MODES
+#: The parts of the hybrid, named as the evaluation's systems: ``fusion.json`` weighs parts by these names.
+HYBRID_PARTS: tuple[str, ...] = ("model", "cooccurrence", "popularity")
+#: The query id of a served request in the runs handed to :func:`~embedtune.fusion.fuse_runs`.
+_NOW = "now"
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended item: its id, cosine score and catalog metadata."""
+    """One recommended item: its id, score (cosine for text, co-occurrence, or fused for hybrid) and catalog metadata."""
 
     item_id: str
     score: float
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-class Recommender:
-    """Recommend items from a recsys DATA_DIR with a sentence-transformers model.
+@dataclass(frozen=True)
+class Ranking:
+    """The items of one request, the mode that ranked them, and why it differs from the one asked for."""
 
-    Item embeddings are computed once (and cached on disk, keyed by model weights and item texts).
-    Calls are serialised by a lock, so one instance can serve concurrent requests.
+    items: list[Recommendation]
+    mode: str
+    fallback: str | None = None
+
+
+class UnknownUserError(EmbedtuneError):
+    """A user id that is not in the DATA_DIR's interactions (``POST /recommend`` answers 404)."""
+
+
+@dataclass(frozen=True)
+class RecommendModes:
+    """The mode a request without one gets, why, and the fusion ``hybrid`` uses."""
+
+    default: str
+    reason: str
+    fusion: FusionSpec
+    fusion_source: str  # the fusion.json path, or "documented default"
+    modes: tuple[str, ...] = MODES
+
+    def to_dict(self) -> dict[str, Any]:
+        """The shape of ``/health``'s ``search`` entry: default mode, why, modes, fusion and its source."""
+        return {"default_mode": self.default, "why": self.reason, "modes": list(self.modes),
+                "fusion": self.fusion.describe(), "fusion_source": self.fusion_source}
+
+
+def default_hybrid_fusion() -> FusionSpec:
+    """:mod:`embedtune.fusion`'s documented default over the three parts: its method and norm, and equal
+    weights (what :func:`~embedtune.fusion.choose_fusion` gives three parts without judged queries)."""
+    return DEFAULT_FUSION.model_copy(update={
+        "weights": {p: 1.0 / len(HYBRID_PARTS) for p in HYBRID_PARTS},
+        "note": "documented default: no fusion.json chosen on a dev split",
+    })
+
+
+def find_fusion(folders: Sequence[Path | None]) -> Path | None:
+    """The first ``fusion.json`` in ``folders`` (an index's ``recsys/``, then the model folder)."""
+    for folder in folders:
+        if folder is not None and (Path(folder) / FUSION_FILE).is_file():
+            return Path(folder) / FUSION_FILE
+    return None
+
+
+def choose_recommend_mode(fusion_path: Path | None) -> RecommendModes:
+    """The default mode: ``hybrid`` when ``fusion_path`` records a dev result where the hybrid beat the text
+    tower (``dev_metric["hybrid"] > dev_metric["model"]``), else ``text``; a broken file is a DataError naming it.
+
+    A ``fusion.json`` over other parts (a search fusion with ``bm25``) is left aside: hybrid then uses
+    :func:`default_hybrid_fusion`."""
+    spec = FusionSpec.load(fusion_path) if fusion_path is not None else None
+    if spec is None:
+        return RecommendModes("text", "no fusion.json beside the model or in the index (`embedtune eval` or `train` "
+                                      "on recommendation data with a dev split writes one): text; hybrid on request "
+                                      "uses the documented default fusion", default_hybrid_fusion(), "documented default")
+    others = [p for p in spec.parts if p not in HYBRID_PARTS]
+    if others:
+        return RecommendModes("text", f"{fusion_path} fuses {', '.join(spec.parts)}, not the recommendation parts "
+                                      f"{', '.join(HYBRID_PARTS)}: text; hybrid on request uses the documented default "
+                                      "fusion", default_hybrid_fusion(), "documented default")
+    hybrid, text = spec.dev_metric.get("hybrid"), spec.dev_metric.get("model")
+    if hybrid is None or text is None:
+        return RecommendModes("text", f"{fusion_path} records no dev result of the hybrid and the text tower "
+                                      f"({spec.note or 'no judged dev users'}): text", spec, str(fusion_path))
+    beat = hybrid > text
+    where = f"split {spec.split!r}" + (f", {spec.n_queries} users" if spec.n_queries else "")
+    line = f"on {where}, hybrid {spec.metric} {hybrid:.4f} vs text tower {text:.4f}"
+    return RecommendModes("hybrid" if beat else "text",
+                          f"{fusion_path}: hybrid {'beat' if beat else 'did not beat'} the text tower ({line})",
+                          spec, str(fusion_path))
+
+
+def recommend_modes_of_index(index: Any) -> RecommendModes:
+    """:func:`choose_recommend_mode` for an index: the ``fusion.json`` in its ``recsys/`` (copied from the
+    model by ``index build``), else the one in the model folder it names."""
+    path = getattr(index, "path", None)
+    return choose_recommend_mode(find_fusion([Path(path) / STATS_DIR if path else None,
+                                              _model_folder(index.manifest.model)]))
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`MODES`, else one clear error."""
+    if mode not in MODES:
+        raise EmbedtuneError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    return mode
+
+
+class Recommender:
+    """Recommend items of a recsys DATA_DIR; see the module docstring for the two constructors.
+
+    Calls are serialised by a lock around the profile builder, so one instance can serve concurrent requests.
     """
 
     def __init__(
@@ -57,19 +181,79 @@ class Recommender:
         batch_size: int = 64,
         max_seq_length: int | None = None,
         use_cache: bool = True,
+        stats: ItemStats | None = None,
     ):
         from embedtune.eval.systems import DenseSystem
+        from embedtune.index import VectorIndex
 
         self.data_dir = Path(data_dir)
+        self._read_data_dir()
+        corpus = read_corpus(self.data_dir / "corpus.jsonl")
+        self.system = DenseSystem(
+            "model", model_path, batch_size=batch_size, max_seq_length=max_seq_length, use_cache=use_cache, model=model
+        )
+        item_ids = list(corpus)
+        vectors = self.system.corpus_embeddings([corpus[i].full_text for i in item_ids])
+        # An in-memory exact index: the same ranking code as a saved index, without writing one.
+        self.index = VectorIndex.from_documents(
+            list(corpus.values()), vectors, model=str(model_path), ann="none", kind="recsys", data_dir=str(self.data_dir)
+        )
+        self._encode_query: Callable[[list[str]], np.ndarray] = lambda texts: self.system.encode(texts, "query")
+        model_dir = self.system.model_path
+        self.stats = stats or _load_stats([model_dir], self.data_dir, item_ids)
+        self.modes = choose_recommend_mode(find_fusion([model_dir]))
+        self._open_profiles()
+
+    @classmethod
+    def from_index(
+        cls, index: Any, encoder: Any = None, data_dir: str | Path | None = None, stats: ItemStats | None = None
+    ) -> Recommender:
+        """Rank the vectors of ``index`` (a :class:`~embedtune.index.VectorIndex` or its folder), encoding
+        profiles with ``encoder`` (default: the index's model and backend; ``embedtune serve`` passes the
+        encoder it serves with). Statistics and ``fusion.json``: the index's ``recsys/`` first, then the
+        model folder's."""
+        from embedtune.index import VectorIndex
+
+        if isinstance(index, str | Path):
+            index = VectorIndex.load(index)
+        if not isinstance(index, VectorIndex):
+            raise EmbedtuneError("recommendations rank an index folder's vectors: serve the index folder, not a store")
+        manifest = index.manifest
+        data_dir = data_dir or manifest.data_dir
+        if manifest.kind != "recsys" or not data_dir:
+            raise EmbedtuneError(
+                f"the index at {index.path} was not built from a recommendation DATA_DIR (kind {manifest.kind!r}); "
+                "build it with `embedtune index build --corpus DATA_DIR` on a recsys DATA_DIR"
+            )
+        if encoder is None:
+            from embedtune.encoders import load_encoder
+
+            encoder = load_encoder(manifest.model, manifest.backend)
+        self = cls.__new__(cls)
+        self.data_dir = Path(data_dir)
+        self._read_data_dir()
+        self.system = None
+        self.index = index
+        self._encode_query = lambda texts: encoder.encode(list(texts))
+        self.encoder = encoder
+        model_dir = _model_folder(manifest.model)
+        folders = [p for p in (index.path, model_dir) if p is not None]
+        self.stats = stats or _load_stats(folders, self.data_dir, [i for i in index.ids if i in index])
+        self.modes = recommend_modes_of_index(index)
+        self._open_profiles()
+        return self
+
+    # ---- setup ----------------------------------------------------------------------------------
+    def _read_data_dir(self) -> None:
         manifest = read_manifest(self.data_dir)
         if manifest.get("kind") != "recsys":
             raise EmbedtuneError(
                 f"{self.data_dir} is not a recommendation DATA_DIR (manifest kind {manifest.get('kind')!r}); "
                 "build one with `embedtune recsys build`"
             )
-        interactions = self.data_dir / manifest.get("interactions", INTERACTIONS_FILE)
-        if not interactions.is_file():
-            raise EmbedtuneError(f"{interactions} not found: rebuild with `embedtune recsys build`")
+        self._interactions = self.data_dir / manifest.get("interactions", INTERACTIONS_FILE)
+        if not self._interactions.is_file():
+            raise EmbedtuneError(f"{self._interactions} not found: rebuild with `embedtune recsys build`")
         settings = dict(manifest.get("config", {}))
         template = manifest.get("template", {})
         settings.update({"user_template": template.get("user"), "item_template": template.get("item")})
@@ -79,28 +263,23 @@ class Recommender:
             item_fields=tuple(manifest.get("item_fields", ())),
             user_attributes=tuple(columns.get("user_attributes") or ()),
         )
-        self.corpus = read_corpus(self.data_dir / "corpus.jsonl")
-        self.item_ids = list(self.corpus)
-        self._index = {item: i for i, item in enumerate(self.item_ids)}
-        self.system = DenseSystem(
-            "model", model_path, batch_size=batch_size, max_seq_length=max_seq_length, use_cache=use_cache, model=model
-        )
-        self._item_emb = self.system.corpus_embeddings([self.corpus[i].full_text for i in self.item_ids])
+
+    def _open_profiles(self) -> None:
+        index = self.index
+        self.item_ids = [i for i in index.ids if i in index]
+        self._known_items = set(self.item_ids)
+        # Each index row's column in the statistics (-1: an item added after them), computed once: the
+        # co-occurrence and popularity parts score every row per request.
+        self._stats_cols = np.array([self.stats.row.get(i, -1) for i in index.ids], dtype=np.int64)
+        self._popularity_rows = self._on_rows(self.stats.popularity_scores()[0])
         self._lock = threading.Lock()
         self._con = duckdb.connect()
-        self._con.execute(
-            f"CREATE VIEW interactions AS SELECT * FROM read_parquet({literal(interactions)})"
-        )
+        self._con.execute(f"CREATE VIEW interactions AS SELECT * FROM read_parquet({literal(self._interactions)})")
         rows = []
-        for item_id, doc in self.corpus.items():
-            meta = doc.metadata
-            rows.append({
-                "item_id": item_id,
-                "category": meta.get("category"),
-                "shop": meta.get("shop"),
-                "brand": meta.get("brand"),
-                "title": meta.get("item_title"),
-            })
+        for item_id in self.item_ids:
+            meta = index.metadata[index.id_to_row[item_id]]
+            rows.append({"item_id": item_id, "category": meta.get("category"), "shop": meta.get("shop"),
+                         "brand": meta.get("brand"), "title": meta.get("item_title")})
         items_df = pd.DataFrame(rows, columns=["item_id", "category", "shop", "brand", "title"]).astype(object)
         self._con.register("items_df", items_df)
         self._con.execute("CREATE TABLE items AS SELECT * FROM items_df")
@@ -111,6 +290,7 @@ class Recommender:
         elif self.options.user_attributes:
             self.options = ProfileOptions(item_fields=self.options.item_fields)
 
+    # ---- profiles -------------------------------------------------------------------------------
     def history_of(self, user_id: str) -> list[str]:
         """A known user's items in time order (repeats included)."""
         with self._lock:
@@ -118,7 +298,7 @@ class Recommender:
                 "SELECT item_id FROM interactions WHERE user_id = ? ORDER BY pos", [str(user_id)]
             ).fetchall()
         if not rows:
-            raise EmbedtuneError(
+            raise UnknownUserError(
                 f"unknown user {user_id!r}: not in {self.data_dir / INTERACTIONS_FILE} (pass a history instead)"
             )
         return [r[0] for r in rows]
@@ -140,14 +320,14 @@ class Recommender:
                 )
                 n = int(con.execute("SELECT count(*) FROM ev").fetchone()[0])
                 if n == 0:
-                    raise EmbedtuneError(
+                    raise UnknownUserError(
                         f"unknown user {user_id!r}: not in {self.data_dir / INTERACTIONS_FILE} (pass a history instead)"
                     )
                 items = [r[0] for r in con.execute("SELECT item_id FROM ev ORDER BY pos").fetchall()]
                 uid = str(user_id)
             else:
                 items = [str(i).strip() for i in history if str(i).strip()]
-                unknown = [i for i in items if i not in self._index]
+                unknown = [i for i in items if i not in self._known_items]
                 if unknown:
                     raise EmbedtuneError(
                         f"unknown item ids in the history: {', '.join(unknown[:10])}"
@@ -166,19 +346,106 @@ class Recommender:
             prompts = list(iter_user_prompts(con, self.config, self.options))
         return prompts[0][1], items
 
+    # ---- ranking --------------------------------------------------------------------------------
+    @property
+    def default_mode(self) -> str:
+        """The mode used when none is asked for (:attr:`modes` says why)."""
+        return self.modes.default
+
     def recommend(
-        self, user_id: str | None = None, history: Sequence[str] | None = None, k: int = 10
+        self, user_id: str | None = None, history: Sequence[str] | None = None, k: int = 10, mode: str | None = None
     ) -> list[Recommendation]:
         """Top ``k`` items for a known user or an ad-hoc history; history items are never returned."""
-        from embedtune.eval.systems import top_k_from_scores
+        return self.rank(user_id=user_id, history=history, k=k, mode=mode).items
 
+    def rank(
+        self, user_id: str | None = None, history: Sequence[str] | None = None, k: int = 10, mode: str | None = None
+    ) -> Ranking:
+        """Like :meth:`recommend`, and also which mode ranked the items (and why, after a fallback)."""
+        mode = check_mode(mode or self.default_mode)
         if k < 1:
             raise EmbedtuneError("k must be at least 1")
         prompt, items = self._profile_and_history(user_id, history)
-        query = self.system.encode([prompt], "query")
-        scores = (query @ self._item_emb.T).astype(np.float64)
-        run = top_k_from_scores(scores, ["now"], self.item_ids, k, {"now": set(items)})
-        return [
-            Recommendation(item_id=item, score=score, metadata=dict(self.corpus[item].metadata))
-            for item, score in run["now"]
-        ]
+        exclude = set(items) if self.config.exclude_history else set()  # as the DATA_DIR's exclude/ files
+        recent = recent_distinct(items, self.stats.history_items)
+        fusion = self.modes.fusion
+        fallback = None
+        needs_cooccurrence = mode == "cooccurrence" or (mode == "hybrid" and "cooccurrence" in fusion.parts)
+        if needs_cooccurrence and not self._has_cooccurrence(recent):
+            fallback = "no item of the history has co-occurrence statistics: ranked by the text tower"
+            mode = "text"
+        if mode == "hybrid":
+            ranked = fuse_runs(fusion, self.part_runs(prompt, recent, exclude, fusion.depth, fusion.parts), k=k)[_NOW]
+        else:
+            part = "model" if mode == "text" else mode
+            ranked = self.part_runs(prompt, recent, exclude, k, [part])[part][_NOW]
+        return Ranking([self._recommendation(item, score) for item, score in ranked], mode, fallback)
+
+    def part_runs(
+        self, prompt: str, recent: list[str], exclude: set[str], depth: int, parts: Sequence[str] = HYBRID_PARTS
+    ) -> dict[str, dict[str, list[tuple[str, float]]]]:
+        """Each part's top ``depth`` for one request, as runs (``{part: {"now": [(item, score), ...]}}``) the
+        way evaluation ranks them: ``model`` by cosine with the profile, ``cooccurrence`` with the ``recent``
+        items (distinct, most recent first), ``popularity`` by training interactions; ``exclude`` left out,
+        ties settled by item id."""
+        runs = {}
+        for part in parts:
+            if part == "model":
+                top = self.text_top(prompt, depth, exclude)
+            elif part == "cooccurrence":
+                top = self.index.top_by_scores(self._on_rows(self.stats.cooccurrence_scores([recent])[0]), depth, exclude)
+            elif part == "popularity":
+                top = self.index.top_by_scores(self._popularity_rows, depth, exclude)
+            else:
+                raise EmbedtuneError(f"unknown part {part!r} in the fusion: choose among {', '.join(HYBRID_PARTS)}")
+            runs[part] = {_NOW: top}
+        return runs
+
+    def text_top(self, prompt: str, k: int, exclude: set[str]) -> list[tuple[str, float]]:
+        """The ``k`` items nearest the profile in the index, ``exclude`` left out."""
+        query = self._encode_query([prompt])
+        banned = len(exclude & self._known_items)
+        hits = self.index.search(query, k=k + banned)[0]
+        return [(h.id, h.score) for h in hits if h.id not in exclude][:k]
+
+    def cooccurrence_top(self, recent: list[str], k: int, exclude: set[str]) -> list[tuple[str, float]]:
+        """The ``k`` items that co-occur most with ``recent`` (distinct, most recent first)."""
+        return self.part_runs("", recent, exclude, k, ["cooccurrence"])["cooccurrence"][_NOW]
+
+    def warm(self) -> None:
+        """Pay a one-off cost now rather than on the first hybrid request: ranx's numba compilation
+        (seconds in a fresh process; cached on disk after)."""
+        fusion = self.modes.fusion
+        fuse_runs(fusion, {p: {"warm-up": [("a", 1.0), ("b", 0.5)]} for p in fusion.parts}, k=1)
+
+    def _on_rows(self, scores: np.ndarray) -> np.ndarray:
+        """Scores in the statistics' item order → one per index row (0 for an item the statistics never saw)."""
+        out = np.zeros(len(self._stats_cols), dtype=np.float64)
+        known = self._stats_cols >= 0
+        out[known] = scores[self._stats_cols[known]]
+        return out
+
+    def _has_cooccurrence(self, recent: list[str]) -> bool:
+        rows = [self.stats.row[i] for i in self.stats.known(recent)]
+        return bool(rows) and self.stats.similarity[rows].nnz > 0
+
+    def _recommendation(self, item_id: str, score: float) -> Recommendation:
+        return Recommendation(item_id=item_id, score=float(score),
+                              metadata=dict(self.index.metadata[self.index.id_to_row[item_id]]))
+
+
+def _model_folder(model: str) -> Path | None:
+    """The model folder an index names, where ``train`` saved ``recsys/`` and eval ``fusion.json`` (``None``
+    for the bundled base model or a folder that is gone)."""
+    from embedtune.base_model import BUNDLED_ALIASES
+
+    folder = Path(model)
+    return folder if str(model) not in BUNDLED_ALIASES and folder.is_dir() else None
+
+
+def _load_stats(folders: Sequence[Path], data_dir: Path, item_ids: list[str]) -> ItemStats:
+    """Saved statistics from the first folder holding ``recsys/``, else computed from the DATA_DIR."""
+    for folder in folders:
+        if (Path(folder) / STATS_DIR / "item_stats.json").is_file():
+            return ItemStats.load(folder)
+    return ItemStats.from_data_dir(data_dir, item_ids)

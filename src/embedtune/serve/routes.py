@@ -107,27 +107,34 @@ async def embed(body: EmbedRequest, rt: RuntimeDep) -> EmbedResponse:
 @api.post("/recommend", response_model=RecommendResponse, tags=["recommend"],
           responses={404: {"description": "the index was not built from a recsys DATA_DIR"}})
 async def recommend(body: RecommendRequest, rt: RuntimeDep) -> RecommendResponse:
-    """Items for a known user or for a list of item ids the user interacted with."""
+    """Items for a known user or for a list of item ids the user interacted with, ranked against the index's
+    own item vectors with the encoder this server runs (``--backend``); ``mode`` text, cooccurrence or hybrid."""
     service = rt.service
     if not service.recommend_enabled:
         raise HTTPException(status_code=404, detail=(
             "recommendations are off: this index was not built from a recsys DATA_DIR "
             "(build one with `embedtune index build --corpus RECSYS_DATA_DIR ...`)"))
     start = time.perf_counter()
+    from embedtune.recsys.recommend import UnknownUserError
+
     try:
         recommender = await run_in_threadpool(service.recommender)
-        recs = await run_in_threadpool(recommender.recommend, user_id=body.user_id, history=body.history, k=body.k)
-    except ImportError as exc:
-        raise HTTPException(status_code=501, detail=f"recommendations need embedtune.recsys.recommend: {exc}") from None
-    except (EmbedtuneError, KeyError, ValueError) as exc:
-        raise HTTPException(status_code=404 if isinstance(exc, KeyError) else 422, detail=str(exc).strip("'\"")) from None
-    items = [RecommendedItem(item_id=str(r.item_id), score=float(r.score), metadata=dict(r.metadata or {})) for r in recs]
-    return RecommendResponse(user_id=body.user_id, k=body.k, results=items, took_ms=_ms_since(start))
+        ranking = await run_in_threadpool(recommender.rank, user_id=body.user_id, history=body.history, k=body.k,
+                                          mode=body.mode)
+    except UnknownUserError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    except EmbedtuneError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    items = [RecommendedItem(item_id=str(r.item_id), score=float(r.score), metadata=dict(r.metadata or {}))
+             for r in ranking.items]
+    return RecommendResponse(user_id=body.user_id, k=body.k, mode=ranking.mode, fallback=ranking.fallback,
+                             results=items, took_ms=_ms_since(start))
 
 
 @public.get("/health", tags=["ops"])
 async def health(rt: RuntimeDep) -> dict[str, Any]:
-    """Liveness and what is being served; ``search`` says which mode a request without one gets, and why."""
+    """Liveness and what is being served; ``search`` (and, on a recsys index, ``recommend_modes``) says which
+    mode a request without one gets, and why."""
     service = rt.service
     state = service.state
     manifest = state.index.manifest
@@ -135,7 +142,8 @@ async def health(rt: RuntimeDep) -> dict[str, Any]:
             "dim": manifest.dim, "dtype": manifest.dtype, "ann": manifest.ann.kind if manifest.ann else "exact",
             "kind": manifest.kind, "recommend": service.recommend_enabled, "index_updated_at": manifest.updated_at,
             "loaded_at": state.loaded_at, "reloads": service.reloads, "auth": rt.api_key is not None,
-            "search": state.modes.to_dict()}
+            "search": state.modes.to_dict(),
+            "recommend_modes": state.recommend_modes.to_dict() if state.recommend_modes else None}
 
 
 @api.get("/metrics", tags=["ops"])

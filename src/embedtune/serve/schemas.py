@@ -6,7 +6,7 @@ oversize input with a 422 that names the field and the limit, and the OpenAPI pa
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -20,6 +20,8 @@ MAX_QUERY_CHARS = 2_000
 MAX_TEXT_CHARS = 8_000
 MAX_TEXTS = 64
 MAX_K = 100
+#: POST /recommend's modes: those of ``embedtune recommend --mode`` (embedtune.recsys.config.RECOMMEND_MODES).
+RecommendMode = Literal["text", "cooccurrence", "hybrid"]
 
 
 def _valid_text(value: Any) -> Any:
@@ -74,11 +76,16 @@ class EmbedRequest(BaseModel):
 
 class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True,
-                              json_schema_extra={"examples": [{"user_id": "u42", "k": 10}, {"history": ["item-1", "item-7"]}]})
+                              json_schema_extra={"examples": [{"user_id": "u42", "k": 10},
+                                                              {"history": ["item-1", "item-7"], "mode": "hybrid"}]})
     user_id: Text | None = Field(None, max_length=MAX_QUERY_CHARS)
     history: list[Annotated[Text, Field(max_length=MAX_QUERY_CHARS)]] | None = Field(
         None, max_length=MAX_TEXTS * 16, description="item ids the user interacted with")
     k: int = Field(10, ge=1, le=MAX_K)
+    mode: RecommendMode | None = Field(
+        None, description="text (the model), cooccurrence (item to item) or hybrid (both and popularity, fused "
+                          "with the fusion.json chosen on dev); default: the server's (GET /health, "
+                          "recommend_modes.default_mode)")
 
     @model_validator(mode="after")
     def _one_of(self) -> RecommendRequest:
@@ -124,6 +131,9 @@ class RecommendedItem(BaseModel):
 class RecommendResponse(BaseModel):
     user_id: str | None = None
     k: int
+    mode: RecommendMode = Field(description="the mode that ranked: scores are cosines, co-occurrence or fused scores")
+    fallback: str | None = Field(None, description="why the mode differs from the one asked for (or the default): "
+                                                   "a history without co-occurrence statistics gets the text tower")
     results: list[RecommendedItem]
     took_ms: float
 

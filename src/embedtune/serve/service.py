@@ -44,6 +44,7 @@ class _Loaded:
     stamp: tuple[int, int]
     loaded_at: str
     modes: ModeChoice
+    recommend_modes: Any = None  # a recsys index: embedtune.recsys.recommend.RecommendModes
 
 
 RELOAD_LOCK_WAIT_S = 30.0
@@ -64,7 +65,7 @@ class SearchService:
         self.reloads = 0
         self._failed: tuple[tuple[int, int], str] | None = None  # the index version that failed to load, and why
         self.state = self._load(None)
-        self._recommender: Any = None
+        self._recommender: tuple[_Loaded, Any] | None = None  # the recommender of one loaded state
         self._recommender_lock = threading.Lock()
 
     def _load(self, previous: _Loaded | None) -> _Loaded:
@@ -100,8 +101,11 @@ class SearchService:
         modes = choose_mode(index, self.settings.mode)
         _warm(index, modes)
         log.info("default search mode %s: %s", modes.default, modes.reason)
+        recommend_modes = _recommend_modes(index)
+        if recommend_modes is not None:
+            log.info("default recommend mode %s: %s", recommend_modes.default, recommend_modes.reason)
         return _Loaded(index=index, encoder=encoder, stamp=stamp, loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                       modes=modes)
+                       modes=modes, recommend_modes=recommend_modes)
 
     def reload_if_changed(self, force: bool = False) -> bool:
         """Load the index folder again if it changed; the swap is one assignment, so a request in
@@ -202,14 +206,27 @@ class SearchService:
         return manifest.kind == "recsys" and bool(manifest.data_dir)
 
     def recommender(self) -> Any:
+        """The recommender of the index being served: its item vectors, its statistics, and the encoder this
+        server runs (``--backend``); made on first use and again after a reload."""
+        state = self.state
         with self._recommender_lock:
-            if self._recommender is None:
-                from embedtune.base_model import resolve_model_path
+            if self._recommender is None or self._recommender[0] is not state:
                 from embedtune.recsys.recommend import Recommender
 
-                manifest = self.state.index.manifest
-                self._recommender = Recommender(resolve_model_path(manifest.model), manifest.data_dir)
-            return self._recommender
+                recommender = Recommender.from_index(state.index, encoder=state.encoder)
+                recommender.warm()
+                self._recommender = (state, recommender)
+            return self._recommender[1]
+
+
+def _recommend_modes(index: Any) -> Any:
+    """For an index built from a recsys DATA_DIR: its default recommend mode and why (``/health``); else None."""
+    manifest = index.manifest
+    if manifest.kind != "recsys" or not manifest.data_dir:
+        return None
+    from embedtune.recsys.recommend import recommend_modes_of_index
+
+    return recommend_modes_of_index(index)
 
 
 def _warm(index: Any, modes: ModeChoice) -> None:

@@ -1,7 +1,8 @@
 """Stage 3, finalize: a :class:`~embedtune.training.fit.Fitted` model becomes a model folder that says what it is.
 
 :func:`finalize` interpolates the weights with the base model (``merge_base``, WiSE-FT), saves the
-model (fp32 safetensors, loadable by stock ``SentenceTransformer``), evaluates it on the held-out
+model (fp32 safetensors, loadable by stock ``SentenceTransformer``) — on recommendation data with the
+co-occurrence statistics ``embedtune recommend`` needs (``recsys/``) — evaluates it on the held-out
 split against the baselines, and writes ``eval.json``, ``train_log.json``, ``doctor.json``,
 ``config.yaml``, the model card section and ``report.html`` — all into the folder it is given, which
 the caller then publishes as the output folder in one step.
@@ -17,6 +18,7 @@ from typing import Any
 from embedtune.base_model import load_model
 from embedtune.card import add_embedtune_section
 from embedtune.config import TrainConfig
+from embedtune.data.beir import read_manifest
 from embedtune.doctor import DoctorReport
 from embedtune.eval import EvalResult, evaluate, write_eval
 from embedtune.fileio import write_json_atomic, write_text_atomic
@@ -61,6 +63,7 @@ def finalize(prepared: Prepared, fitted: Fitted, config: TrainConfig, folder: Pa
         echo(f"weights interpolated with the base model: {1 - config.merge_base:g} x base + "
              f"{config.merge_base:g} x tuned (WiSE-FT)")
     model.save(str(folder))
+    save_recsys_stats(prepared, folder)
 
     eval_result = final_evaluation(prepared, fitted, config, folder, output, echo)
     seconds = time.perf_counter() - started
@@ -84,6 +87,17 @@ def finalize(prepared: Prepared, fitted: Fitted, config: TrainConfig, folder: Pa
         doctor=report,
         warnings=warnings,
     )
+
+
+def save_recsys_stats(prepared: Prepared, folder: Path) -> Path | None:
+    """On recommendation data: the co-occurrence statistics and popularity `embedtune recommend` needs
+    besides the model, as ``folder/recsys/`` (from training events only, like the baselines)."""
+    eval_dir = prepared.inputs.eval_dir
+    if eval_dir is None or read_manifest(eval_dir).get("kind") != "recsys":
+        return None
+    from embedtune.recsys.stats import save_item_stats
+
+    return save_item_stats(eval_dir, folder)
 
 
 def final_evaluation(prepared: Prepared, fitted: Fitted, config: TrainConfig, folder: Path, output: Path,

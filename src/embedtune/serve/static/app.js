@@ -86,7 +86,8 @@
     info.className = "muted"; info.textContent = "loading\u2026";
     try {
       const data = await post("/recommend", body);
-      info.textContent = data.results.length + " items in " + data.took_ms + " ms";
+      info.textContent = data.results.length + " items (" + data.mode + ") in " + data.took_ms + " ms"
+        + (data.fallback ? " \u2014 " + data.fallback : "");
       renderHits(list, data.results.map((r) => ({
         item_id: r.item_id, score: r.score, title: (r.metadata && r.metadata.title) || r.item_id,
         url: r.metadata && r.metadata.url, text: r.metadata && r.metadata.text,

@@ -1,0 +1,150 @@
+"""The hybrid mode of `recommend`: served rankings are the fused rankings evaluation scores, the default mode
+follows fusion.json's dev result, and a history without co-occurrence statistics gets the text tower."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from embedtune.base_model import bundled_model_dir
+from embedtune.cli import app
+from embedtune.data import load_retrieval_split
+from embedtune.errors import DataError, EmbedtuneError
+from embedtune.eval.systems import DenseSystem
+from embedtune.fusion import FusionSpec, fuse_runs
+from embedtune.recsys.baselines import query_histories, recsys_baselines
+from embedtune.recsys.config import RecsysConfig
+from embedtune.recsys.recommend import Recommender, choose_recommend_mode
+from embedtune.recsys.stats import recent_distinct
+from embedtune.recsys.templates import DEFAULT_USER_TEMPLATE
+from tests.recsys.conftest import cooccurrence_shop
+
+# Chosen on dev (as `embedtune eval` would write it); depth 3 of a 6-item catalog, so each part's cut matters.
+SPEC = FusionSpec(
+    method="wsum", norm="zmuv", weights={"model": 0.5, "cooccurrence": 0.3, "popularity": 0.2}, depth=3,
+    split="dev", n_queries=3, dev_metric={"hybrid": 0.61, "model": 0.42, "cooccurrence": 0.55, "popularity": 0.3},
+)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory, base_model):
+    """A DATA_DIR whose profiles leave out the user id, so the profile of a history equals the evaluated
+    query text of that user at that point; and a model folder (the bundled weights) holding fusion.json."""
+    tmp = tmp_path_factory.mktemp("hybrid")
+    template = DEFAULT_USER_TEMPLATE.replace("- user_id: {{ user_id }}\n", "")
+    data = cooccurrence_shop(tmp, "abcdef", config=RecsysConfig(user_template=template))
+    model = tmp / "model"
+    shutil.copytree(bundled_model_dir(), model, copy_function=lambda src, dst: Path(dst).symlink_to(src))
+    SPEC.save(model / "fusion.json")
+    return data, model
+
+
+@pytest.fixture(scope="module")
+def recommender(shop, base_model):
+    data, model = shop
+    return Recommender(model, data, model=base_model, use_cache=False)
+
+
+def histories_before_targets(data: Path, query_ids: list[str]) -> dict[str, list[str]]:
+    """Each query's user's items before its target, oldest first (what the user had done by then)."""
+    rows = duckdb.sql(
+        f"""WITH ev AS (SELECT * FROM read_parquet('{data / "interactions.parquet"}')),
+                 t AS (SELECT query_id AS q, user_id AS u, pos AS p FROM ev WHERE query_id IS NOT NULL)
+            SELECT t.q, list(ev.item_id ORDER BY ev.pos) FROM t JOIN ev ON ev.user_id = t.u AND ev.pos < t.p
+            GROUP BY t.q"""
+    ).fetchall()
+    return {query: list(items) for query, items in rows if query in query_ids}
+
+
+@pytest.mark.parametrize("split_name", ["dev", "test"])
+def test_served_hybrid_is_the_fused_ranking_evaluation_scores(shop, recommender, base_model, split_name):
+    data, _ = shop
+    split = load_retrieval_split(data, split_name)
+    # The evaluation's three systems, their runs at the evaluation's depth, fused by the same spec.
+    systems = [DenseSystem("model", "all-MiniLM-L6-v2", model=base_model, use_cache=False), *recsys_baselines(data, split)]
+    runs = {system.name: system.rank(split, 100) for system in systems}
+    evaluated = fuse_runs(SPEC, {part: runs[part] for part in SPEC.parts}, k=6)
+    histories = histories_before_targets(data, split.query_ids)
+    assert set(histories) == set(split.query_ids) and len(histories) >= 3
+    differs = set()
+    for query, history in histories.items():
+        assert recommender.profile(history=history) == split.queries[query]  # the same user, as evaluated
+        assert set(history) == split.exclude[query]
+        # The co-occurrence part reads the history most recent first, as the evaluation's SQL does.
+        assert recent_distinct(history) == query_histories(data, [query])[query]
+        served = recommender.rank(history=history, k=6, mode="hybrid")
+        assert served.mode == "hybrid" and served.fallback is None
+        assert [r.item_id for r in served.items] == [item for item, _ in evaluated[query]], query
+        # Scores agree to float noise: evaluation encodes the profiles in one padded batch, serving one at a time.
+        assert [r.score for r in served.items] == pytest.approx([score for _, score in evaluated[query]], abs=1e-4)
+        for part in SPEC.parts:
+            if [item for item, _ in runs[part][query][:6]] != [r.item_id for r in served.items]:
+                differs.add(part)
+    assert differs == set(SPEC.parts)  # the fusion is none of its parts alone
+
+
+def test_default_mode_is_hybrid_when_fusion_json_says_it_beat_the_text_tower_on_dev(shop, recommender):
+    assert recommender.default_mode == "hybrid"
+    assert "hybrid beat the text tower" in recommender.modes.reason and "0.6100 vs text tower 0.4200" in recommender.modes.reason
+    assert recommender.rank(history=["a", "b"], k=3).mode == "hybrid"
+
+
+def test_default_mode_is_text_otherwise_and_says_why(tmp_path):
+    worse = tmp_path / "worse" / "fusion.json"
+    SPEC.model_copy(update={"dev_metric": {"hybrid": 0.40, "model": 0.42}}).save(worse)
+    choice = choose_recommend_mode(worse)
+    assert choice.default == "text" and "did not beat the text tower" in choice.reason and choice.fusion.depth == 3
+    undecided = tmp_path / "undecided" / "fusion.json"
+    SPEC.model_copy(update={"dev_metric": {}, "note": "documented default: split 'dev' has no judged queries"}).save(undecided)
+    assert choose_recommend_mode(undecided).default == "text"
+    assert "records no dev result" in choose_recommend_mode(undecided).reason
+    search = tmp_path / "search" / "fusion.json"
+    FusionSpec(weights={"model": 0.7, "bm25": 0.3}, dev_metric={"hybrid": 0.9, "model": 0.5}).save(search)
+    aside = choose_recommend_mode(search)
+    assert aside.default == "text" and "not the recommendation parts" in aside.reason
+    assert aside.fusion.parts == ["model", "cooccurrence", "popularity"] and aside.fusion.default
+    missing = choose_recommend_mode(None)
+    assert missing.default == "text" and "no fusion.json" in missing.reason
+    # embedtune.fusion's documented default for three parts: its method and norm, equal weights.
+    assert missing.fusion.method == "wsum" and missing.fusion.norm == "zmuv"
+    assert len(set(missing.fusion.weights.values())) == 1
+    broken = tmp_path / "fusion.json"
+    broken.write_text("{not json")
+    with pytest.raises(DataError, match="not valid JSON"):
+        choose_recommend_mode(broken)
+
+
+def test_a_history_the_statistics_never_saw_gets_the_text_tower_in_hybrid_mode(recommender):
+    ranking = recommender.rank(history=["f"], k=3, mode="hybrid")  # f: in the catalog, nobody met it in training
+    assert ranking.mode == "text" and "no item of the history has co-occurrence statistics" in ranking.fallback
+    assert [r.item_id for r in ranking.items] == [r.item_id for r in recommender.rank(history=["f"], k=3, mode="text").items]
+
+
+def test_each_mode_and_a_bad_mode(recommender):
+    tops = {mode: recommender.rank(history=["b"], k=5, mode=mode) for mode in ("text", "cooccurrence", "hybrid")}
+    assert {mode: r.mode for mode, r in tops.items()} == {"text": "text", "cooccurrence": "cooccurrence", "hybrid": "hybrid"}
+    assert all("b" not in [i.item_id for i in r.items] for r in tops.values())
+    assert [i.item_id for i in tops["cooccurrence"].items][:2] == ["a", "c"]  # b met a (2 users) and c (1)
+    with pytest.raises(EmbedtuneError, match="unknown mode 'fused': choose one of text, cooccurrence, hybrid"):
+        recommender.rank(history=["b"], mode="fused")
+
+
+def test_cli_recommend_defaults_to_hybrid_and_takes_each_mode(shop):
+    data, model = shop
+    runner = CliRunner()
+    base = ["recommend", "--model", str(model), "--data", str(data), "--history", "a,b", "-k", "3"]
+    shown = runner.invoke(app, base)
+    assert shown.exit_code == 0, shown.output
+    assert "mode: hybrid (default: " in shown.output and "hybrid beat the text tower" in shown.output
+    for mode in ("text", "cooccurrence", "hybrid"):
+        result = runner.invoke(app, [*base, "--mode", mode, "--json", "-q"])
+        assert result.exit_code == 0, result.output
+        lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
+        assert len(lines) == 3 and {line["mode"] for line in lines} == {mode}
+    bad = runner.invoke(app, [*base, "--mode", "fused"])
+    assert bad.exit_code == 2 and "'fused' is not one of text, cooccurrence, hybrid" in bad.output
