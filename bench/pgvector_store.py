@@ -32,6 +32,7 @@ import numpy as np
 
 from embedtune.data.records import Document
 from embedtune.embed import embed_corpus, iter_embeddings
+from embedtune.errors import EmbedtuneError
 
 SCIFACT = Path("/work/shared/data/scifact")
 MODEL = "all-MiniLM-L6-v2"
@@ -40,7 +41,14 @@ EF_VALUES = (10, 20, 40, 80, 160, 320)
 
 def base_vectors(folder: Path) -> tuple[list[Document], np.ndarray]:
     # Same settings as bench/embed_scale.py --full-corpus-output: whichever runs first writes, the other resumes.
-    embed_corpus(MODEL, SCIFACT / "corpus.jsonl", folder, backend="openvino", threads=1, shard_rows=1000, show_progress=False)
+    # The folder is a cache: when it cannot resume (e.g. corpus.jsonl was copied again and its mtime moved),
+    # encode again rather than stop (~2 min on one core).
+    try:
+        embed_corpus(MODEL, SCIFACT / "corpus.jsonl", folder, backend="openvino", threads=1, shard_rows=1000, show_progress=False)
+    except EmbedtuneError as exc:
+        print(json.dumps({"re_embedding": str(exc)}), flush=True)
+        embed_corpus(MODEL, SCIFACT / "corpus.jsonl", folder, backend="openvino", threads=1, shard_rows=1000,
+                     overwrite=True, show_progress=False)
     docs, blocks = [], []
     for d, v in iter_embeddings(folder):
         docs += d
