@@ -29,8 +29,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from embedtune.data.records import RetrievalSplit
+from embedtune.data.runs import RankingSystem, Run, top_k_from_scores
 from embedtune.errors import EmbedtuneError
-from embedtune.eval.systems import RankingSystem, Run, top_k_from_scores
 from embedtune.recsys.build import INTERACTIONS_FILE
 from embedtune.recsys.sql import literal
 

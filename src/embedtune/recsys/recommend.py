@@ -58,7 +58,7 @@ class Recommender:
         max_seq_length: int | None = None,
         use_cache: bool = True,
     ):
-        from embedtune.eval.systems import DenseSystem
+        from embedtune.dense import DenseSystem
 
         self.data_dir = Path(data_dir)
         manifest = read_manifest(self.data_dir)
@@ -170,7 +170,7 @@ class Recommender:
         self, user_id: str | None = None, history: Sequence[str] | None = None, k: int = 10
     ) -> list[Recommendation]:
         """Top ``k`` items for a known user or an ad-hoc history; history items are never returned."""
-        from embedtune.eval.systems import top_k_from_scores
+        from embedtune.data.runs import top_k_from_scores
 
         if k < 1:
             raise EmbedtuneError("k must be at least 1")
