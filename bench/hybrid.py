@@ -50,7 +50,7 @@ def split_runs(model: str, data: Path, split: str) -> tuple[dict, dict, dict]:
 
 
 def per_query(run: dict, qrels: dict) -> list[float]:
-    from embedtune.eval.metrics import compute_metrics
+    from embedtune.metrics import compute_metrics
 
     return [compute_metrics([d for d, _ in run.get(q, [])], {d for d, g in judged.items() if g > 0})["ndcg@10"]
             for q, judged in qrels.items()]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from embedtune._version import __version__
 
 __all__ = ["Index", "__version__", "build_recsys", "build_site", "evaluate", "recommend", "train"]
 

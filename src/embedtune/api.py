@@ -129,8 +129,11 @@ class Index:
         """Encode ``corpus`` (a ``corpus.jsonl`` or a DATA_DIR) with ``model`` into an index folder at
         ``output``; ``options`` are :func:`embedtune.index.build_index`'s (``ann``, ``dtype``, ``backend``)."""
         from embedtune.index import build_index
+        from embedtune.recsys.stats import index_attachments
 
-        build_index(_model_path(model), corpus, output, overwrite=overwrite, show_progress=show_progress, **options)
+        model = _model_path(model)
+        build_index(model, corpus, output, overwrite=overwrite, show_progress=show_progress,
+                    attachments=index_attachments(corpus, model), **options)
         return cls(output)
 
     @property

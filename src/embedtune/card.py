@@ -12,7 +12,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from embedtune import __version__
+from embedtune._version import __version__
 from embedtune.chance import learned_nothing_threshold
 from embedtune.data.origin import HOW_TO_ADD_REAL_QUESTIONS
 from embedtune.fileio import write_text_atomic

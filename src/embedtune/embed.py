@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict
 from embedtune.data.beir import document_from_row, read_manifest
 from embedtune.data.records import Document
 from embedtune.errors import DataError, EmbedtuneError
-from embedtune.fileio import atomic_path, iter_jsonl, write_text_atomic
+from embedtune.fileio import atomic_path, iter_jsonl, read_json_model, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -334,12 +334,10 @@ def save_manifest(out_dir: Path, manifest: EmbeddingsManifest) -> None:
 
 def load_manifest(out_dir: str | Path) -> EmbeddingsManifest:
     path = Path(out_dir) / MANIFEST_FILE
-    if not path.is_file():
-        raise EmbedtuneError(f"{out_dir} holds no embeddings ({MANIFEST_FILE} missing); write them with `embedtune embed`")
-    try:
-        manifest = EmbeddingsManifest.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise DataError(path, f"invalid embeddings manifest: {exc}") from None
+    manifest = read_json_model(
+        path, EmbeddingsManifest, what="embeddings manifest",
+        missing=f"{out_dir} holds no embeddings ({MANIFEST_FILE} missing); write them with `embedtune embed`",
+    )
     if manifest.format != FORMAT or manifest.version > FORMAT_VERSION:
         raise DataError(path, f"not an embedtune embeddings manifest of version <= {FORMAT_VERSION}")
     return manifest

@@ -18,9 +18,14 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from embedtune.errors import DataError, EmbedtuneError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+ModelT = TypeVar("ModelT", bound="BaseModel")
 
 # A single record larger than this is almost certainly a mistake (a whole site in one field, a
 # binary blob); refusing it early keeps memory bounded and the message clear.
@@ -172,6 +177,21 @@ def write_jsonl_atomic(path: str | Path, rows: Any) -> None:
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def read_json_model(path: str | Path, model: type[ModelT], *, what: str, missing: str) -> ModelT:
+    """The pydantic ``model`` stored as JSON at ``path`` (a manifest), validated.
+
+    A missing file raises :class:`EmbedtuneError` with the message ``missing`` (say what to run to make
+    one); a file that does not validate raises :class:`DataError` naming it and ``what`` it should be.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EmbedtuneError(missing)
+    try:
+        return model.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DataError(path, f"invalid {what}: {exc}") from None
 
 
 # ---- output folders -------------------------------------------------------------------------------

@@ -254,7 +254,7 @@ def _metric(run: Run, qrels: Mapping[str, Mapping[str, int]], metric: str) -> fl
     """Mean ``metric`` over the judged queries, with embedtune's own definitions (those of the eval tables)."""
     import numpy as np
 
-    from embedtune.eval.metrics import MetricSpec, per_query_metrics
+    from embedtune.metrics import MetricSpec, per_query_metrics
 
     k = int(metric.split("@", 1)[1])
     spec = MetricSpec(accuracy_at=(k,), precision_recall_at=(k,), ndcg_at=(k,), mrr_at=(k,), map_at=(k,))

@@ -109,7 +109,7 @@ def _result_with(means: dict[str, float], verdicts: dict[str, str]):
     from embedtune.data.records import RetrievalSplit
     from embedtune.eval.bootstrap import Comparison
     from embedtune.eval.evaluate import EvalResult, SystemResult
-    from embedtune.eval.metrics import RETRIEVAL_METRICS
+    from embedtune.metrics import RETRIEVAL_METRICS
 
     split = RetrievalSplit("test", {}, {"q": "x"}, {"q": {"d": 1}})
     systems = {n: SystemResult(n, n, {"ndcg@10": v}, {}, {}, 0.0) for n, v in means.items()}

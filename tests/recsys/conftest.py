@@ -88,7 +88,9 @@ def build_shop_index(tiny_shop: tuple[Path, Path], tmp_path: Path) -> tuple[Path
     """The tiny shop's DATA_DIR and an index of it built with :class:`FakeEncoder` (backend onnx-int8)."""
     from embedtune.index import build_index
     from embedtune.recsys.build import build_recsys
+    from embedtune.recsys.stats import index_attachments
 
     data = build_recsys(*tiny_shop, tmp_path / "data").out_dir
-    build_index("all-MiniLM-L6-v2", data, tmp_path / "index", encoder=FakeEncoder(), show_progress=False)
+    build_index("all-MiniLM-L6-v2", data, tmp_path / "index", encoder=FakeEncoder(), show_progress=False,
+                attachments=index_attachments(data, "all-MiniLM-L6-v2"))
     return data, tmp_path / "index"

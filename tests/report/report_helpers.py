@@ -15,7 +15,7 @@ from embedtune.data import Document
 from embedtune.data.beir import load_retrieval_split
 from embedtune.eval.bootstrap import compare
 from embedtune.eval.evaluate import EvalResult, SystemResult, _chance, write_eval
-from embedtune.eval.metrics import RECSYS_METRICS, RETRIEVAL_METRICS, compute_metrics, mean_metrics
+from embedtune.metrics import RECSYS_METRICS, RETRIEVAL_METRICS, compute_metrics, mean_metrics
 
 SCRIPT = "<script>alert(1)</script>"
 XSS_DOC = Document(id="security-3", title="Scripts <b>in</b> notes",

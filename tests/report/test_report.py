@@ -165,7 +165,7 @@ def test_cli_report_and_compare(eval_only_dir: Path, tmp_path: Path):
 
 
 def test_curve_values_equal_the_evaluators_metric_definitions():
-    from embedtune.eval.metrics import metric_at_k_curve
+    from embedtune.metrics import metric_at_k_curve
     from embedtune.report.plots import curve_values
 
     relevant = {"q1": {"a", "c"}, "q2": {"z"}, "q3": {"b", "d", "e"}}

@@ -31,7 +31,7 @@ for area in (core, site, recsys, serve, report, scale):
 
 def _print_version(value: bool) -> None:
     if value:
-        from embedtune import __version__
+        from embedtune._version import __version__
 
         typer.echo(f"embedtune {__version__}")
         raise typer.Exit()

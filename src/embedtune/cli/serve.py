@@ -67,8 +67,10 @@ def index_build(
         return index_build_from_embeddings(from_embeddings, output, ann=ann, dtype=dtype)
     if model is None or corpus is None:
         raise typer.BadParameter("give --model and --corpus (or --from-embeddings)")
+    from embedtune.recsys.stats import index_attachments
+
     index = build_index(model, corpus, output, ann=ann, dtype=dtype, backend=backend, batch_size=batch_size,
-                        show_progress=not quiet, overwrite=overwrite)
+                        show_progress=not quiet, overwrite=overwrite, attachments=index_attachments(corpus, model))
     m = index.manifest
     if m.agreement:
         a = m.agreement

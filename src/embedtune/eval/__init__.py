@@ -1,8 +1,8 @@
 """Honest evaluation: IR metrics, baselines on the same split, paired bootstrap CIs and a verdict."""
 
 from embedtune.eval.evaluate import EvalResult, evaluate, write_eval
-from embedtune.eval.metrics import MetricSpec, compute_metrics
 from embedtune.eval.systems import BM25System, DenseSystem, RankingSystem, Run, top_k_from_scores
+from embedtune.metrics import MetricSpec, compute_metrics
 
 __all__ = [
     "BM25System",

@@ -3,6 +3,7 @@ delete documents in place under the index's writer lock (:mod:`embedtune.index.l
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,21 +69,19 @@ def recall_query_vectors(encoder: Any, queries: list[str]) -> np.ndarray | None:
 
 def build_index(model: str | Path, corpus: str | Path, output: str | Path, ann: str = "auto",
                 dtype: str = "float32", backend: str = "torch", batch_size: int = 32,
-                show_progress: bool = True, encoder: Any = None, overwrite: bool = False) -> VectorIndex:
+                show_progress: bool = True, encoder: Any = None, overwrite: bool = False,
+                attachments: Mapping[str, Callable[[Path], None]] | None = None) -> VectorIndex:
     """Encode a corpus and save an index folder at ``output`` (atomically).
 
     ``output`` is checked first (:func:`~embedtune.fileio.check_output_dir`): it may be missing, empty
-    or a previous index; a folder holding anything else is replaced only with ``overwrite``."""
+    or a previous index; a folder holding anything else is replaced only with ``overwrite``.
+    ``attachments``: writers of extra sub-folders saved with the index (name → write(folder)); for a
+    recommendation DATA_DIR, :func:`embedtune.recsys.stats.index_attachments` gives its statistics —
+    the index layer itself knows nothing of recommendation."""
     from embedtune.encoders import load_encoder
 
     check_output_dir(output, overwrite=overwrite, producer="index")
     source = read_index_corpus(corpus)
-    attachments = {}
-    if source.kind == "recsys" and source.data_dir is not None:
-        from embedtune.recsys.stats import recsys_attachment
-
-        # Computed before encoding, so a bad DATA_DIR fails before the slow part and before anything is written.
-        attachments["recsys"] = recsys_attachment(source.data_dir, model)
     texts = [d.full_text for d in source.docs]
     if encoder is None:
         encoder = load_encoder(model, backend, check_texts=texts + source.queries)
@@ -93,7 +92,7 @@ def build_index(model: str | Path, corpus: str | Path, output: str | Path, ann: 
         kind=source.kind, source=str(source.corpus_path), data_dir=str(source.data_dir) if source.data_dir else None,
         agreement=agreement, recall_queries=recall_query_vectors(encoder, source.queries),
     )
-    index.attachments.update(attachments)
+    index.attachments.update(attachments or {})
     index.save(output, overwrite=overwrite)
     return index
 

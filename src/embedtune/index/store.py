@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from embedtune.data.records import Document
 from embedtune.errors import DataError, EmbedtuneError
-from embedtune.fileio import atomic_dir, check_output_dir, recover_dir
+from embedtune.fileio import atomic_dir, check_output_dir, read_json_model, recover_dir
 from embedtune.index.lexical import LEXICAL_DIR, LexicalIndex, LexicalInfo
 
 log = logging.getLogger(__name__)
@@ -455,12 +455,7 @@ class VectorIndex:
     def add(self, docs: list[Document], vectors: np.ndarray) -> tuple[int, int]:
         """Insert documents; an id already present is updated (old row becomes a tombstone).
         Returns ``(added, updated)``."""
-        if len(docs) != len(vectors):
-            raise ValueError(f"{len(docs)} documents but {len(vectors)} vectors")
-        if len({d.id for d in docs}) != len(docs):
-            raise EmbedtuneError("the documents to add repeat an id")
-        if len(docs) and vectors.shape[1] != self.dim:
-            raise EmbedtuneError(f"vectors have {vectors.shape[1]} dimensions, the index has {self.dim}")
+        check_batch(docs, vectors, self.dim, "the index")
         updated = self.delete([d.id for d in docs if d.id in self.id_to_row])
         if self.scale is not None:
             stored = np.clip(np.rint(np.asarray(vectors, np.float32) / self.scale), -127, 127).astype(np.int8)
@@ -656,17 +651,27 @@ class _TextStore:
         np.save(offsets_path, offsets)
 
 
+def check_batch(docs: list[Document], vectors: np.ndarray, dim: int, holder: str,
+                error: type[EmbedtuneError] = EmbedtuneError) -> None:
+    """Refuse a batch to add to a vector store (this index or a database table, ``holder``) before any
+    write: one vector per document, no id twice, ``dim`` dimensions. Raises ``error``."""
+    if len(docs) != len(vectors):
+        raise ValueError(f"{len(docs)} documents but {len(vectors)} vectors")
+    if len({d.id for d in docs}) != len(docs):
+        raise error("the documents to add repeat an id")
+    if len(docs) and vectors.shape[1] != dim:
+        raise error(f"vectors have {vectors.shape[1]} dimensions, {holder} has {dim}")
+
+
 def read_index_manifest(index_path: str | Path) -> IndexManifest:
     """The manifest (``index.json``) of the index folder at ``index_path``, validated."""
     path = Path(index_path)
     recover_dir(path)
     manifest_path = path / MANIFEST_FILE
-    if not manifest_path.is_file():
-        raise EmbedtuneError(f"{path} is not an embedtune index (no {MANIFEST_FILE}); build one with `embedtune index build`")
-    try:
-        manifest = IndexManifest.model_validate_json(manifest_path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise DataError(manifest_path, f"invalid index manifest: {exc}") from None
+    manifest = read_json_model(
+        manifest_path, IndexManifest, what="index manifest",
+        missing=f"{path} is not an embedtune index (no {MANIFEST_FILE}); build one with `embedtune index build`",
+    )
     if manifest.schema_version > SCHEMA_VERSION:
         raise DataError(manifest_path, f"index schema {manifest.schema_version} is newer than this embedtune supports ({SCHEMA_VERSION})")
     return manifest

@@ -183,7 +183,7 @@ class Recommender:
         use_cache: bool = True,
         stats: ItemStats | None = None,
     ):
-        from embedtune.eval.systems import DenseSystem
+        from embedtune.dense import DenseSystem
         from embedtune.index import VectorIndex
 
         self.data_dir = Path(data_dir)

@@ -239,6 +239,19 @@ def save_item_stats(data_dir: str | Path, folder: str | Path) -> Path:
     return ItemStats.from_data_dir(data_dir).save(folder)
 
 
+def index_attachments(corpus: str | Path, model: str | Path | None = None) -> dict[str, Callable[[Path], None]]:
+    """What ``index build`` saves beside the vectors of ``corpus``: for a recommendation DATA_DIR (or its
+    ``corpus.jsonl``), ``{"recsys": writer}`` (:func:`recsys_attachment`); nothing for other corpora.
+    Call it before encoding, so that a bad DATA_DIR fails before the slow part and before anything is written."""
+    from embedtune.data.beir import read_manifest
+
+    corpus = Path(corpus)
+    data_dir = corpus if corpus.is_dir() else corpus.parent
+    if not (data_dir / "embedtune.json").is_file() or read_manifest(data_dir).get("kind") != "recsys":
+        return {}
+    return {"recsys": recsys_attachment(data_dir, model)}
+
+
 def recsys_attachment(data_dir: str | Path, model: str | Path | None = None) -> Callable[[Path], None]:
     """For ``index build`` on a recsys DATA_DIR: the statistics, computed now (so a bad DATA_DIR fails
     before anything is written), and a writer that puts them in the index's ``recsys/`` folder, with a

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from embedtune.eval.metrics import metric_curves as eval_metric_curves  # noqa: E402
+from embedtune.metrics import metric_curves as eval_metric_curves  # noqa: E402
 
 #: k values of the metric@k curves.
 CURVE_KS = tuple(range(1, 101))
@@ -103,7 +103,7 @@ def loss_plot(
 def curve_values(
     rankings: dict[str, Sequence[str]], relevant: dict[str, set[str]], ks: Sequence[int] = CURVE_KS
 ) -> dict[str, list[float]]:
-    """Mean recall@k and NDCG@k for every k in ``ks``: :func:`embedtune.eval.metrics.metric_curves`."""
+    """Mean recall@k and NDCG@k for every k in ``ks``: :func:`embedtune.metrics.metric_curves`."""
     return eval_metric_curves(rankings, relevant, ks)
 
 

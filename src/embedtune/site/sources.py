@@ -104,10 +104,25 @@ def url_for_file(rel: PurePosixPath, base_url: str | None) -> str:
     path = rel.as_posix()
     if rel.name.lower() in ("index.html", "index.htm"):
         path = path[: -len(rel.name)]
-    url_path = "/" + path
-    if base_url:
-        return urljoin(base_url.rstrip("/") + "/", url_path.lstrip("/"))
-    return url_path
+    return _on_base("/" + path, base_url) if base_url else "/" + path
+
+
+def _on_base(url_path: str, base_url: str) -> str:
+    """``url_path`` re-rooted on ``base_url`` (which may itself have a path: ``https://x.test/v2``)."""
+    return urljoin(base_url.rstrip("/") + "/", url_path.lstrip("/"))
+
+
+def _read_page_file(path: Path, where: str, skips: SkipLog, max_bytes: int) -> str | None:
+    """A local page file's text, or ``None`` with the reason recorded (too large, unreadable, not text)."""
+    try:
+        if path.stat().st_size > max_bytes:  # never read a multi-GB dump into memory to reject it
+            skips.skip(where, too_large(max_bytes))
+            return None
+        raw = path.read_bytes()
+    except OSError as exc:
+        skips.skip(where, f"unreadable ({exc.strerror})")
+        return None
+    return decode_page(raw, where, skips, max_bytes)
 
 
 def read_folder(
@@ -149,15 +164,7 @@ def read_folder(
         if max_pages is not None and len(pages) >= max_pages:
             skips.skip(str(rel), "over --max-pages")
             continue
-        try:
-            if path.stat().st_size > max_bytes:  # never read a multi-GB dump into memory to reject it
-                skips.skip(str(rel), too_large(max_bytes))
-                continue
-            raw = path.read_bytes()
-        except OSError as exc:
-            skips.skip(str(rel), f"unreadable ({exc.strerror})")
-            continue
-        text = decode_page(raw, str(rel), skips, max_bytes)
+        text = _read_page_file(path, str(rel), skips, max_bytes)
         if text is not None:
             pages.append(Page(url=url_for_file(rel, base_url), content=text, kind=kind))
     return pages
@@ -209,10 +216,10 @@ def read_sitemap(
             skips.skip(loc, "listed in sitemap but no file found")
             continue
         kind = kind_from_suffix(file.suffix) or "html"
-        text = decode_page(file.read_bytes(), loc, skips, max_bytes)
+        text = _read_page_file(file, loc, skips, max_bytes)
         if text is None:
             continue
-        url = urljoin(base_url.rstrip("/") + "/", url_path.lstrip("/")) if base_url else loc
+        url = _on_base(url_path, base_url) if base_url else loc
         pages.append(Page(url=url, content=text, kind=kind))
     return pages
 

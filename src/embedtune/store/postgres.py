@@ -430,14 +430,11 @@ class PgVectorStore:
         psycopg, _ = _import_pg()
         from psycopg.types.json import Jsonb
 
+        from embedtune.index.store import check_batch
+
         info = self.info()
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if len(docs) != len(vectors):
-            raise ValueError(f"{len(docs)} documents but {len(vectors)} vectors")
-        if len({d.id for d in docs}) != len(docs):
-            raise StoreError("the documents to add repeat an id")
-        if len(docs) and vectors.shape[1] != info.dim:
-            raise StoreError(f"vectors have {vectors.shape[1]} dimensions, {self.where} holds {info.dim}")
+        check_batch(docs, vectors, info.dim, self.where, StoreError)
         sql = self._sql()
         ident = sql.Identifier(self.table)
         with self._lock:

@@ -9,7 +9,7 @@ import pytest
 
 from embedtune.data import load_retrieval_split
 from embedtune.eval import compute_metrics, evaluate, top_k_from_scores
-from embedtune.eval.metrics import RECSYS_METRICS, metric_at_k_curve
+from embedtune.metrics import RECSYS_METRICS, metric_at_k_curve
 
 
 def test_hand_computed_ranking():
@@ -63,7 +63,7 @@ def test_equal_to_sentence_transformers_evaluator(tiny_beir, base_model):
 
 
 def test_vectorised_metrics_equal_the_per_query_definitions():
-    from embedtune.eval.metrics import RETRIEVAL_METRICS, per_query_metrics
+    from embedtune.metrics import RETRIEVAL_METRICS, per_query_metrics
 
     rng = np.random.default_rng(0)
     docs = [f"d{i}" for i in range(40)]

@@ -5,6 +5,9 @@ Relevance is binary (a qrels grade > 0 is relevant). For one query with ranking 
 MRR@k = 1/rank of the first relevant hit within k; NDCG@k = DCG(top k)/DCG(ideal), with
 DCG = Σ rel_i / log2(i + 1) and the ideal ranking putting all of ``R`` first; MAP@k = Σ precision at
 each relevant hit within k / min(k, |R|). System scores are means over queries.
+
+A low, neutral module: evaluation's tables, the report's @k curves and the fusion weight search
+(:mod:`embedtune.fusion`) all score rankings with these definitions.
 """
 
 from __future__ import annotations
