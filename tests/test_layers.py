@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.util
 import pkgutil
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -41,3 +43,13 @@ def test_every_module_of_a_layered_package_has_a_layer(contract: dict):
         modules = {module.name for module in pkgutil.iter_modules(folders)} - {"__main__"}
         assert sorted(modules - named) == [], f"{container}: modules in no layer of {contract['id']!r}"
         assert sorted(named - modules) == [], f"{container}: layers of {contract['id']!r} name no module"
+
+
+def test_the_command_line_and_the_serving_path_load_without_torch():
+    # `embedtune --help` and a server on an ONNX backend must not pay torch's import (seconds on a CPU):
+    # torch loads lazily, in the functions that train or encode with it.
+    modules = ["embedtune.cli", "embedtune.index", "embedtune.serve.app", "embedtune.fusion", "embedtune.metrics",
+               "embedtune.encoders", "embedtune.dense", "embedtune.data"]
+    code = f"import importlib, sys; [importlib.import_module(m) for m in {modules!r}]; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
