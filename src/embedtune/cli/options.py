@@ -12,6 +12,7 @@ overridden by a flag the user actually typed, and the model's own default applie
 from __future__ import annotations
 
 import inspect
+import logging
 import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -136,3 +137,12 @@ def config_flags(
 
     return decorate
 
+
+def quiet_logging(quiet: bool) -> None:
+    """What ``--quiet`` means for a command that logs its progress: embedtune logs at INFO unless quiet;
+    quiet also silences the progress bars of the libraries underneath."""
+    logging.getLogger("embedtune").setLevel(logging.WARNING if quiet else logging.INFO)
+    if quiet:
+        from embedtune.base_model import silence_progress_bars
+
+        silence_progress_bars()

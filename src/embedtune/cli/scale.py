@@ -5,21 +5,13 @@ Registered by :mod:`embedtune.cli`; each command parses, calls the library, prin
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from embedtune.cli.options import quiet_logging
 from embedtune.encoders import BACKENDS, DEFAULT_BACKEND
-
-
-def _quiet(quiet: bool) -> None:
-    logging.getLogger("embedtune").setLevel(logging.WARNING if quiet else logging.INFO)
-    if quiet:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
 
 
 def embed_command(
@@ -54,7 +46,7 @@ def embed_command(
         raise typer.BadParameter(f"{backend!r} is not one of {', '.join(BACKENDS)}", param_hint="--backend")
     if ray_address and engine != "ray":
         raise typer.BadParameter("--ray-address needs --engine ray")
-    _quiet(quiet)
+    quiet_logging(quiet)
     result = embed_corpus(model, corpus, output, engine=engine, backend=backend, ray_address=ray_address,
                           workers=workers, threads=threads, batch_size=batch_size, shard_rows=shard_rows,
                           overwrite=overwrite, show_progress=not quiet)
@@ -90,7 +82,7 @@ def index_push(
     """
     from embedtune.store.postgres import push_path, redact_url
 
-    _quiet(quiet)
+    quiet_logging(quiet)
     result = push_path(index, to, table, recall_sample=recall_sample, show_progress=not quiet)
     info = result.info
     typer.echo(f"pushed {result.rows:,} rows to {redact_url(to)} table {table} in "
@@ -134,9 +126,6 @@ def index_delete_from_store(to: str, table: str, ids: list[str]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app (``index push`` joins the ``index`` group of cli/serve.py)."""
-    from embedtune.cli.serve import index_app
-
+    """Add this area's commands to the main app (``index push`` joins the ``index`` group in cli/serve.py)."""
     app.command("embed")(embed_command)
-    index_app.command("push")(index_push)
 

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from embedtune.base_model import DEFAULT_BASE_MODEL
-from embedtune.cli.options import field_option
+from embedtune.cli.options import field_option, quiet_logging
+from embedtune.cli.scale import index_push
 from embedtune.encoders import BACKENDS, DEFAULT_BACKEND
 from embedtune.errors import EmbedtuneError
 from embedtune.serve.settings import API_KEY_ENV, ServeSettings
@@ -23,14 +24,6 @@ DEFAULT_K = 10
 SNIPPET_CHARS = 240
 
 index_app = typer.Typer(help="Build and update a vector index (vectors + ids + metadata).", no_args_is_help=True)
-
-
-def _quiet_logging(quiet: bool) -> None:
-    logging.getLogger("embedtune").setLevel(logging.WARNING if quiet else logging.INFO)
-    if quiet:
-        from embedtune.base_model import silence_progress_bars
-
-        silence_progress_bars()
 
 
 def _check_backend(backend: str | None) -> None:
@@ -60,7 +53,7 @@ def index_build(
     from embedtune.index import build_index
 
     _check_backend(backend)
-    _quiet_logging(quiet)
+    quiet_logging(quiet)
     if from_embeddings is not None:  # embedtune embed's output (cli/scale.py)
         from embedtune.cli.scale import index_build_from_embeddings
 
@@ -101,7 +94,7 @@ def index_add(
     """
     from embedtune.index import add_to_index
 
-    _quiet_logging(quiet)
+    quiet_logging(quiet)
     if to is not None or index is None:  # PostgreSQL + pgvector store (cli/scale.py)
         from embedtune.cli.scale import index_add_to_store
 
@@ -218,7 +211,7 @@ def search(
     _check_backend(backend)
     if mode is not None and mode not in MODES:
         raise typer.BadParameter(f"{mode!r} is not one of {', '.join(MODES)}", param_hint="--mode")
-    _quiet_logging(quiet)
+    quiet_logging(quiet)
     if corpus is not None or model is not None:
         if corpus is None or model is None:
             raise typer.BadParameter("the site form needs both --model and --corpus")
@@ -314,6 +307,7 @@ def serve(
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    index_app.command("push")(index_push)  # cli/scale.py: the PostgreSQL + pgvector side of `index`
     app.add_typer(index_app, name="index")
     app.command("search")(search)
     app.command("serve")(serve)
