@@ -24,3 +24,17 @@ def test_doctor_finding_agrees_with_the_rule():
         assert (finding is not None) == learned_nothing(last, chance)
     custom = check_training_loss([1.9], 8, chance=2.0)  # the logQ-corrected level replaces ln(8)
     assert custom is not None and custom.details["threshold"] == round(learned_nothing_threshold(2.0), 4)
+
+
+def test_a_clear_dev_rise_is_learning_even_with_a_loss_near_chance():
+    chance = 4.68  # the logQ-corrected level of a MovieLens run
+    loss = 4.22  # 91% of chance: near it by the loss alone
+    assert learned_nothing(loss, chance)
+    assert not learned_nothing(loss, chance, dev_before=0.0064, dev_best=0.0267)  # MovieLens, one epoch
+    assert learned_nothing(loss, chance, dev_before=0.0047, dev_best=0.0065)  # random clicks: no clear rise
+    assert learned_nothing(loss, chance, dev_before=0.0, dev_best=0.004)  # doubled from 0, but by too little
+    assert learned_nothing(float("nan"), chance, dev_before=0.01, dev_best=0.5)  # diverged stays diverged
+    assert not learned_nothing(1.0, chance, dev_before=0.5, dev_best=0.4)  # a low loss needs no dev rise
+    rose = check_training_loss([4.30, 4.22], 64, chance=chance, dev_scores=[0.0064, 0.0267])
+    flat = check_training_loss([4.30, 4.22], 64, chance=chance, dev_scores=[0.0047, 0.0050, 0.0065])
+    assert rose is None and flat is not None and flat.details["dev_best"] == 0.0065

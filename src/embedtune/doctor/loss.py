@@ -11,7 +11,8 @@ from embedtune.doctor.findings import Finding, FindingCode
 
 
 def check_training_loss(
-    losses_per_epoch: Sequence[float], batch_size: int, *, negatives_per_pair: int = 0, chance: float | None = None
+    losses_per_epoch: Sequence[float], batch_size: int, *, negatives_per_pair: int = 0, chance: float | None = None,
+    dev_scores: Sequence[float] = (),
 ) -> Finding | None:
     """Warn when the training loss never left the level of random guessing.
 
@@ -19,7 +20,9 @@ def check_training_loss(
     so a model that cannot tell them apart scores ln(candidates) (ln 32 = 3.47). Judged on the
     last epoch's loss (the only one when there is one epoch); returns None unless
     :func:`embedtune.chance.learned_nothing` says the loss is still near chance. ``chance`` replaces ln(candidates) for losses whose random-guessing level
-    differs (the logQ-corrected loss: see :func:`embedtune.losses.chance_loss_logq`).
+    differs (the logQ-corrected loss: see :func:`embedtune.losses.chance_loss_logq`). ``dev_scores``: the
+    dev metric before training, then after each epoch; a clear rise means the model learned even with a
+    loss near chance (:func:`embedtune.chance.dev_rose`).
     """
     losses = [float(x) for x in losses_per_epoch]
     candidates = batch_size * (1 + negatives_per_pair)
@@ -44,8 +47,11 @@ def check_training_loss(
             "rate (e.g. 2e-5) and check the data for empty texts.",
             details,
         )
-    if not learned_nothing(last, chance):
+    dev_before, dev_best = (dev_scores[0], max(dev_scores[1:])) if len(dev_scores) > 1 else (None, None)
+    if not learned_nothing(last, chance, dev_before, dev_best):
         return None
+    if dev_before is not None:
+        details["dev_before"], details["dev_best"] = round(dev_before, 4), round(dev_best, 4)
     trend = "" if len(losses) < 2 else f" (epoch 1: {losses[0]:.3f})"
     return Finding(
         FindingCode.LOSS_NOT_DECREASING,

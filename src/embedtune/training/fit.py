@@ -116,15 +116,17 @@ def fit(prepared: Prepared, config: TrainConfig, workspace: Workspace, *, show_p
 
     history = trainer.state.log_history
     losses = epoch_losses(history)
+    dev_history += dev_metrics(history, prepared.evaluator.name if prepared.evaluator else None)
     finding = check_training_loss(losses, config.batch_size * (1 + prepared.n_negatives),
-                                  chance=prepared.chance if prepared.use_logq else None)
+                                  chance=prepared.chance if prepared.use_logq else None,
+                                  dev_scores=dev_ndcg_scores(dev_history))
     best = trainer.state.best_model_checkpoint
     collator = trainer.data_collator
     return Fitted(
         model=trainer.model,
         log_history=history,
         epoch_losses=losses,
-        dev_history=dev_history + dev_metrics(history, prepared.evaluator.name if prepared.evaluator else None),
+        dev_history=dev_history,
         loss_finding=finding,
         precision=precision,
         train_seconds=train_seconds,
@@ -240,6 +242,15 @@ def dev_metrics(log_history: list[dict[str, Any]], split: str | None) -> list[di
          **{k.removeprefix(prefix): v for k, v in entry.items() if k.startswith(prefix)}}
         for entry in log_history if any(k.startswith(prefix) for k in entry)
     ]
+
+
+def dev_ndcg_scores(dev_history: list[dict[str, float]]) -> list[float]:
+    """NDCG@10 from each dev evaluation (before training first), for the "learned nothing" rule; empty
+    when the runs have no such metric or the score before training is missing."""
+    scores = [next((v for k, v in entry.items() if k.endswith("ndcg@10")), None) for entry in dev_history]
+    if not scores or any(s is None for s in scores) or dev_history[0].get("epoch", 0.0) != 0.0:
+        return []
+    return [float(s) for s in scores]
 
 
 def quiet_progress_bars() -> None:
