@@ -305,11 +305,32 @@ class Recommender:
 
     def profile(self, user_id: str | None = None, history: Sequence[str] | None = None) -> str:
         """The profile prompt the model sees for this user or history (as in training)."""
-        return self._profile_and_history(user_id, history)[0]
+        prompt, _ = self._profile_and_history(user_id, history)
+        assert prompt is not None
+        return prompt
 
-    def _profile_and_history(self, user_id: str | None, history: Sequence[str] | None) -> tuple[str, list[str]]:
+    def _checked_history(self, history: Sequence[str]) -> list[str]:
+        """An ad-hoc history's item ids, stripped; unknown ids or none at all are one clear error."""
+        items = [str(i).strip() for i in history if str(i).strip()]
+        unknown = [i for i in items if i not in self._known_items]
+        if unknown:
+            raise EmbedtuneError(
+                f"unknown item ids in the history: {', '.join(unknown[:10])}"
+                + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+            )
+        if not items:
+            raise EmbedtuneError("the history is empty: give at least one item id")
+        return items
+
+    def _profile_and_history(
+        self, user_id: str | None, history: Sequence[str] | None, with_profile: bool = True
+    ) -> tuple[str | None, list[str]]:
+        """The profile prompt (``None`` without ``with_profile``: building it is most of a co-occurrence
+        request's time) and the history's items in time order."""
         if (user_id is None) == (history is None):
             raise EmbedtuneError("give exactly one of a user id or a history of item ids")
+        if not with_profile:
+            return None, (self.history_of(user_id) if user_id is not None else self._checked_history(history))
         with self._lock:
             con = self._con
             if user_id is not None:
@@ -326,15 +347,7 @@ class Recommender:
                 items = [r[0] for r in con.execute("SELECT item_id FROM ev ORDER BY pos").fetchall()]
                 uid = str(user_id)
             else:
-                items = [str(i).strip() for i in history if str(i).strip()]
-                unknown = [i for i in items if i not in self._known_items]
-                if unknown:
-                    raise EmbedtuneError(
-                        f"unknown item ids in the history: {', '.join(unknown[:10])}"
-                        + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
-                    )
-                if not items:
-                    raise EmbedtuneError("the history is empty: give at least one item id")
+                items = self._checked_history(history)
                 con.execute("CREATE OR REPLACE TEMP TABLE ev (user_id VARCHAR, item_id VARCHAR, event VARCHAR, pos BIGINT)")
                 con.executemany("INSERT INTO ev VALUES ('anonymous', ?, 'click', ?)", [(it, i) for i, it in enumerate(items)])
                 n, uid = len(items), "anonymous"
@@ -365,7 +378,7 @@ class Recommender:
         mode = check_mode(mode or self.default_mode)
         if k < 1:
             raise EmbedtuneError("k must be at least 1")
-        prompt, items = self._profile_and_history(user_id, history)
+        prompt, items = self._profile_and_history(user_id, history, with_profile=mode != "cooccurrence")
         exclude = set(items) if self.config.exclude_history else set()  # as the DATA_DIR's exclude/ files
         recent = recent_distinct(items, self.stats.history_items)
         fusion = self.modes.fusion
@@ -374,6 +387,8 @@ class Recommender:
         if needs_cooccurrence and not self._has_cooccurrence(recent):
             fallback = "no item of the history has co-occurrence statistics: ranked by the text tower"
             mode = "text"
+        if prompt is None and mode != "cooccurrence":
+            prompt = self.profile(user_id=user_id, history=history)
         if mode == "hybrid":
             ranked = fuse_runs(fusion, self.part_runs(prompt, recent, exclude, fusion.depth, fusion.parts), k=k)[_NOW]
         else:
@@ -382,7 +397,7 @@ class Recommender:
         return Ranking([self._recommendation(item, score) for item, score in ranked], mode, fallback)
 
     def part_runs(
-        self, prompt: str, recent: list[str], exclude: set[str], depth: int, parts: Sequence[str] = HYBRID_PARTS
+        self, prompt: str | None, recent: list[str], exclude: set[str], depth: int, parts: Sequence[str] = HYBRID_PARTS
     ) -> dict[str, dict[str, list[tuple[str, float]]]]:
         """Each part's top ``depth`` for one request, as runs (``{part: {"now": [(item, score), ...]}}``) the
         way evaluation ranks them: ``model`` by cosine with the profile, ``cooccurrence`` with the ``recent``
@@ -391,6 +406,8 @@ class Recommender:
         runs = {}
         for part in parts:
             if part == "model":
+                if prompt is None:
+                    raise EmbedtuneError("the text part needs the profile prompt")
                 top = self.text_top(prompt, depth, exclude)
             elif part == "cooccurrence":
                 top = self.index.top_by_scores(self._on_rows(self.stats.cooccurrence_scores([recent])[0]), depth, exclude)
@@ -410,7 +427,7 @@ class Recommender:
 
     def cooccurrence_top(self, recent: list[str], k: int, exclude: set[str]) -> list[tuple[str, float]]:
         """The ``k`` items that co-occur most with ``recent`` (distinct, most recent first)."""
-        return self.part_runs("", recent, exclude, k, ["cooccurrence"])["cooccurrence"][_NOW]
+        return self.part_runs(None, recent, exclude, k, ["cooccurrence"])["cooccurrence"][_NOW]
 
     def warm(self) -> None:
         """Pay a one-off cost now rather than on the first hybrid request: ranx's numba compilation
