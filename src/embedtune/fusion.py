@@ -48,8 +48,9 @@ import contextlib
 import logging
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -368,3 +369,21 @@ def _with_dev_metrics(spec: FusionSpec, runs, qrels, query_ids) -> FusionSpec:
     dev = {"hybrid": round(_metric(fuse_runs(spec, runs), judged, spec.metric), 6)}
     dev.update({p: round(_metric(runs[p], judged, spec.metric), 6) for p in spec.parts})
     return spec.model_copy(update={"dev_metric": dev})
+
+
+@dataclass(frozen=True)
+class ServedModes:
+    """What a served model answers when a request names no mode, why, and the fusion its ``hybrid`` mode
+    uses: the search modes of an index (:class:`embedtune.index.hybrid.ModeChoice`) and the
+    recommendation modes (:class:`embedtune.recsys.recommend.RecommendModes`)."""
+
+    default: str
+    reason: str
+    fusion: FusionSpec
+    fusion_source: str  # the fusion.json path, or "documented default"
+    modes: tuple[str, ...]  # the modes this model or index can answer
+
+    def to_dict(self) -> dict[str, Any]:
+        """The shape of ``/health``'s entries: default mode, why, modes, fusion and its source."""
+        return {"default_mode": self.default, "why": self.reason, "modes": list(self.modes),
+                "fusion": self.fusion.describe(), "fusion_source": self.fusion_source}

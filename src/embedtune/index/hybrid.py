@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from embedtune.errors import EmbedtuneError
-from embedtune.fusion import DEFAULT_FUSION, FusionSpec, fuse_runs
+from embedtune.fusion import DEFAULT_FUSION, FusionSpec, ServedModes, fuse_runs
 from embedtune.index.store import SearchHit, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -50,22 +50,13 @@ LEXICAL_PART = "bm25"
 
 
 @dataclass(frozen=True)
-class ModeChoice:
-    """What an index serves when a request names no mode, why, and the fusion its hybrid mode uses."""
-
-    default: SearchMode
-    reason: str
-    fusion: FusionSpec
-    fusion_source: str  # the fusion.json path, or "documented default"
-    modes: tuple[str, ...]  # the modes this index can answer
+class ModeChoice(ServedModes):
+    """What an index serves when a request names no mode (one of :data:`MODES`), why, and the fusion its
+    hybrid mode uses."""
 
     @property
     def dense_part(self) -> str:
         return dense_part(self.fusion)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"default_mode": self.default, "why": self.reason, "modes": list(self.modes),
-                "fusion": self.fusion.describe(), "fusion_source": self.fusion_source}
 
 
 def dense_part(spec: FusionSpec) -> str:

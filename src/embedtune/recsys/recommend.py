@@ -54,7 +54,7 @@ import pandas as pd
 
 from embedtune.data.beir import read_corpus, read_manifest
 from embedtune.errors import EmbedtuneError
-from embedtune.fusion import DEFAULT_FUSION, FusionSpec, fuse_runs
+from embedtune.fusion import DEFAULT_FUSION, FusionSpec, ServedModes, fuse_runs
 from embedtune.recsys.build import INTERACTIONS_FILE, USERS_FILE
 from embedtune.recsys.config import RECOMMEND_MODES, RecsysConfig
 from embedtune.recsys.profiles import ProfileOptions, build_profiles, iter_user_prompts
@@ -91,19 +91,10 @@ class UnknownUserError(EmbedtuneError):
 
 
 @dataclass(frozen=True)
-class RecommendModes:
-    """The mode a request without one gets, why, and the fusion ``hybrid`` uses."""
+class RecommendModes(ServedModes):
+    """The mode a request without one gets (one of :data:`MODES`), why, and the fusion ``hybrid`` uses."""
 
-    default: str
-    reason: str
-    fusion: FusionSpec
-    fusion_source: str  # the fusion.json path, or "documented default"
     modes: tuple[str, ...] = MODES
-
-    def to_dict(self) -> dict[str, Any]:
-        """The shape of ``/health``'s ``search`` entry: default mode, why, modes, fusion and its source."""
-        return {"default_mode": self.default, "why": self.reason, "modes": list(self.modes),
-                "fusion": self.fusion.describe(), "fusion_source": self.fusion_source}
 
 
 def default_hybrid_fusion() -> FusionSpec:
