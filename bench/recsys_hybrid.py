@@ -38,7 +38,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--depths", default=str(RUN_DEPTH),
+                        help="comma-separated candidates per part to fuse (the first is the evaluation's), e.g. 100,300,1000")
     args = parser.parse_args()
+    depths = [int(d) for d in args.depths.split(",")]
 
     dev = load_retrieval_split(args.data, DEV_SPLIT)
     relevant = {q: dev.relevant(q) for q in dev.query_ids}
@@ -47,16 +50,17 @@ def main() -> None:
 
     spec = data_kind(dev.kind).metrics
     started = time.perf_counter()
-    runs = {"model": DenseSystem("model", args.model).rank(dev, RUN_DEPTH),
-            "base": DenseSystem("base", args.base_model).rank(dev, RUN_DEPTH)}
-    runs.update({s.name: s.rank(dev, RUN_DEPTH) for s in recsys_baselines(args.data, dev)})
+    deepest = max(depths)
+    runs = {"model": DenseSystem("model", args.model).rank(dev, deepest),
+            "base": DenseSystem("base", args.base_model).rank(dev, deepest)}
+    runs.update({s.name: s.rank(dev, deepest) for s in recsys_baselines(args.data, dev)})
     rank_seconds = time.perf_counter() - started
 
     three = {p: runs[p] for p in ("model", "cooccurrence", "popularity")}
     default = default_fusion(("cooccurrence", "popularity"))
     started = time.perf_counter()
     fusions: dict[str, FusionSpec] = {
-        "tuned (embedtune eval)": choose_fusion(three, qrels, split=DEV_SPLIT, default=default),
+        "tuned (embedtune eval)": choose_fusion(three, qrels, split=DEV_SPLIT, default=default, depth=depths[0]),
         "documented default": choose_fusion(three, qrels, split=DEV_SPLIT, default=default, rule="default"),
         "rrf (k tuned)": choose_fusion(three, qrels, split=DEV_SPLIT, default=default, methods=("rrf",)),
         "tuned, no popularity": choose_fusion({p: runs[p] for p in ("model", "cooccurrence")}, qrels,
@@ -65,8 +69,11 @@ def main() -> None:
             {p: runs[p] for p in ("base", "cooccurrence", "popularity")}, qrels, split=DEV_SPLIT,
             default=default.renamed({"model": "base"})),
     }
+    fusions.update({f"tuned, depth {d}": choose_fusion(three, qrels, split=DEV_SPLIT, default=default, depth=d)
+                    for d in depths[1:]})
     choose_seconds = time.perf_counter() - started
-    rows = {name: runs[name] for name in ("model", "base", "popularity", "cooccurrence")}
+    rows = {name: {q: ranked[:RUN_DEPTH] for q, ranked in runs[name].items()}
+            for name in ("model", "base", "popularity", "cooccurrence")}
     rows.update({f"hybrid: {name}": fuse_runs(f, runs, k=RUN_DEPTH) for name, f in fusions.items()})
 
     slices = _read_slices(args.data, dev)

@@ -158,3 +158,13 @@ def test_a_zero_model_weight_and_a_training_loss_at_chance_are_said():
     assert hybrid_caveat(spec, learned_nothing=False, near_chance=False) is None
     assert "not from the model (weight 0.4 of the hybrid)" in hybrid_caveat(spec, learned_nothing=True,
                                                                             near_chance=False)
+
+
+def test_eval_reads_learned_nothing_from_the_model_folders_train_log(tmp_path):
+    from embedtune.eval.evaluate import _trained_to_nothing
+
+    assert not _trained_to_nothing(tmp_path) and not _trained_to_nothing(None)
+    (tmp_path / "train_log.json").write_text(json.dumps({"learned_nothing": True, "epoch_losses": [4.3]}))
+    assert _trained_to_nothing(tmp_path)
+    (tmp_path / "train_log.json").write_text("{broken")
+    assert not _trained_to_nothing(tmp_path)
