@@ -27,7 +27,8 @@ setup: $(VENV)/.installed
 
 ## The main job on bundled data (the Quillnote example site): build passages and training queries,
 ## fine-tune, evaluate on the site's real visitor questions against the base model and BM25 (verdict
-## with 95% CI), run three searches; then the recommendation path on a generated shop log.
+## with 95% CI), run three searches; then the recommendation path on a generated shop log, which ends
+## with the shop's verdict: the hybrid (model ⊕ co-occurrence ⊕ popularity) against every baseline.
 ## Everything lands in $(RUNS)/; each model folder has its card (README.md) and report.html.
 SITE := src/embedtune/examples/site
 demo: setup demo-site demo-recsys
@@ -48,6 +49,9 @@ demo-recsys: setup
 	$(BIN)/embedtune train --data $(RUNS)/shop/data --output $(RUNS)/shop/model \
 		--epochs 2 --batch-size 32 --lr 1e-4 --max-seq-length 160 --quiet
 	$(BIN)/embedtune recommend --model $(RUNS)/shop/model --data $(RUNS)/shop/data --user 1 -k 5
+	@echo "--- the shop's held-out test: hybrid (model ⊕ cooccurrence ⊕ popularity) vs every baseline ---"
+	@grep -E '^(\*\*(Verdict|Recommendation)|\| (system|model|base|popularity|cooccurrence|hybrid|base_hybrid) )' \
+		$(RUNS)/shop/model/eval.md
 
 ## The bundled help-centre set (core path only, no site build).
 demo-help: setup

@@ -78,6 +78,11 @@ def main() -> None:
         print(f"- {comp['system']} vs {comp['baseline']} ({comp['metric']}): {comp['mean_diff']:+.4f} "
               f"[{comp['ci_low']:+.4f}, {comp['ci_high']:+.4f}] → {comp['verdict']}")
     print(f"\nverdict: {result.get('verdict')}")
+    for warning in result.get("warnings", []):
+        print(f"warning: {warning}")
+    if "hybrid" in result.get("fusion", {}):
+        fusion = result["fusion"]["hybrid"]
+        print(f"hybrid fusion: {fusion['method']} {fusion['norm']} {fusion['weights']} (dev: {fusion['dev_metric']})")
     train_log = model / "train_log.json"
     if train_log.is_file():
         print("train_log:", train_log.read_text()[:2000])

@@ -151,9 +151,9 @@ def test_a_model_folders_fusion_is_used_when_the_data_has_no_dev_split_unless_it
     from embedtune.eval.systems import BM25System
 
     ret = load_retrieval_split(tiny_beir, "test")
-    assert hybrid_fusions(ret, tiny_beir, {}, BM25System(), 100, model_dir=model) == {}  # no dense part asked for
+    assert hybrid_fusions(ret, tiny_beir, {}, {"bm25": BM25System()}, 100, model_dir=model) == {}  # no dense part asked for
     dense = {"model": object()}
-    assert hybrid_fusions(ret, tiny_beir, dense, BM25System(), 100, model_dir=model)["hybrid"] == chosen
+    assert hybrid_fusions(ret, tiny_beir, dense, {"bm25": BM25System()}, 100, model_dir=model)["hybrid"] == chosen
     DEFAULT_FUSION.save(model / "fusion.json")
-    assert hybrid_fusions(ret, tiny_beir, dense, BM25System(), 100, model_dir=model)["hybrid"].note.endswith(
+    assert hybrid_fusions(ret, tiny_beir, dense, {"bm25": BM25System()}, 100, model_dir=model)["hybrid"].note.endswith(
         "has no 'dev' split to choose on")

@@ -32,8 +32,12 @@ def test_generated_shop_trains_evaluates_and_recommends(tmp_path):
     assert log["logq_correction"] is True  # auto: on for recommendation data
     report = json.loads((evaluation / "eval.json").read_text())
     assert report["kind"] == "recsys" and report["n_queries"] == 40 and report["n_corpus"] == 30
-    assert set(report["systems"]) == {"model", "base", "popularity", "cooccurrence"}
-    assert {c["baseline"] for c in report["comparisons"]} == {"base", "popularity", "cooccurrence"}
+    assert set(report["systems"]) == {"model", "base", "popularity", "cooccurrence", "hybrid", "base_hybrid"}
+    assert {c["baseline"] for c in report["comparisons"] if c["system"] == "model"} == {"base", "popularity",
+                                                                                         "cooccurrence"}
+    assert {c["baseline"] for c in report["comparisons"] if c["system"] == "hybrid"} == {
+        "model", "base", "popularity", "cooccurrence", "base_hybrid"}
+    assert set(json.loads((model / "fusion.json").read_text())["weights"]) == {"model", "cooccurrence", "popularity"}
     assert set(report["slices"]) == {"target_popularity", "history_length"}
     for metrics in report["systems"].values():
         assert 0.0 <= metrics["recall@10"] <= 1.0

@@ -95,7 +95,8 @@ def eval_command(
     base_model: Annotated[str, typer.Option(help="Baseline base model.")] = DEFAULT_BASE_MODEL,
     no_baselines: Annotated[bool, typer.Option("--no-baselines", help="Score only the model.")] = False,
     no_hybrid: Annotated[
-        bool, typer.Option("--no-hybrid", help="Skip the hybrid systems (model ⊕ BM25, base model ⊕ BM25).")
+        bool, typer.Option("--no-hybrid", help="Skip the hybrid systems (model ⊕ BM25, base model ⊕ BM25; "
+                                     "on recommendation data ⊕ cooccurrence ⊕ popularity).")
     ] = False,
     fusion: Annotated[
         Path | None,
@@ -112,9 +113,10 @@ def eval_command(
 ) -> None:
     """Score a model and its baselines (base model, BM25 or popularity) on a held-out split.
 
-    On retrieval and site data it also scores `hybrid` (the model fused with BM25) and `base_hybrid`
-    (the base model fused with BM25), with fusion weights chosen on the data's dev split only; the
-    chosen fusion is kept in the model folder as fusion.json (and in --output).
+    It also scores `hybrid` (the model fused with BM25 — on recommendation data with cooccurrence and
+    popularity) and `base_hybrid` (the base model fused with the same), with fusion weights chosen on
+    the data's dev split only; the chosen fusion is kept in the model folder as fusion.json (and in
+    --output).
 
     Example:
 

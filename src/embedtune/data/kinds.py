@@ -2,7 +2,7 @@
 
 A DATA_DIR's ``embedtune.json`` names its kind; :func:`data_kind` returns the profile every stage
 reads instead of testing ``kind == "recsys"`` itself: the metrics and table columns of its
-evaluation, its baselines, whether BM25 fusion (``hybrid``) applies, what one evaluated unit is
+evaluation, its baselines, which of them the model is fused with (``hybrid``), what one evaluated unit is
 called, the logQ default of training and how the doctor grades train/eval document overlap.
 
 Example::
@@ -53,8 +53,8 @@ class DataKind:
     table_columns: tuple[str, ...]
     #: baseline systems next to the base model: ``bm25`` or the recommendation baselines
     baselines: tuple[str, ...]
-    #: the model and the base model are also fused with BM25 (``hybrid``, ``base_hybrid``)
-    lexical_hybrid: bool
+    #: the baselines the model and the base model are fused with (``hybrid``, ``base_hybrid``)
+    hybrid_with: tuple[str, ...]
     unit: str = "query"
     units: str = "queries"
     items: str = "documents"
@@ -65,12 +65,12 @@ class DataKind:
 
 
 RETRIEVAL = DataKind("retrieval", RETRIEVAL_METRICS, ("ndcg@10", "recall@10", "mrr@10", "map@100", "accuracy@1",
-                                                      "recall@1"), ("bm25",), lexical_hybrid=True)
-SITE = DataKind("site", RETRIEVAL.metrics, RETRIEVAL.table_columns, RETRIEVAL.baselines, lexical_hybrid=True)
+                                                      "recall@1"), ("bm25",), hybrid_with=("bm25",))
+SITE = DataKind("site", RETRIEVAL.metrics, RETRIEVAL.table_columns, RETRIEVAL.baselines, hybrid_with=("bm25",))
 # In recommendation the catalog is closed: recommending items seen in training is the task itself.
 RECSYS = DataKind("recsys", RECSYS_METRICS, ("ndcg@10", "recall@10", "recall@50", "ndcg@20", "mrr@100", "hit@1"),
-                  ("popularity", "cooccurrence"), lexical_hybrid=False, unit="user", units="users", items="items",
-                  logq_default=True, eval_overlap_severity="info")
+                  ("popularity", "cooccurrence"), hybrid_with=("cooccurrence", "popularity"), unit="user",
+                  units="users", items="items", logq_default=True, eval_overlap_severity="info")
 KINDS = {k.name: k for k in (RETRIEVAL, SITE, RECSYS)}
 
 

@@ -2,10 +2,13 @@
 
 Systems: ``model`` (the model under test), ``base`` (the base model, zero-shot) and, by the split's
 kind, ``bm25`` (retrieval and site data) or ``popularity`` and ``cooccurrence`` (recommendation data).
-Each is compared with the model by a paired bootstrap over queries on NDCG@10. Retrieval and site
-data also get ``hybrid`` (model ⊕ BM25) and ``base_hybrid`` (base model ⊕ BM25, no training), fused
-with weights chosen on the dev split only (:mod:`embedtune.eval.hybrid`), and the comparisons
-``hybrid − model``, ``hybrid − bm25``, ``hybrid − base`` and ``hybrid − base_hybrid``.
+Each is compared with the model by a paired bootstrap over queries on NDCG@10. Every kind also gets
+``hybrid`` and ``base_hybrid`` (no training): the model, and the base model, fused with BM25 on
+retrieval and site data, with ``cooccurrence`` and ``popularity`` on recommendation data (a user is a
+query), with weights chosen on the dev split only (:mod:`embedtune.eval.hybrid`), and the comparisons
+of ``hybrid`` with each part, ``base`` and ``base_hybrid``. When the fitted model weight is ~0 or the
+model learned nothing, the verdict and the warnings say so (:func:`~embedtune.eval.hybrid.hybrid_caveat`):
+fusion must not hide a model that adds nothing.
 
 ``eval.json`` schema (``schema_version`` 1)::
 
@@ -17,6 +20,7 @@ with weights chosen on the dev split only (:mod:`embedtune.eval.hybrid`), and th
       "systems": {"model": {"ndcg@10": 0.71, "recall@10": ..., "mrr@10": ..., "map@100": ...,
                             "accuracy@1": ..., "precision@1": ..., ...},
                   "base": {...}, "bm25": {...}, "hybrid": {...}, "base_hybrid": {...}},
+                  # recommendation data: "popularity", "cooccurrence" instead of "bm25"
       "descriptions": {"model": "...", "base": "...", "bm25": "..."},
       "comparisons": [{"system": "model", "baseline": "base", "metric": "ndcg@10",
                        "system_score", "baseline_score", "mean_diff", "ci_low", "ci_high",
@@ -62,7 +66,15 @@ from embedtune.data.kinds import data_kind
 from embedtune.data.origin import GENERATED, HOW_TO_ADD_REAL_QUESTIONS, REAL, split_query_origin
 from embedtune.data.records import RetrievalSplit
 from embedtune.eval.bootstrap import BETTER, SAME, Comparison, compare, on_generated_queries
-from embedtune.eval.hybrid import BASE_HYBRID, FUSION_FILE, HYBRID, hybrid_fusions, model_folder
+from embedtune.eval.hybrid import (
+    BASE_HYBRID,
+    FUSION_FILE,
+    HYBRID,
+    check_fusion,
+    hybrid_caveat,
+    hybrid_fusions,
+    model_folder,
+)
 from embedtune.eval.hybrid import describe as describe_fusion
 from embedtune.eval.schema import SCHEMA_VERSION, EvalReport
 from embedtune.eval.systems import BM25System, DenseSystem, RankingSystem, Run
@@ -90,6 +102,13 @@ class SystemResult:
     seconds: float
 
 
+def near_chance(metrics: dict[str, float], chance: dict[str, float]) -> bool:
+    """Recall@10 within 2x of a random ranking's; only judged where a random ranking is far from perfect
+    (catalogs much larger than 10 items)."""
+    level = chance.get("recall@10")
+    return level is not None and level < 0.25 and metrics.get("recall@10", 0.0) <= 2 * level
+
+
 def _diff(c: Comparison) -> str:
     return f"{c.mean_diff:+.4f} {c.metric}, 95% CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}]"
 
@@ -109,6 +128,26 @@ class EvalResult:
     lexical_overlap: float | None = None
     #: The fusion of each hybrid system (``hybrid``, ``base_hybrid``), as chosen for this evaluation.
     fusions: dict[str, FusionSpec] = field(default_factory=dict)
+    #: The model's training loss stayed at chance level (its folder's ``train_log.json``, or ``train`` itself).
+    model_learned_nothing: bool = False
+
+    @property
+    def model_near_chance(self) -> bool:
+        return "model" in self.systems and near_chance(self.systems["model"].metrics, self.chance)
+
+    @property
+    def hybrid_caveat(self) -> str | None:
+        """What the hybrid's score must not hide: the model's fitted weight is ~0, or it learned nothing."""
+        if HYBRID not in self.fusions or HYBRID not in self.systems:
+            return None
+        return hybrid_caveat(self.fusions[HYBRID], learned_nothing=self.model_learned_nothing,
+                             near_chance=self.model_near_chance)
+
+    @property
+    def all_warnings(self) -> list[str]:
+        """The warnings of ``eval.json``: those found while evaluating, then the hybrid's caveat."""
+        caveat = self.hybrid_caveat
+        return [*self.warnings, caveat] if caveat else list(self.warnings)
 
     @property
     def generated(self) -> bool:
@@ -140,9 +179,12 @@ class EvalResult:
         if HYBRID not in self.systems:
             return None
         vs = {c.baseline: c for c in self.comparisons if c.system == HYBRID}
-        # On a tie the system that needs less wins: no training first, then no fusion.
-        servable = [n for n in ("bm25", "base", BASE_HYBRID, "model", HYBRID) if n in self.systems]
+        # On a tie the system that needs less wins: no model first, then no training, then no fusion.
+        servable = [n for n in ("popularity", "cooccurrence", "bm25", "base", BASE_HYBRID, "model", HYBRID)
+                    if n in self.systems]
         best = max(servable, key=lambda n: self.systems[n].metrics[PRIMARY_METRIC])
+        others = data_kind(self.split.kind).hybrid_with
+        fused_with = " and ".join(others)
 
         def over(name: str, label: str | None = None) -> str:
             c = vs[name]
@@ -151,15 +193,21 @@ class EvalResult:
 
         if best == HYBRID:
             line = "serve hybrid: " + over("model", "the fine-tuned model")
+            strongest = max((p for p in others if p in vs), key=lambda p: self.systems[p].metrics[PRIMARY_METRIC],
+                            default=None)
+            if strongest is not None:
+                line += "; " + over(strongest)
             if BASE_HYBRID in vs:
                 line += "; " + over(BASE_HYBRID)
                 if vs[BASE_HYBRID].verdict != BETTER:
                     line += " — once fused, the fine-tune adds nothing detectable: base_hybrid (no training) serves as well"
             return line
         if best == BASE_HYBRID:
-            return "serve base_hybrid (the base model fused with BM25: no training); hybrid scores " + over(BASE_HYBRID)
+            return (f"serve base_hybrid (the base model fused with {fused_with.replace('bm25', 'BM25')}: no training); "
+                    "hybrid scores " + over(BASE_HYBRID))
         served = {"model": "the fine-tuned model alone (dense)", "base": "the base model alone (dense, no training)",
-                  "bm25": "bm25 alone"}[best]
+                  "bm25": "bm25 alone", "cooccurrence": "cooccurrence alone (no model)",
+                  "popularity": "popularity alone (no model)"}[best]
         return f"serve {served}: it scores best here; hybrid scores " + over(best)
 
     @property
@@ -173,6 +221,9 @@ class EvalResult:
         for c in self.comparisons:
             said = f"{c.verdict} than {c.baseline}" if c.verdict != SAME else f"{c.verdict} from {c.baseline}"
             by_system.setdefault(c.system, []).append(f"{said} ({_diff(c)})")
+        caveat = self.hybrid_caveat
+        if caveat and HYBRID in by_system:
+            by_system[HYBRID].append(f"but {caveat}")
         return ". ".join(f"{system}: " + "; ".join(parts) for system, parts in by_system.items())
 
     def to_report(self) -> EvalReport:
@@ -195,7 +246,7 @@ class EvalResult:
             fusion=dict(self.fusions),
             chance=self.chance,
             slices=self.slices,
-            warnings=self.warnings,
+            warnings=self.all_warnings,
             seconds={name: round(sr.seconds, 2) for name, sr in self.systems.items()},
         )
 
@@ -246,8 +297,8 @@ class EvalResult:
                 lines.append(
                     f"| {value} | {row['n_queries']} | " + " | ".join(f"{row[n][PRIMARY_METRIC]:.4f}" for n in names) + " |"
                 )
-        if self.warnings:
-            lines += ["", "Warnings:", ""] + [f"- {w}" for w in self.warnings]
+        if self.all_warnings:
+            lines += ["", "Warnings:", ""] + [f"- {w}" for w in self.all_warnings]
         lines += ["", "System descriptions:", ""] + [f"- **{n}**: {sr.description}" for n, sr in self.systems.items()]
         return "\n".join(lines) + "\n"
 
@@ -351,15 +402,18 @@ def evaluate(
 ) -> EvalResult:
     """Score ``model`` and the baselines on one split of a BEIR-layout folder.
 
-    On retrieval and site data with baselines, also the ``hybrid`` (model ⊕ BM25) and ``base_hybrid``
-    (base model ⊕ BM25) systems, fused as :mod:`embedtune.eval.hybrid` says (``hybrid=False`` skips
-    them; ``fusion`` imposes a fusion instead of choosing one on the dev split).
+    With baselines, also the ``hybrid`` (model ⊕ the kind's ``hybrid_with`` baselines: BM25, or
+    co-occurrence and popularity) and ``base_hybrid`` (the base model ⊕ the same) systems, fused as
+    :mod:`embedtune.eval.hybrid` says (``hybrid=False`` skips them; ``fusion`` imposes a fusion instead
+    of choosing one on the dev split).
     """
     data_dir = Path(data_dir)
     ret = loaded_split if loaded_split is not None else load_retrieval_split(data_dir, split)
     kind = data_kind(ret.kind)
     spec = kind.metrics
     depth = max(RUN_DEPTH, spec.max_k, fusion.depth if fusion is not None else 0)
+    if fusion is not None and hybrid and baselines:
+        check_fusion(fusion, kind.hybrid_with)  # before minutes of ranking
     dense_kw = {"use_cache": use_cache, "show_progress": show_progress}
     model_system = DenseSystem(
         "model", model, model_description or f"model under test: {model}", batch_size, max_seq_length,
@@ -398,24 +452,23 @@ def evaluate(
                    for name in results if name != "model"]
 
     fusions: dict[str, FusionSpec] = {}
-    bm25_system = next((s for s in systems if s.name == "bm25"), None)
-    if hybrid and kind.lexical_hybrid and bm25_system is not None:
+    others = {s.name: s for name in kind.hybrid_with for s in systems if s.name == name}
+    if hybrid and kind.hybrid_with and len(others) == len(kind.hybrid_with):
         fusions = hybrid_fusions(ret, data_dir, {k: v for k, v in dense.items() if k in ("model", "base")},
-                                 bm25_system, depth, model_dir=model_folder(model), fusion=fusion)
+                                 others, depth, model_dir=model_folder(model), fusion=fusion)
         for name, fspec in fusions.items():
-            part = next(p for p in fspec.parts if p != "bm25")
             started = time.perf_counter()
-            run = fuse_runs(fspec, {part: results[part].run, "bm25": results["bm25"].run}, k=depth)
-            results[name] = _scored_run(name, describe_fusion(fspec, f"{part} ⊕ bm25"), run, ret, spec,
+            run = fuse_runs(fspec, {p: results[p].run for p in fspec.parts}, k=depth)
+            results[name] = _scored_run(name, describe_fusion(fspec, " ⊕ ".join(fspec.parts)), run, ret, spec,
                                         time.perf_counter() - started)
         comparisons += [compare(HYBRID, name, PRIMARY_METRIC, scores_of(HYBRID), scores_of(name), n_resamples, seed)
-                        for name in ("model", "bm25", "base", BASE_HYBRID) if name in results and HYBRID in results]
+                        for name in ("model", *others, "base", BASE_HYBRID) if name in results and HYBRID in results]
 
     chance = _chance(ret)
     warnings = []
     model_recall = results["model"].metrics.get("recall@10", 0.0)
     # Only meaningful when a random ranking is far from perfect (corpus much larger than 10 items).
-    if chance["recall@10"] < 0.25 and model_recall <= 2 * chance["recall@10"]:
+    if near_chance(results["model"].metrics, chance):
         warnings.append(
             f"the model's recall@10 ({model_recall:.4f}) is within 2x of a random ranking ({chance['recall@10']:.4f}): "
             "it has learned (almost) nothing usable on this split"
@@ -444,7 +497,19 @@ def evaluate(
         query_origin=origin,
         lexical_overlap=overlap,
         fusions=fusions,
+        model_learned_nothing=_trained_to_nothing(model_folder(model)),
     )
+
+
+def _trained_to_nothing(folder: Path | None) -> bool:
+    """The model folder's ``train_log.json`` says its training loss stayed at chance level (``embedtune.chance``)."""
+    path = folder / "train_log.json" if folder is not None else None
+    if path is None or not path.is_file():
+        return False
+    try:
+        return bool(json.loads(path.read_text(encoding="utf-8")).get("learned_nothing"))
+    except (OSError, ValueError, AttributeError):
+        return False  # an unreadable log is the report's to flag; the evaluation itself stands
 
 
 def write_eval(result: EvalResult, out_dir: str | Path) -> Path:

@@ -1,19 +1,23 @@
-"""Hybrid systems of a retrieval evaluation: the model and the base model, each fused with BM25.
+"""Hybrid systems of an evaluation: the model and the base model, each fused with the data's baselines.
 
-``hybrid`` is the model under test ⊕ BM25 and ``base_hybrid`` the base model ⊕ BM25 (no training):
-the line ``hybrid − base_hybrid`` is what the fine-tune adds once fusion is in place. Both fuse the
-same runs the table scores (each part's top ``depth``) with :func:`embedtune.fusion.fuse_runs`,
-so a served hybrid query ranks as evaluated.
+On retrieval and site data the parts are a dense model and BM25; on recommendation data (a user is a
+query) the text tower, ``cooccurrence`` and ``popularity`` (:attr:`~embedtune.data.kinds.DataKind.hybrid_with`).
+``hybrid`` is the model under test ⊕ those baselines and ``base_hybrid`` the base model ⊕ the same ones
+(no training): the line ``hybrid − base_hybrid`` is what the fine-tune adds once fusion is in place.
+Both fuse the same runs the table scores (each part's top ``depth``, history already excluded on
+recommendation data) with :func:`embedtune.fusion.fuse_runs`, so a served hybrid ranks as evaluated.
 
 Where the fusion comes from (:func:`hybrid_fusions`), first that applies:
 
 1. a :class:`~embedtune.fusion.FusionSpec` given by the caller (``embedtune eval --fusion FILE``);
 2. the data folder's ``dev`` split, when it is not the split being evaluated: the weights are chosen
    there for each of ``hybrid`` and ``base_hybrid`` (the test split never influences them) — rule
-   ``tuned`` on real dev queries, :data:`GENERATED_DEV_RULE` on generated ones (site data);
+   ``tuned`` on real dev queries (and on recommendation data's dev users: each user's second-to-last
+   item, with the history before it), :data:`GENERATED_DEV_RULE` on generated ones (site data);
 3. the model folder's ``fusion.json`` (written when it was trained or evaluated), unless it was chosen
-   on the split now evaluated or is itself a default;
-4. the documented default :data:`~embedtune.fusion.DEFAULT_FUSION` (``default: true``).
+   on the split now evaluated, is itself a default, or fuses other parts;
+4. the documented default (:data:`~embedtune.fusion.DEFAULT_FUSION` for BM25,
+   :data:`~embedtune.fusion.DEFAULT_RECSYS_FUSION` for recommendation; ``default: true``).
 
 With 1, 3 and 4, ``base_hybrid`` is fused with the same method and weights as ``hybrid``.
 """
@@ -28,7 +32,7 @@ from embedtune.data.origin import GENERATED, split_query_origin
 from embedtune.data.records import RetrievalSplit
 from embedtune.errors import EmbedtuneError
 from embedtune.eval.systems import RankingSystem
-from embedtune.fusion import DEFAULT_FUSION, FusionSpec, Rule, choose_fusion
+from embedtune.fusion import DEFAULT_FUSION, DEFAULT_RECSYS_FUSION, FusionSpec, Rule, choose_fusion
 
 logger = logging.getLogger(__name__)
 
@@ -58,30 +62,54 @@ def _chosen_on(spec: FusionSpec, data_dir: Path, split: str) -> bool:
         return False
 
 
+def default_fusion(others: tuple[str, ...]) -> FusionSpec:
+    """The documented default fusion of the model with ``others`` (``("bm25",)`` or the recommendation baselines)."""
+    for spec in (DEFAULT_FUSION, DEFAULT_RECSYS_FUSION):
+        if tuple(p for p in spec.parts if p != "model") == tuple(others):
+            return spec
+    return DEFAULT_FUSION.model_copy(update={"weights": {p: 1.0 for p in ("model", *others)}})
+
+
+def _dense_part(spec: FusionSpec, others: tuple[str, ...]) -> str | None:
+    """The one part of ``spec`` that is not a baseline in ``others`` (``None`` if the spec fuses other parts)."""
+    dense = [p for p in spec.parts if p not in others]
+    return dense[0] if len(dense) == 1 else None
+
+
+def check_fusion(spec: FusionSpec, others: tuple[str, ...]) -> str:
+    """The model part of a given fusion of the model with ``others``; an error naming both when it fuses other parts."""
+    dense_part = _dense_part(spec, others)
+    if dense_part is None:
+        raise EmbedtuneError(f"the fusion fuses {', '.join(spec.parts)}: a hybrid here fuses one model with "
+                             f"{', '.join(others)}")
+    return dense_part
+
+
 def hybrid_fusions(
     ret: RetrievalSplit,
     data_dir: str | Path,
     dense: Mapping[str, RankingSystem],
-    bm25: RankingSystem,
+    others: Mapping[str, RankingSystem],
     depth: int,
     *,
     model_dir: Path | None = None,
     fusion: FusionSpec | None = None,
 ) -> dict[str, FusionSpec]:
-    """The fusion of each hybrid: ``{"hybrid": spec over (model, bm25), "base_hybrid": spec over (base, bm25)}``.
+    """The fusion of each hybrid: ``{"hybrid": spec over (model, *others), "base_hybrid": spec over (base, *others)}``.
 
-    ``dense`` maps ``"model"`` (and ``"base"`` when there is a base model) to its ranking system;
-    they rank the dev split when the weights are chosen there (source 2 of the module docstring).
+    ``dense`` maps ``"model"`` (and ``"base"`` when there is a base model) to its ranking system and
+    ``others`` the baselines fused with it, in fusion order (``{"bm25": ...}``, or
+    ``{"cooccurrence": ..., "popularity": ...}``); they rank the dev split when the weights are chosen
+    there (source 2 of the module docstring).
     """
     data_dir = Path(data_dir)
+    names = tuple(others)
     parts = {HYBRID: "model", BASE_HYBRID: "base"}
     wanted = {name: part for name, part in parts.items() if part in dense}
+    default = default_fusion(names)
 
     def same_for_all(spec: FusionSpec) -> dict[str, FusionSpec]:
-        if len(spec.parts) != 2 or "bm25" not in spec.parts:
-            raise EmbedtuneError(f"the fusion fuses {', '.join(spec.parts)}: a retrieval hybrid fuses one dense "
-                                 "model with bm25")
-        dense_part = next(p for p in spec.parts if p != "bm25")
+        dense_part = check_fusion(spec, names)
         return {name: spec.renamed({dense_part: part}) for name, part in wanted.items()}
 
     if fusion is not None:
@@ -96,12 +124,12 @@ def hybrid_fusions(
         qrels = {q: dev.qrels[q] for q in dev.query_ids}
         logger.info("choosing the fusion weights on split %r (%d %s queries, rule %s)", DEV_SPLIT, len(qrels),
                     origin, rule)
-        bm25_run = bm25.rank(dev, depth)
+        other_runs = {name: system.rank(dev, depth) for name, system in others.items()}
         out = {}
         for name, part in wanted.items():
-            default = DEFAULT_FUSION.renamed({"model": part})
-            out[name] = choose_fusion({part: dense[part].rank(dev, depth), "bm25": bm25_run}, qrels,
-                                      split=DEV_SPLIT, data=str(data_dir), depth=depth, rule=rule, default=default)
+            out[name] = choose_fusion({part: dense[part].rank(dev, depth), **other_runs}, qrels, split=DEV_SPLIT,
+                                      data=str(data_dir), depth=depth, rule=rule,
+                                      default=default.renamed({"model": part}))
             if origin == GENERATED:
                 out[name] = out[name].model_copy(update={
                     "note": f"{out[name].note}: dev holds generated queries, whose best weights do not carry over to "
@@ -111,11 +139,44 @@ def hybrid_fusions(
     if saved is not None and saved.is_file():
         spec = FusionSpec.load(saved)
         # A default recorded earlier is no choice: the current documented default stands in for it.
-        if not spec.default and not _chosen_on(spec, data_dir, ret.name):
+        if not spec.default and not _chosen_on(spec, data_dir, ret.name) and _dense_part(spec, names) is not None:
             return same_for_all(spec)
     reason = (f"split {ret.name!r} is the dev split" if ret.name == DEV_SPLIT
               else f"{data_dir} has no {DEV_SPLIT!r} split")
-    return same_for_all(DEFAULT_FUSION.model_copy(update={"note": f"documented default: {reason} to choose on"}))
+    return same_for_all(default.model_copy(update={"note": f"documented default: {reason} to choose on"}))
+
+
+#: A model whose share of a weighted-sum hybrid is at most this (0 on ranx's 0.1 grid) counts as left out.
+MODEL_WEIGHT_FLOOR = 0.05
+
+
+def _model_weight(spec: FusionSpec) -> tuple[float, float] | None:
+    """The model's weight in a weighted-sum hybrid and its share of all weights (``None`` for RRF, which
+    weighs every part equally)."""
+    dense = [p for p in spec.parts if p in ("model", "base")]
+    if spec.method != "wsum" or not dense:
+        return None
+    weight = spec.weights[dense[0]]
+    return weight, weight / sum(spec.weights.values())
+
+
+def hybrid_caveat(spec: FusionSpec, *, learned_nothing: bool, near_chance: bool) -> str | None:
+    """What the hybrid's score must not hide about the model, or ``None``: a fitted model weight of ~0, a
+    model that learned nothing (training loss at chance level) or ranks at chance level on this split."""
+    weight = _model_weight(spec)
+    others = " ⊕ ".join(p for p in spec.parts if p not in ("model", "base"))
+    reasons = [reason for flag, reason in ((learned_nothing, "its training loss stayed at chance level"),
+                                           (near_chance, "it ranks near chance level on this split")) if flag]
+    if weight is not None and weight[1] <= MODEL_WEIGHT_FLOOR:
+        source = "documented default" if spec.default else f"chosen on split {spec.split!r}"
+        line = (f"the hybrid gives the model weight {weight[0]:g} ({source}): it is {others} alone, and the model "
+                "adds nothing to it")
+        return line + (f"; the model learned nothing ({', '.join(reasons)})" if reasons else "")
+    if reasons:
+        share = f"weight {weight[1]:.2g} of the hybrid" if weight is not None else "one of the fused parts"
+        return (f"the model learned nothing ({', '.join(reasons)}): the hybrid's score comes from {others}, "
+                f"not from the model ({share})")
+    return None
 
 
 def describe(spec: FusionSpec, parts: str) -> str:

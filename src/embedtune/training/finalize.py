@@ -115,6 +115,7 @@ def final_evaluation(prepared: Prepared, fitted: Fitted, config: TrainConfig, fo
     )
     if fitted.loss_finding is not None:
         result.warnings.insert(0, fitted.loss_finding.message)
+    result.model_learned_nothing = fitted.learned_nothing  # the verdict says so when a hybrid would hide it
     write_eval(result, folder)
     return result
 

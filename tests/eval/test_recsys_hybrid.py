@@ -1,0 +1,170 @@
+"""The hybrid of recommendation data: the text tower ⊕ co-occurrence ⊕ popularity, fused on dev users only."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embedtune.eval import evaluate, write_eval
+from embedtune.eval.hybrid import hybrid_caveat
+from embedtune.fusion import DEFAULT_RECSYS_FUSION, FusionSpec, fuse_runs
+from embedtune.recsys.build import build_recsys
+from embedtune.recsys.config import RecsysConfig
+from embedtune.recsys.generate import generate_shop, write_shop
+
+PARTS = ["model", "cooccurrence", "popularity"]
+
+
+def _shop(folder: Path, **kw) -> Path:
+    shop = generate_shop(n_users=60, n_items=40, n_categories=6, seed=5, **kw)
+    paths = write_shop(shop, folder / "raw")
+    build_recsys(paths["log"], paths["items"], folder / "data", config=RecsysConfig(max_train_per_user=1, hist_items=3))
+    return folder / "data"
+
+
+@pytest.fixture(scope="module")
+def shop_data(tmp_path_factory) -> Path:
+    return _shop(tmp_path_factory.mktemp("shop"))
+
+
+def _evaluate(data: Path, base_model, **kw):
+    return evaluate("all-MiniLM-L6-v2", data, "test", loaded_model=base_model, n_resamples=300, use_cache=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def clean(shop_data, base_model):
+    return _evaluate(shop_data, base_model)
+
+
+def test_hybrid_is_scored_with_verdicts_against_each_part_and_kept_as_fusion_json(clean, tmp_path):
+    result = clean
+    assert list(result.systems) == ["model", "base", "popularity", "cooccurrence", "hybrid", "base_hybrid"]
+    against = [c.baseline for c in result.comparisons if c.system == "hybrid"]
+    assert against == ["model", "cooccurrence", "popularity", "base", "base_hybrid"]
+    assert "hybrid: " in result.verdict
+
+    write_eval(result, tmp_path / "ev")
+    saved = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    fusion = json.loads((tmp_path / "ev" / "fusion.json").read_text())
+    assert saved["fusion"]["hybrid"] == fusion
+    assert list(fusion["weights"]) == PARTS and fusion["method"] == "wsum" and fusion["split"] == "dev"
+    assert set(fusion["dev_metric"]) == {"hybrid", *PARTS} and fusion["n_queries"] == 60 and not fusion["default"]
+    assert list(saved["fusion"]["base_hybrid"]["weights"]) == ["base", "cooccurrence", "popularity"]
+    # every slice (cold / warm targets, history length) has a row for every part and the hybrid
+    for values in saved["slices"].values():
+        for row in values.values():
+            assert {"hybrid", "base_hybrid", *PARTS} <= set(row)
+    assert saved["recommendation"].startswith("serve ")
+
+
+def test_the_hybrid_ranking_is_the_hand_computed_fusion_of_the_parts_runs(shop_data, base_model):
+    given = FusionSpec(method="wsum", norm="zmuv", weights={"model": 0.2, "cooccurrence": 0.5, "popularity": 0.3})
+    result = _evaluate(shop_data, base_model, fusion=given)
+    exclude: dict[str, set[str]] = {}
+    for line in (shop_data / "exclude" / "test.tsv").read_text().splitlines()[1:]:
+        user, item = line.split("\t")[:2]
+        exclude.setdefault(user, set()).add(item)
+    for user, fused in result.systems["hybrid"].run.items():
+        # 40 items: every part ranks all of a user's candidates, so no item is missing from a part
+        by_part = {p: dict(result.systems[p].run[user]) for p in PARTS}
+        assert all(set(scores) == set(by_part["model"]) for scores in by_part.values())
+        assert exclude[user] and not set(by_part["model"]) & exclude[user]  # history excluded before fusion
+        total = dict.fromkeys(by_part["model"], 0.0)
+        for part, scores in by_part.items():
+            values = np.array(list(scores.values()))
+            std = max(values.std(), 1e-9)
+            for item, score in scores.items():
+                total[item] += given.weights[part] * (score - values.mean()) / std
+        assert dict(fused) == pytest.approx(total, abs=1e-6)
+        assert all(a >= b - 1e-9 for (_, a), (_, b) in zip(fused, fused[1:], strict=False))  # best first
+
+
+def test_hand_computed_fusion_of_a_tiny_log():
+    # two users; the model, co-occurrence and popularity score three candidate items each
+    runs = {
+        "model": {"u1": [("a", 3.0), ("c", 2.0), ("b", 1.0)], "u2": [("b", 0.9), ("a", 0.5), ("c", 0.1)]},
+        "cooccurrence": {"u1": [("b", 2.0), ("c", 1.0), ("a", 0.0)], "u2": [("c", 4.0), ("a", 0.0), ("b", 0.0)]},
+        "popularity": {"u1": [("a", 5.0), ("b", 3.0), ("c", 1.0)], "u2": [("a", 5.0), ("b", 3.0), ("c", 1.0)]},
+    }
+    spec = FusionSpec(method="wsum", norm="zmuv", weights={"model": 0.5, "cooccurrence": 0.3, "popularity": 0.2})
+    fused = fuse_runs(spec, runs)
+    # u1: each part's scores are (3, 1, 2), (0, 2, 1), (5, 3, 1) for (a, b, c): z-scores ±1.2247 or 0
+    z = 1.5 ** 0.5
+    expected_u1 = {"a": 0.5 * z + 0.3 * -z + 0.2 * z, "b": 0.5 * -z + 0.3 * z + 0.2 * 0, "c": 0.0 + 0.0 + 0.2 * -z}
+    assert [d for d, _ in fused["u1"]] == ["a", "b", "c"]
+    assert dict(fused["u1"]) == pytest.approx(expected_u1)
+    # u2: model (0.5, 0.9, 0.1) → (0, z, -z); co-occurrence (0, 0, 4) → (-1/√2, -1/√2, √2); popularity as u1
+    r = 2 ** 0.5
+    expected_u2 = {"a": 0.0 + 0.3 * -1 / r + 0.2 * z, "b": 0.5 * z + 0.3 * -1 / r + 0.0,
+                   "c": 0.5 * -z + 0.3 * r + 0.2 * -z}
+    assert dict(fused["u2"]) == pytest.approx(expected_u2)
+    assert [d for d, _ in fused["u2"]] == ["b", "a", "c"]
+
+
+def test_poisoned_test_targets_do_not_change_the_chosen_weights(shop_data, base_model, clean, tmp_path):
+    poisoned = tmp_path / "poisoned"
+    shutil.copytree(shop_data, poisoned)
+    items = [json.loads(line)["_id"] for line in (poisoned / "corpus.jsonl").read_text().splitlines()]
+    rows = (poisoned / "qrels" / "test.tsv").read_text().splitlines()
+    rng = random.Random(0)
+    (poisoned / "qrels" / "test.tsv").write_text(
+        "\n".join([rows[0]] + [f"{r.split(chr(9))[0]}\t{rng.choice(items)}\t1" for r in rows[1:]]) + "\n")
+    dirty = _evaluate(poisoned, base_model)
+    assert dirty.systems["hybrid"].metrics != clean.systems["hybrid"].metrics  # the poison did reach the test
+    for name in ("hybrid", "base_hybrid"):
+        a, b = clean.fusions[name].model_dump(), dirty.fusions[name].model_dump()
+        assert a.pop("data") != b.pop("data") and a == b
+
+
+def test_without_a_dev_split_the_documented_recommendation_default_is_used(tmp_path, base_model):
+    data = _shop(tmp_path)
+    (data / "qrels" / "dev.tsv").unlink()
+    spec = _evaluate(data, base_model).fusions["hybrid"]
+    assert spec.default and spec.weights == DEFAULT_RECSYS_FUSION.weights and "has no 'dev' split" in spec.note
+
+
+def test_a_fusion_of_other_parts_is_refused_before_any_ranking(shop_data):
+    from embedtune.errors import EmbedtuneError
+
+    with pytest.raises(EmbedtuneError, match="fuses one model with cooccurrence, popularity"):
+        evaluate("no-such-model", shop_data, "test", fusion=FusionSpec(weights={"model": 0.7, "bm25": 0.3}))
+
+
+def test_a_model_that_learned_nothing_is_not_hidden_by_the_fusion(clean):
+    assert clean.hybrid_caveat is None  # a model given weight by the fusion, not at chance level
+    clean.model_learned_nothing = True  # what `train` sets when the loss stayed at chance level
+    try:
+        line = "the model learned nothing (its training loss stayed at chance level): the hybrid's score comes from"
+        assert line in clean.hybrid_caveat and clean.verdict.endswith(clean.hybrid_caveat)
+        assert clean.hybrid_caveat in clean.to_dict()["warnings"] and clean.hybrid_caveat in clean.to_markdown()
+    finally:
+        clean.model_learned_nothing = False
+
+
+def test_a_zero_model_weight_and_a_training_loss_at_chance_are_said():
+    spec = FusionSpec(weights={"model": 0.0, "cooccurrence": 0.7, "popularity": 0.3}, split="dev")
+    line = hybrid_caveat(spec, learned_nothing=False, near_chance=False)
+    assert line == ("the hybrid gives the model weight 0 (chosen on split 'dev'): it is cooccurrence ⊕ popularity "
+                    "alone, and the model adds nothing to it")
+    line = hybrid_caveat(spec, learned_nothing=True, near_chance=True)
+    assert line.endswith("; the model learned nothing (its training loss stayed at chance level, it ranks near "
+                         "chance level on this split)")
+    spec = spec.model_copy(update={"weights": {"model": 0.4, "cooccurrence": 0.4, "popularity": 0.2}})
+    assert hybrid_caveat(spec, learned_nothing=False, near_chance=False) is None
+    assert "not from the model (weight 0.4 of the hybrid)" in hybrid_caveat(spec, learned_nothing=True,
+                                                                            near_chance=False)
+
+
+def test_eval_reads_learned_nothing_from_the_model_folders_train_log(tmp_path):
+    from embedtune.eval.evaluate import _trained_to_nothing
+
+    assert not _trained_to_nothing(tmp_path) and not _trained_to_nothing(None)
+    (tmp_path / "train_log.json").write_text(json.dumps({"learned_nothing": True, "epoch_losses": [4.3]}))
+    assert _trained_to_nothing(tmp_path)
+    (tmp_path / "train_log.json").write_text("{broken")
+    assert not _trained_to_nothing(tmp_path)
