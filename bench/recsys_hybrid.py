@@ -22,11 +22,11 @@ from pathlib import Path
 
 from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.data.beir import load_retrieval_split
+from embedtune.dense import DenseSystem
 from embedtune.eval.evaluate import RUN_DEPTH, _read_slices
 from embedtune.eval.hybrid import DEV_SPLIT, default_fusion
-from embedtune.eval.metrics import mean_metrics, per_query_metrics
-from embedtune.eval.systems import DenseSystem
 from embedtune.fusion import FusionSpec, choose_fusion, fuse_runs
+from embedtune.metrics import mean_metrics, per_query_metrics
 from embedtune.recsys.baselines import recsys_baselines
 
 METRICS = ("ndcg@10", "recall@10", "recall@50")
