@@ -78,24 +78,16 @@ def build(
 
         embedtune eval --model models/shop --data data/shop --split test --output runs/shop
     """
-    from embedtune.errors import EmbedtuneError
     from embedtune.recsys.build import build_recsys
     from embedtune.recsys.config import load_recsys_config
 
-    mapping = None
-    if event_map:
-        try:
-            mapping = dict(part.split("=", 1) for part in event_map.split(",") if part.strip())
-        except ValueError:
-            raise EmbedtuneError(f"--event-map {event_map!r}: expected raw=label pairs like 0=click,2=buy") from None
-        mapping = {k.strip(): v.strip() for k, v in mapping.items()}
     overrides = {
         "columns": {"user": user_column, "item": item_column, "time": time_column, "event": event_column,
                     "rating": rating_column},
         "item_columns": {"item": catalog_item_column, "category": category_column, "shop": shop_column,
                          "brand": brand_column, "title": title_column, "description": description_column},
         "user_columns": {"user": users_user_column},
-        "event_map": mapping,
+        "event_map": event_map,
         "category_separator": category_separator,
         "no_time": no_time,
         "split": split,

@@ -72,6 +72,17 @@ class RecsysConfig(BaseModel):
     user_template: str = Field(DEFAULT_USER_TEMPLATE, description="Jinja template of a user profile (query)")
     item_template: str = Field(DEFAULT_ITEM_TEMPLATE, description="Jinja template of an item (document)")
 
+    @field_validator("event_map", mode="before")
+    @classmethod
+    def _event_map_text(cls, value: Any) -> Any:
+        """``--event-map '0=click,1=cart,2=buy'`` (the CLI's form) as well as a mapping."""
+        if not isinstance(value, str):
+            return value
+        pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
+        if not pairs or any(len(pair) != 2 or not pair[0].strip() or not pair[1].strip() for pair in pairs):
+            raise ValueError(f"{value!r}: expected raw=label pairs like 0=click,2=buy")
+        return {raw.strip(): label.strip() for raw, label in pairs}
+
     @field_validator("columns", "item_columns", "user_columns")
     @classmethod
     def _known_roles(cls, value: dict[str, str], info: Any) -> dict[str, str]:
