@@ -5,7 +5,6 @@ Registered by :mod:`embedtune.cli`; each command parses, calls the library, prin
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -158,28 +157,13 @@ def _parse_filters(values: list[str] | None) -> dict[str, Any] | None:
 
 
 def _cached_index(model: str, data: Path, backend: str, quiet: bool) -> Path:
-    """An exact index for (model, corpus), built on first use and reused while neither changes."""
-    from embedtune.base_model import model_fingerprint, resolve_model_path
-    from embedtune.fileio import cache_root
-    from embedtune.index import build_index, model_reference
+    from embedtune.index import cached_index
 
-    corpus_path = Path(data)
-    corpus_file = corpus_path / "corpus.jsonl" if corpus_path.is_dir() else corpus_path
-    if not corpus_file.is_file():
-        raise EmbedtuneError(f"{data}: no corpus.jsonl found (give a DATA_DIR or a corpus.jsonl)")
-    stat = corpus_file.stat()
-    model_ref = model_reference(model)
-    model_stamp = model_fingerprint(resolve_model_path(model_ref))
-    key = hashlib.sha256(
-        # "lexical": indexes cached before the lexical part existed are not reused (they could not serve hybrid)
-        f"{model_ref}|{model_stamp}|{corpus_file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{backend}|lexical".encode()
-    ).hexdigest()[:20]
-    path = cache_root() / "indexes" / key
-    if not (path / "index.json").is_file():
+    def announce(corpus_file: Path, path: Path) -> None:
         if not quiet:
             typer.echo(f"building an exact index of {corpus_file} (cached in {path})", err=True)
-        build_index(model, corpus_file, path, ann="none", backend=backend, show_progress=not quiet)
-    return path
+
+    return cached_index(model, data, backend, show_progress=not quiet, on_build=announce)
 
 
 def search(

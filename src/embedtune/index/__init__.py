@@ -28,6 +28,7 @@ from embedtune.index.build import (
     CorpusSource,
     add_to_index,
     build_index,
+    cached_index,
     delete_from_index,
     model_reference,
     read_index_corpus,
@@ -59,7 +60,7 @@ from embedtune.index.store import (
 __all__ = [
     "ANN_AUTO_MIN_ROWS", "ANN_MODES", "COMPACT_DEAD_FRACTION", "DTYPES", "EXACT_FILTER_MAX_ROWS", "HNSW_EF_CONSTRUCTION",
     "HNSW_EF_SEARCH", "HNSW_M", "HNSW_TARGET_RECALL", "MANIFEST_FILE", "RECALL_SAMPLE", "SCHEMA_VERSION", "AnnInfo",
-    "AnnMode", "CorpusSource", "IndexManifest", "SearchHit", "VectorDType", "VectorIndex", "add_to_index", "build_index",
+    "AnnMode", "CorpusSource", "IndexManifest", "SearchHit", "VectorDType", "VectorIndex", "add_to_index", "build_index", "cached_index",
     "delete_from_index", "index_lock", "model_reference", "read_index_corpus", "read_index_manifest",
     "recall_query_vectors", "writers_excluded",
 ]

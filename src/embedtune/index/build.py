@@ -129,3 +129,33 @@ def delete_from_index(index_path: str | Path, doc_ids: list[str]) -> int:
         if n:
             index.save(index_path)
     return n
+
+
+def cached_index(model: str | Path, data: str | Path, backend: str = "torch", *, show_progress: bool = True,
+                 on_build: Callable[[Path, Path], None] | None = None) -> Path:
+    """An exact index of ``data`` (a DATA_DIR or a ``corpus.jsonl``) for ``model``, built on first use in
+    the cache (``embedtune.fileio.cache_root() / "indexes"``) and reused while neither the model's weights
+    nor the corpus file change (``embedtune search --model M --corpus C``). ``on_build(corpus_file, path)``
+    is called before a build."""
+    import hashlib
+
+    from embedtune.base_model import model_fingerprint
+    from embedtune.fileio import cache_root
+
+    corpus_path = Path(data)
+    corpus_file = corpus_path / "corpus.jsonl" if corpus_path.is_dir() else corpus_path
+    if not corpus_file.is_file():
+        raise EmbedtuneError(f"{data}: no corpus.jsonl found (give a DATA_DIR or a corpus.jsonl)")
+    stat = corpus_file.stat()
+    model_ref = model_reference(model)
+    model_stamp = model_fingerprint(resolve_model_path(model_ref))
+    key = hashlib.sha256(
+        # "lexical": indexes cached before the lexical part existed are not reused (they could not serve hybrid)
+        f"{model_ref}|{model_stamp}|{corpus_file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{backend}|lexical".encode()
+    ).hexdigest()[:20]
+    path = cache_root() / "indexes" / key
+    if not (path / "index.json").is_file():
+        if on_build is not None:
+            on_build(corpus_file, path)
+        build_index(model, corpus_file, path, ann="none", backend=backend, show_progress=show_progress)
+    return path
