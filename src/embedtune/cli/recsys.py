@@ -198,8 +198,7 @@ def recommend(
     else:
         if data is None:
             raise EmbedtuneError("--model needs --data (the recsys DATA_DIR whose items to rank)")
-        recommender = Recommender(model, data)
-        recommender.system.show_progress = not quiet
+        recommender = Recommender(model, data, show_progress=not quiet)
     if show_profile:
         typer.echo(recommender.profile(user_id=user, history=items))
         typer.echo("")

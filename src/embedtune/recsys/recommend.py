@@ -173,6 +173,7 @@ class Recommender:
         max_seq_length: int | None = None,
         use_cache: bool = True,
         stats: ItemStats | None = None,
+        show_progress: bool = False,
     ):
         from embedtune.dense import DenseSystem
         from embedtune.index import VectorIndex
@@ -181,7 +182,8 @@ class Recommender:
         self._read_data_dir()
         corpus = read_corpus(self.data_dir / "corpus.jsonl")
         self.system = DenseSystem(
-            "model", model_path, batch_size=batch_size, max_seq_length=max_seq_length, use_cache=use_cache, model=model
+            "model", model_path, batch_size=batch_size, max_seq_length=max_seq_length, use_cache=use_cache, model=model,
+            show_progress=show_progress,
         )
         item_ids = list(corpus)
         vectors = self.system.corpus_embeddings([corpus[i].full_text for i in item_ids])
