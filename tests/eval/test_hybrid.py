@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from typer.testing import CliRunner
 from embedtune.eval import evaluate, write_eval
 from embedtune.eval.hybrid import save_model_fusion
 from embedtune.fusion import DEFAULT_FUSION, FusionSpec
+from tests.eval.eval_helpers import poisoned_copy
 
 
 def _evaluate(data: Path, base_model, **kw):
@@ -50,13 +49,7 @@ def test_hybrid_systems_are_scored_and_compared_with_every_part(tiny_beir, base_
 
 def test_weights_never_read_the_test_split(tiny_beir, base_model, tmp_path):
     clean = _evaluate(tiny_beir, base_model)
-    poisoned = tmp_path / "poisoned"
-    shutil.copytree(tiny_beir, poisoned)
-    docs = [json.loads(line)["_id"] for line in (poisoned / "corpus.jsonl").read_text().splitlines()]
-    rows = (poisoned / "qrels" / "test.tsv").read_text().splitlines()
-    rng = random.Random(0)
-    (poisoned / "qrels" / "test.tsv").write_text(
-        "\n".join([rows[0]] + [f"{r.split(chr(9))[0]}\t{rng.choice(docs)}\t1" for r in rows[1:]]) + "\n")
+    poisoned = poisoned_copy(tiny_beir, tmp_path / "poisoned")
     dirty = _evaluate(poisoned, base_model)
     assert dirty.systems["hybrid"].metrics != clean.systems["hybrid"].metrics  # the poison did reach the test
     write_eval(clean, tmp_path / "a")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from embedtune.fusion import DEFAULT_RECSYS_FUSION, FusionSpec, fuse_runs
 from embedtune.recsys.build import build_recsys
 from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.generate import generate_shop, write_shop
+from tests.eval.eval_helpers import poisoned_copy
 
 PARTS = ["model", "cooccurrence", "popularity"]
 
@@ -107,13 +106,7 @@ def test_hand_computed_fusion_of_a_tiny_log():
 
 
 def test_poisoned_test_targets_do_not_change_the_chosen_weights(shop_data, base_model, clean, tmp_path):
-    poisoned = tmp_path / "poisoned"
-    shutil.copytree(shop_data, poisoned)
-    items = [json.loads(line)["_id"] for line in (poisoned / "corpus.jsonl").read_text().splitlines()]
-    rows = (poisoned / "qrels" / "test.tsv").read_text().splitlines()
-    rng = random.Random(0)
-    (poisoned / "qrels" / "test.tsv").write_text(
-        "\n".join([rows[0]] + [f"{r.split(chr(9))[0]}\t{rng.choice(items)}\t1" for r in rows[1:]]) + "\n")
+    poisoned = poisoned_copy(shop_data, tmp_path / "poisoned")
     dirty = _evaluate(poisoned, base_model)
     assert dirty.systems["hybrid"].metrics != clean.systems["hybrid"].metrics  # the poison did reach the test
     for name in ("hybrid", "base_hybrid"):
