@@ -46,7 +46,7 @@ def test_cli_builds_a_beir_data_dir_from_a_folder(cli, site_pages, site_question
 
     manifest = read_manifest(out)
     assert manifest["kind"] == "site"
-    assert manifest["generators"] == ["titles", "cloze"]  # the measured best corpus-only recipe
+    assert manifest["generators"] == ["headings", "keywords", "sentences"]  # the measured default (docs/benchmarks.md)
     assert manifest["recommended_training"] == {"hard_negatives": 1, "merge_base": 0.5}
     assert manifest["counts"]["duplicates_merged"]["exact"] >= 2
     assert sum(manifest["queries_per_generator"]["train"].values()) == manifest["counts"]["train_pairs"]

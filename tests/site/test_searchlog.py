@@ -81,8 +81,16 @@ def test_site_build_with_a_search_log_has_a_real_test_split(site_pages, tmp_path
 
 def test_site_build_without_real_questions_asks_for_them(site_pages, tmp_path):
     report = build_site_dataset(site_pages, tmp_path / "data")
-    # the default generators cut their queries out of the passage, so none can judge: no dev split either
-    assert read_manifest(tmp_path / "data")["query_origin"] == {"train": "generated"}
+    # generated queries only: a dev split of generated queries, no test split of real ones
+    assert read_manifest(tmp_path / "data")["query_origin"] == {"train": "generated", "dev": "generated"}
     summary = "\n".join(report.summary_lines())
     assert "NO REAL QUESTIONS" in summary and "30 or more" in summary and "base_hybrid" in summary
-    assert "nothing in this DATA_DIR can tell whether a fine-tune helps" in summary
+    assert "can only be scored on generated queries (dev)" in summary and "no evidence" in summary
+
+
+def test_cut_out_generators_leave_no_split_to_judge_and_say_so(site_pages, tmp_path):
+    report = build_site_dataset(site_pages, tmp_path / "data", SiteBuildOptions(generators=["titles", "cloze"]))
+    # titles and cloze cut their queries out of the passage, so none can judge: no dev split either
+    assert read_manifest(tmp_path / "data")["query_origin"] == {"train": "generated"}
+    summary = "\n".join(report.summary_lines())
+    assert "NO REAL QUESTIONS" in summary and "nothing in this DATA_DIR can tell whether a fine-tune helps" in summary

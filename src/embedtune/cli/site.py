@@ -9,8 +9,7 @@ import typer
 
 from embedtune.cli.options import config_flags
 from embedtune.site import SiteBuildOptions, build_site_dataset
-from embedtune.site.build import DEFAULT_GENERATORS
-from embedtune.site.queries import GENERATOR_NAMES
+from embedtune.site.queries import DEFAULT_GENERATORS, GENERATOR_NAMES
 
 site_app = typer.Typer(
     help="Site search: turn a website into training data for a retriever.",

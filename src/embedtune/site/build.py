@@ -37,18 +37,17 @@ from embedtune.site import crawl, queries, split
 from embedtune.site.chunk import DEFAULT_MAX_TOKENS, chunk_document, chunk_page, load_token_counter
 from embedtune.site.dedupe import DEFAULT_NEAR_DUPLICATE_THRESHOLD, dedupe_passages
 from embedtune.site.extract import extract_page
+from embedtune.site.queries import DEFAULT_GENERATORS
 from embedtune.site.searchlog import read_search_log
 from embedtune.site.sources import DEFAULT_MAX_PAGE_BYTES, Page, SkipLog, read_folder, read_sitemap
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-#: The query generators of the best corpus-only recipe measured (docs/benchmarks.md, "Site"): statement-like
-#: queries cut out of their passage. The earlier default, ``headings,keywords,sentences``, lost ~2 points of
-#: NDCG@10 to the base model on SciFact's real claims; it stays one flag away (``--generators``).
-DEFAULT_GENERATORS = ("titles", "cloze")
 #: Written to ``embedtune.json`` → ``recommended_training``; ``embedtune train`` applies what the user leaves
 #: unset (:mod:`embedtune.data.recommended`): a mined hard negative, weights merged 0.5 with the base model.
+#: Without them ``headings,keywords,sentences`` lost ~2 points of NDCG@10 to the base model on SciFact's real
+#: claims; with them they do not (the default generators: :data:`embedtune.site.queries.DEFAULT_GENERATORS`).
 RECOMMENDED_TRAINING = {"hard_negatives": 1, "merge_base": 0.5}
 
 

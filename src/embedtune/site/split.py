@@ -207,7 +207,8 @@ def split_by_passage(
     if not pairs:
         raise EmbedtuneError(
             "no training pairs: every passage is in dev/test or no generator wrote a query for it (titles and cloze "
-            "need titles of 4+ words and passages of 2+ distinct sentences; try --generators headings,keywords,sentences)"
+            "need titles of 4+ words and passages of 2+ distinct sentences; try another --generators set, e.g. "
+            "headings,keywords,sentences or titles,cloze)"
         )
     trained_on = {doc_id for judged in qrels["train"].values() for doc_id in judged}
     counts = {"train": len(trained_on), "dev": len(dev_passages), "test": len(test_passages)}

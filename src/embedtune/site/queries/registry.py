@@ -20,6 +20,11 @@ GENERATORS: dict[str, type[QueryGenerator]] = {
     for cls in (TemplateQueries, HeadingQuestions, KeywordQueries, SentenceFragments, TitleQueries, ClozeQueries)
 }
 GENERATOR_NAMES = (*GENERATORS, LLMQueries.name)
+#: ``site build``'s default, chosen on real questions of two corpora (docs/benchmarks.md, issue-13 section (3b)):
+#: with the recommended training (a mined hard negative, merged 0.5 with the base model) these generators were
+#: never detectably worse than the base model (SciFact corpus-only 0.6489 vs 0.6451, n.s.) and detectably
+#: better on the bundled site's visitor questions (0.7886 vs 0.7232); ``titles,cloze`` scored 0.6527 (n.s.) and
+#: 0.7424 (n.s.), the mix of all five 0.6494 (n.s.) and 0.7795.
 DEFAULT_GENERATORS = ("headings", "keywords", "sentences")
 
 
