@@ -38,6 +38,7 @@ VARIANTS = {
     "titles-cloze": "titles,cloze",
     "cloze": "cloze",
     "adapt": "titles,cloze,headings",
+    "mixed": "titles,cloze,headings,keywords,sentences",  # the defaults' cut-out queries plus the old generators
 }
 
 
