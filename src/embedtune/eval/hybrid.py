@@ -141,9 +141,9 @@ def hybrid_fusions(
         # A default recorded earlier is no choice: the current documented default stands in for it.
         if not spec.default and not _chosen_on(spec, data_dir, ret.name) and _dense_part(spec, names) is not None:
             return same_for_all(spec)
-    reason = (f"split {ret.name!r} is the dev split" if ret.name == DEV_SPLIT
-              else f"{data_dir} has no {DEV_SPLIT!r} split")
-    return same_for_all(default.model_copy(update={"note": f"documented default: {reason} to choose on"}))
+    reason = (f"the evaluated split is {DEV_SPLIT!r} itself, so no other split is left to choose on"
+              if ret.name == DEV_SPLIT else f"{data_dir} has no {DEV_SPLIT!r} split to choose on")
+    return same_for_all(default.model_copy(update={"note": f"documented default: {reason}"}))
 
 
 #: A model whose share of a weighted-sum hybrid is at most this (0 on ranx's 0.1 grid) counts as left out.
