@@ -54,6 +54,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from embedtune.base_model import BUNDLED_ALIASES
 from embedtune.data.runs import Run
 from embedtune.errors import DataError, EmbedtuneError
 from embedtune.fileio import write_json_atomic
@@ -379,6 +380,20 @@ def _with_dev_metrics(spec: FusionSpec, runs, qrels, query_ids) -> FusionSpec:
     dev = {"hybrid": round(_metric(fuse_runs(spec, runs), judged, spec.metric), 6)}
     dev.update({p: round(_metric(runs[p], judged, spec.metric), 6) for p in spec.parts})
     return spec.model_copy(update={"dev_metric": dev})
+
+
+#: The fusion record's file name: written by ``embedtune eval`` / ``train`` into the model folder, copied into
+#: an index's ``recsys/`` by ``index build``.
+FUSION_FILE = "fusion.json"
+
+
+def model_folder(model: str | Path) -> Path | None:
+    """The user's model folder, where ``fusion.json`` belongs; ``None`` for the bundled base model or a
+    folder that does not exist."""
+    if str(model) in BUNDLED_ALIASES:
+        return None
+    folder = Path(model)
+    return folder if folder.is_dir() else None
 
 
 @dataclass(frozen=True)

@@ -68,18 +68,16 @@ from embedtune.data.records import RetrievalSplit
 from embedtune.eval.bootstrap import BETTER, SAME, Comparison, compare, on_generated_queries
 from embedtune.eval.hybrid import (
     BASE_HYBRID,
-    FUSION_FILE,
     HYBRID,
     check_fusion,
     hybrid_caveat,
     hybrid_fusions,
-    model_folder,
 )
 from embedtune.eval.hybrid import describe as describe_fusion
 from embedtune.eval.schema import SCHEMA_VERSION, EvalReport
 from embedtune.eval.systems import BM25System, DenseSystem, RankingSystem, Run
 from embedtune.fileio import atomic_path, write_json_atomic, write_text_atomic
-from embedtune.fusion import FusionSpec, fuse_runs
+from embedtune.fusion import FUSION_FILE, FusionSpec, fuse_runs, model_folder
 from embedtune.metrics import (
     MetricSpec,
     mean_metrics,

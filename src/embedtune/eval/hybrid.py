@@ -32,25 +32,22 @@ from embedtune.data.origin import GENERATED, split_query_origin
 from embedtune.data.records import RetrievalSplit
 from embedtune.errors import EmbedtuneError
 from embedtune.eval.systems import RankingSystem
-from embedtune.fusion import DEFAULT_FUSION, DEFAULT_RECSYS_FUSION, FusionSpec, Rule, choose_fusion
+from embedtune.fusion import (
+    DEFAULT_FUSION,
+    DEFAULT_RECSYS_FUSION,
+    FUSION_FILE,
+    FusionSpec,
+    Rule,
+    choose_fusion,
+    model_folder,
+)
 
 logger = logging.getLogger(__name__)
 
 HYBRID, BASE_HYBRID = "hybrid", "base_hybrid"
-FUSION_FILE = "fusion.json"
 #: How weights are chosen on a dev split of generated queries (site data); see docs/benchmarks.md, "Hybrid".
 GENERATED_DEV_RULE: Rule = "default"
 DEV_SPLIT = "dev"
-
-
-def model_folder(model: str | Path) -> Path | None:
-    """The user's model folder, where ``fusion.json`` belongs; ``None`` for the bundled base model."""
-    from embedtune.base_model import BUNDLED_ALIASES
-
-    if str(model) in BUNDLED_ALIASES:
-        return None
-    folder = Path(model)
-    return folder if folder.is_dir() else None
 
 
 def _chosen_on(spec: FusionSpec, data_dir: Path, split: str) -> bool:

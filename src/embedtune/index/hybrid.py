@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from embedtune.errors import EmbedtuneError
-from embedtune.fusion import DEFAULT_FUSION, FusionSpec, ServedModes, fuse_runs
+from embedtune.fusion import DEFAULT_FUSION, FUSION_FILE, FusionSpec, ServedModes, fuse_runs, model_folder
 from embedtune.index.store import SearchHit, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 SearchMode = Literal["dense", "lexical", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
 #: The fusion record ``embedtune eval`` / ``train`` leave in a model folder.
-FUSION_FILE = "fusion.json"
 #: The lexical part's name in a fusion spec (evaluation's ``bm25`` system).
 LEXICAL_PART = "bm25"
 
@@ -66,8 +65,8 @@ def dense_part(spec: FusionSpec) -> str:
 
 def model_fusion_path(model: str) -> Path | None:
     """``fusion.json`` of the model folder an index names, if it has one (never for the bundled base model)."""
-    folder = Path(model)
-    if not folder.is_absolute() or not folder.is_dir():
+    folder = model_folder(model)
+    if folder is None or not folder.is_absolute():
         return None
     path = folder / FUSION_FILE
     return path if path.is_file() else None

@@ -54,12 +54,12 @@ import pandas as pd
 
 from embedtune.data.beir import read_corpus, read_manifest
 from embedtune.errors import EmbedtuneError
-from embedtune.fusion import DEFAULT_FUSION, FusionSpec, ServedModes, fuse_runs
+from embedtune.fusion import DEFAULT_FUSION, FUSION_FILE, FusionSpec, ServedModes, fuse_runs, model_folder
 from embedtune.recsys.build import INTERACTIONS_FILE, USERS_FILE
 from embedtune.recsys.config import RECOMMEND_MODES, RecsysConfig
 from embedtune.recsys.profiles import ProfileOptions, build_profiles, iter_user_prompts
 from embedtune.recsys.sql import literal
-from embedtune.recsys.stats import FUSION_FILE, STATS_DIR, ItemStats, recent_distinct
+from embedtune.recsys.stats import STATS_DIR, ItemStats, recent_distinct
 
 MODES = RECOMMEND_MODES
 #: The parts of the hybrid, named as the evaluation's systems: ``fusion.json`` weighs parts by these names.
@@ -147,7 +147,7 @@ def recommend_modes_of_index(index: Any) -> RecommendModes:
     model by ``index build``), else the one in the model folder it names."""
     path = getattr(index, "path", None)
     return choose_recommend_mode(find_fusion([Path(path) / STATS_DIR if path else None,
-                                              _model_folder(index.manifest.model)]))
+                                              model_folder(index.manifest.model)]))
 
 
 def check_mode(mode: str) -> str:
@@ -229,7 +229,7 @@ class Recommender:
         self.index = index
         self._encode_query = lambda texts: encoder.encode(list(texts))
         self.encoder = encoder
-        model_dir = _model_folder(manifest.model)
+        model_dir = model_folder(manifest.model)
         folders = [p for p in (index.path, model_dir) if p is not None]
         self.stats = stats or _load_stats(folders, self.data_dir, [i for i in index.ids if i in index])
         self.modes = recommend_modes_of_index(index)
@@ -442,15 +442,6 @@ class Recommender:
     def _recommendation(self, item_id: str, score: float) -> Recommendation:
         return Recommendation(item_id=item_id, score=float(score),
                               metadata=dict(self.index.metadata[self.index.id_to_row[item_id]]))
-
-
-def _model_folder(model: str) -> Path | None:
-    """The model folder an index names, where ``train`` saved ``recsys/`` and eval ``fusion.json`` (``None``
-    for the bundled base model or a folder that is gone)."""
-    from embedtune.base_model import BUNDLED_ALIASES
-
-    folder = Path(model)
-    return folder if str(model) not in BUNDLED_ALIASES and folder.is_dir() else None
 
 
 def _load_stats(folders: Sequence[Path], data_dir: Path, item_ids: list[str]) -> ItemStats:

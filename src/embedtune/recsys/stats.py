@@ -48,11 +48,11 @@ import scipy.sparse as sp
 from embedtune.data.beir import read_corpus
 from embedtune.errors import DataError, EmbedtuneError
 from embedtune.fileio import atomic_dir
+from embedtune.fusion import FUSION_FILE
 from embedtune.recsys.build import INTERACTIONS_FILE
 from embedtune.recsys.sql import literal
 
 STATS_DIR = "recsys"
-FUSION_FILE = "fusion.json"  # the hybrid's weights, fitted on dev (beside a model; copied into an index's recsys/)
 SCHEMA_VERSION = 1
 DEFAULT_RECENCY_DECAY = 0.9
 DEFAULT_HISTORY_ITEMS = 50
