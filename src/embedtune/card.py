@@ -64,6 +64,8 @@ def embedtune_section(config, eval_result, doctor_report, log: dict[str, Any]) -
         if log.get("padding_share") is not None:
             grouping = "length-grouped batches" if log.get("group_by_length") else "random batches"
             facts.append(f"padding share {log['padding_share']:.1%} ({grouping})")
+        if log.get("attention_kernel"):
+            facts.append(f"attention kernel while training: {log['attention_kernel']}")
         lines.append("\n" + "; ".join(facts) + ".")
     lines += ["", "### Data doctor", "", doctor_report.to_markdown() if doctor_report is not None else "not run", ""]
     lines += [

@@ -54,6 +54,13 @@ class TrainConfig(BaseModel):
         "kernel: steps about twice as fast on a CPU, where attention dropout was half the step. None = the base "
         "model's own (0.1 for all-MiniLM-L6-v2). Hidden-state dropout is unchanged; the saved config keeps its value.",
     )
+    attention_kernel: Literal["auto", "math", "pytorch"] = Field(
+        "auto",
+        description="Attention kernel of the training steps: math = PyTorch's unfused matmul + softmax attention, "
+        "whose backward on a CPU is much faster than the fused flash kernel's; pytorch = PyTorch's own choice "
+        "(the fused kernel when attention dropout is 0); auto = math on a CPU, pytorch on a GPU. Evaluation and "
+        "encoding always use PyTorch's choice.",
+    )
     group_by_length: bool = Field(
         True,
         description="Batch pairs of similar token length (sorted inside large random windows, batch order shuffled) "

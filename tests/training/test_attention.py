@@ -1,8 +1,13 @@
-"""attention_dropout changes the attention-probability dropout for the run only."""
+"""attention_dropout and the training attention kernel change the run only, and the kernel only training forwards."""
 
 from __future__ import annotations
 
-from embedtune.training.attention import attention_dropout, attention_dropout_modules
+from embedtune.training.attention import (
+    attention_dropout,
+    attention_dropout_modules,
+    resolve_attention_kernel,
+    training_attention_kernel,
+)
 
 
 def test_attention_dropout_is_set_inside_and_restored_after(base_model):
@@ -16,3 +21,58 @@ def test_attention_dropout_is_set_inside_and_restored_after(base_model):
     assert base_model[0].auto_model.config.attention_probs_dropout_prob == 0.1
     with attention_dropout(base_model, None):
         assert {m.p for m in modules} == {0.1}
+
+
+def _attention_ops(model, *, grad: bool) -> set[str]:
+    """The scaled-dot-product-attention operators one forward pass of ``model`` ran."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    features = model.tokenize(["a short sentence", "another, somewhat longer sentence to pad against"])
+    with profile(activities=[ProfilerActivity.CPU]) as prof, torch.set_grad_enabled(grad):
+        model(dict(features))
+    return {e.key for e in prof.key_averages() if "scaled_dot_product" in e.key}
+
+
+def test_auto_attention_kernel_is_math_on_a_cpu_and_pytorch_on_a_gpu():
+    assert resolve_attention_kernel("auto", "cpu") == "math"
+    assert resolve_attention_kernel("auto", "cuda") == "pytorch"
+    assert resolve_attention_kernel("pytorch", "cpu") == "pytorch"
+    assert resolve_attention_kernel("math", "cuda") == "math"
+
+
+def test_math_kernel_applies_to_training_forwards_only_and_is_undone(base_model):
+    with attention_dropout(base_model, 0.0):
+        fused = _attention_ops(base_model, grad=True)
+        assert not any("math" in op for op in fused)  # PyTorch's own choice: a fused kernel
+        with training_attention_kernel(base_model, "math"):
+            assert any("math" in op for op in _attention_ops(base_model, grad=True))
+            assert _attention_ops(base_model, grad=False) == fused  # evaluation keeps PyTorch's choice
+        assert _attention_ops(base_model, grad=True) == fused
+    assert "forward" not in base_model[0].__dict__
+
+
+def test_math_kernel_stacks_on_the_bf16_autocast_patch_and_gives_the_same_gradients(base_model):
+    import torch
+
+    from embedtune.training.precision import Precision, encoder_autocast
+
+    features = base_model.tokenize(["what does the widget do", "it answers visitors' questions"])
+    was_training = base_model.training
+
+    def gradient(kernel: str, precision: str) -> torch.Tensor:
+        base_model.zero_grad()
+        with (encoder_autocast(base_model, Precision(precision, "cpu", "test")), attention_dropout(base_model, 0.0),
+              training_attention_kernel(base_model, kernel)):
+            base_model.eval()  # no hidden dropout: the two kernels must agree
+            embeddings = base_model(dict(features))["sentence_embedding"]
+            (embeddings[0] @ embeddings[1]).backward()  # a cosine: (normalised embeddings' norms are constant)
+        weight = base_model[0].auto_model.encoder.layer[0].attention.self.query.weight
+        return weight.grad.detach().clone()
+
+    for precision, tolerance in (("fp32", 1e-4), ("bf16", 5e-2)):
+        reference, math = gradient("pytorch", precision), gradient("math", precision)
+        assert torch.allclose(reference, math, atol=tolerance * float(reference.abs().max()))
+        assert "forward" not in base_model[0].__dict__  # both patches undone, in order
+    base_model.zero_grad(set_to_none=True)
+    base_model.train(was_training)

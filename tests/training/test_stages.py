@@ -89,7 +89,7 @@ def test_finalize_saves_evaluates_and_documents_a_fitted_model(prepared, tmp_pat
         model=run.model, log_history=[{"loss": stuck[0], "epoch": 1.0}], epoch_losses=stuck,
         dev_history=[{"epoch": 0.0, "cosine_ndcg@10": 0.5}], loss_finding=check_training_loss(stuck, 4),
         precision=Precision("bf16", "cpu", "auto: test"), train_seconds=2.0, pairs_trained=18, padding_share=0.25,
-        best_checkpoint=None,
+        attention_kernel="math", best_checkpoint=None,
     )
     folder = tmp_path / "model"
     folder.mkdir()
@@ -98,6 +98,7 @@ def test_finalize_saves_evaluates_and_documents_a_fitted_model(prepared, tmp_pat
     assert SentenceTransformer(str(folder)).encode(["a question"]).shape == (1, 384)
     log = json.loads((folder / "train_log.json").read_text())
     assert log["precision"]["name"] == "bf16" and log["padding_share"] == 0.25 and log["learned_nothing"]
+    assert log["attention_kernel"] == "math"
     assert json.loads((folder / "eval.json").read_text())["split"] == "test"
     card = (folder / "README.md").read_text()
     assert "this model learned nothing" in card and "Precision: bf16 on cpu" in card

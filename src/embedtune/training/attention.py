@@ -1,4 +1,4 @@
-"""Attention-probability dropout during training: the largest cost of a CPU training step.
+"""Attention during training: its dropout and its kernel, the largest costs of a CPU training step.
 
 A profile of one MultipleNegativesRankingLoss step of all-MiniLM-L6-v2 (batch 32, 256 tokens, one
 thread) spent about half its time on attention dropout: drawing a Bernoulli mask for every
@@ -10,14 +10,23 @@ speed"). The dropout on hidden states (0.1) stays.
 
 ``attention_dropout`` in the config sets the probability for the run only: the module attributes are
 restored afterwards, and the saved ``config.json`` keeps the base model's value.
+
+Without dropout, PyTorch picks its fused flash-attention kernel — fast forward, but on a CPU its
+backward is slow: in a profile of a bf16 step on the demo shop's prompts (batch 32, 146 tokens, one
+thread) the flash backward alone was 46% of the step. ``attention_kernel`` (config) chooses the kernel
+of the training steps' forward passes, and with it their backward: ``math`` = PyTorch's unfused
+matmul + softmax attention (``torch.nn.attention.sdpa_kernel(SDPBackend.MATH)``), whose backward is
+plain batched matmuls; ``pytorch`` = PyTorch's own choice; ``auto`` = ``math`` on a CPU, ``pytorch`` on
+a GPU (where the fused kernels win). Forward passes without a graph (dev evaluation, encoding) keep
+PyTorch's choice either way. Measured in docs/benchmarks.md, "Training speed".
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
 
 from torch import nn
 
@@ -45,3 +54,51 @@ def attention_dropout(model: Any, probability: float | None) -> Iterator[None]:
     finally:
         for module, p in zip(modules, original, strict=True):
             module.p = p
+
+
+AttentionKernel = Literal["auto", "math", "pytorch"]
+
+
+def resolve_attention_kernel(kernel: AttentionKernel, device: str) -> Literal["math", "pytorch"]:
+    """``auto`` → ``math`` on a CPU, ``pytorch`` elsewhere; the other values as given."""
+    if kernel == "auto":
+        return "math" if device == "cpu" else "pytorch"
+    return kernel
+
+
+class _MathAttentionWhenTraining:
+    """A module's forward that uses PyTorch's math attention when it records a graph (training)."""
+
+    def __init__(self, forward: Callable[..., Any]) -> None:
+        self.forward = forward
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        import torch
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        if not torch.is_grad_enabled():
+            return self.forward(*args, **kwargs)
+        with sdpa_kernel(SDPBackend.MATH):
+            return self.forward(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def training_attention_kernel(model: Any, kernel: Literal["math", "pytorch"]) -> Iterator[None]:
+    """Inside the block, the encoder's (``model[0]``) training forward passes use ``kernel``.
+
+    The patch is an instance attribute (stacked over any patch already there, e.g. the bf16 autocast's)
+    and is undone on exit: the saved model and its class are untouched.
+    """
+    if kernel == "pytorch":
+        yield
+        return
+    encoder = model[0]
+    previous = encoder.__dict__.get("forward")
+    encoder.forward = _MathAttentionWhenTraining(encoder.forward)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del encoder.forward
+        else:
+            encoder.forward = previous

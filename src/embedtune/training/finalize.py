@@ -136,6 +136,7 @@ def train_log(prepared: Prepared, fitted: Fitted, config: TrainConfig, seconds: 
         "pairs_trained": fitted.pairs_trained,
         "precision": fitted.precision.to_dict(),
         "group_by_length": config.group_by_length,
+        "attention_kernel": fitted.attention_kernel,
         "padding_share": round(fitted.padding_share, 4) if fitted.padding_share is not None else None,
         "best_checkpoint": fitted.best_checkpoint,
         "merge_base": config.merge_base,

@@ -30,7 +30,11 @@ from transformers.trainer_callback import PrinterCallback
 from embedtune.chance import learned_nothing, learned_nothing_threshold
 from embedtune.config import TrainConfig
 from embedtune.doctor import Finding, check_training_loss
-from embedtune.training.attention import attention_dropout
+from embedtune.training.attention import (
+    attention_dropout,
+    resolve_attention_kernel,
+    training_attention_kernel,
+)
 from embedtune.training.precision import Precision, encoder_autocast, resolve_precision
 from embedtune.training.prepare import Prepared
 from embedtune.training.sampler import BatchSamplerFactory, MultiDatasetSamplerFactory
@@ -53,6 +57,7 @@ class Fitted:
     train_seconds: float
     pairs_trained: int
     padding_share: float | None
+    attention_kernel: str  # "math" | "pytorch": the kernel the training steps used
     best_checkpoint: str | None  # folder name of the kept checkpoint, when selected on dev
 
     @property
@@ -107,10 +112,12 @@ def fit(prepared: Prepared, config: TrainConfig, workspace: Workspace, *, show_p
     trainer.remove_callback(PrinterCallback)
     if show_progress:
         trainer.add_callback(PairsProgress(config.batch_size))
-    echo(f"precision: {precision.name} ({precision.reason})")
+    kernel = resolve_attention_kernel(config.attention_kernel, precision.device)
+    echo(f"precision: {precision.name} ({precision.reason}); attention kernel while training: {kernel}")
     resume = str(workspace.resume_from.path) if workspace.resume_from is not None else None
     started = time.perf_counter()
-    with encoder_autocast(model, precision), attention_dropout(model, config.attention_dropout):
+    with (encoder_autocast(model, precision), attention_dropout(model, config.attention_dropout),
+          training_attention_kernel(model, kernel)):
         trainer.train(resume_from_checkpoint=resume)
     train_seconds = time.perf_counter() - started
 
@@ -132,6 +139,7 @@ def fit(prepared: Prepared, config: TrainConfig, workspace: Workspace, *, show_p
         train_seconds=train_seconds,
         pairs_trained=collator.rows * prepared.world_size,  # every process trains on an equal share
         padding_share=collator.padding_share,
+        attention_kernel=kernel,
         best_checkpoint=Path(best).name if best else None,
     )
 
