@@ -156,12 +156,12 @@ DEFAULT_FUSION = FusionSpec(
 
 
 #: The documented default for recommendation data (parts named as ``embedtune eval`` and serving name them):
-#: the text tower and co-occurrence, z-scored per user, equal weights; popularity 0. Equal weights fixed in
+#: the text tower and co-occurrence, z-scored per user, equal weights; transitions and popularity 0. Equal weights fixed in
 #: advance were +17% over co-occurrence alone on a held-out Amazon-style log (issue 14); used when there is no
 #: dev split to choose on.
 DEFAULT_RECSYS_FUSION = FusionSpec(
-    method="wsum", norm="zmuv", weights={"model": 0.5, "cooccurrence": 0.5, "popularity": 0.0}, default=True,
-    rule="default", note="documented default: no dev users to choose on",
+    method="wsum", norm="zmuv", weights={"model": 0.5, "cooccurrence": 0.5, "transitions": 0.0, "popularity": 0.0},
+    default=True, rule="default", note="documented default: no dev users to choose on",
 )
 
 

@@ -26,8 +26,9 @@ from tests.recsys.conftest import cooccurrence_shop
 
 # Chosen on dev (as `embedtune eval` would write it); depth 3 of a 6-item catalog, so each part's cut matters.
 SPEC = FusionSpec(
-    method="wsum", norm="zmuv", weights={"model": 0.5, "cooccurrence": 0.3, "popularity": 0.2}, depth=3,
-    split="dev", n_queries=3, dev_metric={"hybrid": 0.61, "model": 0.42, "cooccurrence": 0.55, "popularity": 0.3},
+    method="wsum", norm="zmuv", weights={"model": 0.4, "cooccurrence": 0.3, "transitions": 0.2, "popularity": 0.1},
+    depth=3, split="dev", n_queries=3,
+    dev_metric={"hybrid": 0.61, "model": 0.42, "cooccurrence": 0.55, "transitions": 0.5, "popularity": 0.3},
 )
 
 
@@ -75,8 +76,9 @@ def test_served_hybrid_is_the_fused_ranking_evaluation_scores(shop, recommender,
     for query, history in histories.items():
         assert recommender.profile(history=history) == split.queries[query]  # the same user, as evaluated
         assert set(history) == split.exclude[query]
-        # The co-occurrence part reads the history most recent first, as the evaluation's SQL does.
+        # The co-occurrence and transitions parts read the history most recent first, as the evaluation's SQL does.
         assert recent_distinct(history) == query_histories(data, [query])[query]
+        assert recent_distinct(history)[:2] == query_histories(data, [query], 2)[query]
         served = recommender.rank(history=history, k=6, mode="hybrid")
         assert served.mode == "hybrid" and served.fallback is None
         assert [r.item_id for r in served.items] == [item for item, _ in evaluated[query]], query
@@ -107,7 +109,7 @@ def test_default_mode_is_text_otherwise_and_says_why(tmp_path):
     FusionSpec(weights={"model": 0.7, "bm25": 0.3}, dev_metric={"hybrid": 0.9, "model": 0.5}).save(search)
     aside = choose_recommend_mode(search)
     assert aside.default == "text" and "not the recommendation parts" in aside.reason
-    assert aside.fusion.parts == ["model", "cooccurrence", "popularity"] and aside.fusion.default
+    assert aside.fusion.parts == ["model", "cooccurrence", "transitions", "popularity"] and aside.fusion.default
     missing = choose_recommend_mode(None)
     assert missing.default == "text" and "no fusion.json" in missing.reason
     # embedtune.fusion's documented default for three parts: its method and norm, equal weights.

@@ -69,7 +69,8 @@ RETRIEVAL = DataKind("retrieval", RETRIEVAL_METRICS, ("ndcg@10", "recall@10", "m
 SITE = DataKind("site", RETRIEVAL.metrics, RETRIEVAL.table_columns, RETRIEVAL.baselines, hybrid_with=("bm25",))
 # In recommendation the catalog is closed: recommending items seen in training is the task itself.
 RECSYS = DataKind("recsys", RECSYS_METRICS, ("ndcg@10", "recall@10", "recall@50", "ndcg@20", "mrr@100", "hit@1"),
-                  ("popularity", "cooccurrence"), hybrid_with=("cooccurrence", "popularity"), unit="user",
+                  ("popularity", "cooccurrence", "transitions"), hybrid_with=("cooccurrence", "transitions", "popularity"),
+                  unit="user",
                   units="users", items="items", logq_default=True, eval_overlap_severity="info")
 KINDS = {k.name: k for k in (RETRIEVAL, SITE, RECSYS)}
 

@@ -6,8 +6,13 @@
   rows of the items in that user's history before the target, recent items weighted more
   (``recency_decay ** k`` for the k-th most recent distinct item); popularity breaks ties, so a
   user whose items never co-occur still gets a ranking.
+* ``transitions``: what tends to come next — directional item-to-later-item weights from users'
+  time-ordered training events (within ``transition_window`` steps, weight ``1 / distance``), scored
+  from the user's last ``transition_history`` items (``transition_decay ** k``); popularity breaks ties.
+  Leave-one-out targets are a user's *next* item, which a symmetric co-occurrence cannot tell from
+  an earlier one.
 
-Both score with :class:`~embedtune.recsys.stats.ItemStats` (counts only from events labelled ``split ==
+All three score with :class:`~embedtune.recsys.stats.ItemStats` (counts only from events labelled ``split ==
 'train'`` in ``interactions.parquet``), the statistics ``train`` and ``index build`` save for serving;
 a query's own history is the user's events strictly before its target, as in the profile. Both systems never return
 an item in ``split.exclude[query_id]``; ties are broken by item id.
@@ -34,6 +39,9 @@ from embedtune.recsys.build import INTERACTIONS_FILE
 from embedtune.recsys.stats import (
     DEFAULT_HISTORY_ITEMS,
     DEFAULT_RECENCY_DECAY,
+    DEFAULT_TRANSITION_DECAY,
+    DEFAULT_TRANSITION_HISTORY,
+    DEFAULT_TRANSITION_WINDOW,
     ItemStats,
     connect_interactions,
 )
@@ -116,10 +124,41 @@ class CooccurrenceRecommender:
         return run
 
 
+class TransitionsRecommender:
+    """Item-to-next-item: items that followed the user's most recent items in training sequences."""
+
+    name = "transitions"
+
+    def __init__(self, data_dir: str | Path, stats: ItemStats | None = None):
+        self.data_dir = Path(data_dir)
+        self.stats = stats
+        history = stats.transition_history if stats else DEFAULT_TRANSITION_HISTORY
+        decay = stats.transition_decay if stats else DEFAULT_TRANSITION_DECAY
+        window = stats.info.get("transition_window", DEFAULT_TRANSITION_WINDOW) if stats else DEFAULT_TRANSITION_WINDOW
+        self.description = (
+            "item-to-next-item transitions from users' time-ordered training events (1/distance within "
+            f"{window} steps), summed over the user's last {history} items weighted {decay}^age; "
+            "popularity breaks ties"
+        )
+
+    def rank(self, split: RetrievalSplit, k: int) -> Run:
+        doc_ids = list(split.corpus)
+        stats = self.stats or ItemStats.from_data_dir(self.data_dir, doc_ids)
+        query_ids = split.query_ids
+        histories = query_histories(self.data_dir, query_ids, stats.transition_history)
+        run: Run = {}
+        for start in range(0, len(query_ids), 1024):
+            chunk = query_ids[start : start + 1024]
+            scores = stats.transition_scores([histories.get(q, []) for q in chunk], doc_ids)
+            run.update(top_k_from_scores(scores, chunk, doc_ids, k, split.exclude))
+        return run
+
+
 def recsys_baselines(data_dir: Path, split: RetrievalSplit) -> list[RankingSystem]:
     """The baselines of a recsys DATA_DIR (called by the evaluator when the manifest kind is recsys)."""
     data_dir = Path(data_dir)
     if not (data_dir / INTERACTIONS_FILE).is_file():
         raise EmbedtuneError(f"{data_dir / INTERACTIONS_FILE} not found: rebuild with `embedtune recsys build`")
     stats = ItemStats.from_data_dir(data_dir, list(split.corpus))
-    return [PopularityRecommender(data_dir, stats), CooccurrenceRecommender(data_dir, stats=stats)]
+    return [PopularityRecommender(data_dir, stats), CooccurrenceRecommender(data_dir, stats=stats),
+            TransitionsRecommender(data_dir, stats)]
