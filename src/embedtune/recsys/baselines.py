@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -114,14 +115,7 @@ class CooccurrenceRecommender:
     def rank(self, split: RetrievalSplit, k: int) -> Run:
         doc_ids = list(split.corpus)
         stats = self.stats or ItemStats.from_data_dir(self.data_dir, doc_ids, self.recency_decay, self.history_items)
-        query_ids = split.query_ids
-        histories = query_histories(self.data_dir, query_ids, self.history_items)
-        run: Run = {}
-        for start in range(0, len(query_ids), 1024):
-            chunk = query_ids[start : start + 1024]
-            scores = stats.cooccurrence_scores([histories.get(q, []) for q in chunk], doc_ids)
-            run.update(top_k_from_scores(scores, chunk, doc_ids, k, split.exclude))
-        return run
+        return rank_by_history(self.data_dir, split, k, self.history_items, stats.cooccurrence_scores)
 
 
 class TransitionsRecommender:
@@ -136,22 +130,31 @@ class TransitionsRecommender:
         decay = stats.transition_decay if stats else DEFAULT_TRANSITION_DECAY
         window = stats.info.get("transition_window", DEFAULT_TRANSITION_WINDOW) if stats else DEFAULT_TRANSITION_WINDOW
         self.description = (
-            "item-to-next-item transitions from users' time-ordered training events (1/distance within "
-            f"{window} steps), summed over the user's last {history} items weighted {decay}^age; "
+            f"item-to-next-item transitions: the share of what followed each item within {window} steps of users' "
+            f"time-ordered training events, summed over the user's last {history} items weighted {decay}^age; "
             "popularity breaks ties"
         )
 
     def rank(self, split: RetrievalSplit, k: int) -> Run:
-        doc_ids = list(split.corpus)
-        stats = self.stats or ItemStats.from_data_dir(self.data_dir, doc_ids)
-        query_ids = split.query_ids
-        histories = query_histories(self.data_dir, query_ids, stats.transition_history)
-        run: Run = {}
-        for start in range(0, len(query_ids), 1024):
-            chunk = query_ids[start : start + 1024]
-            scores = stats.transition_scores([histories.get(q, []) for q in chunk], doc_ids)
-            run.update(top_k_from_scores(scores, chunk, doc_ids, k, split.exclude))
-        return run
+        stats = self.stats or ItemStats.from_data_dir(self.data_dir, list(split.corpus))
+        return rank_by_history(self.data_dir, split, k, stats.transition_history, stats.transition_scores)
+
+
+def rank_by_history(
+    data_dir: Path, split: RetrievalSplit, k: int, history_items: int,
+    score: Callable[[list[list[str]], list[str]], np.ndarray],
+) -> Run:
+    """Top ``k`` per query of ``score(histories, doc_ids)``, each query's history being its user's last
+    ``history_items`` distinct items before the target (most recent first); excluded items left out."""
+    doc_ids = list(split.corpus)
+    query_ids = split.query_ids
+    histories = query_histories(data_dir, query_ids, history_items)
+    run: Run = {}
+    for start in range(0, len(query_ids), 1024):
+        chunk = query_ids[start : start + 1024]
+        run.update(top_k_from_scores(score([histories.get(q, []) for q in chunk], doc_ids), chunk, doc_ids, k,
+                                     split.exclude))
+    return run
 
 
 def recsys_baselines(data_dir: Path, split: RetrievalSplit) -> list[RankingSystem]:
