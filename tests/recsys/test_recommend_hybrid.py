@@ -20,7 +20,7 @@ from embedtune.fusion import FusionSpec, fuse_runs
 from embedtune.recsys.baselines import query_histories, recsys_baselines
 from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.recommend import Recommender, choose_recommend_mode
-from embedtune.recsys.stats import recent_distinct
+from embedtune.recsys.stats import STATS_DIR, TRANSITIONS_FILE, ItemStats, recent_distinct
 from embedtune.recsys.templates import DEFAULT_USER_TEMPLATE
 from tests.recsys.conftest import cooccurrence_shop
 
@@ -150,3 +150,19 @@ def test_cli_recommend_defaults_to_hybrid_and_takes_each_mode(shop):
         assert len(lines) == 3 and {line["mode"] for line in lines} == {mode}
     bad = runner.invoke(app, [*base, "--mode", "fused"])
     assert bad.exit_code == 2 and "'fused' is not one of text, cooccurrence, hybrid" in bad.output
+
+
+def test_statistics_saved_before_transitions_get_them_from_the_data_dir(shop, recommender, base_model, tmp_path):
+    data, model = shop
+    ItemStats.from_data_dir(data).save(tmp_path)
+    folder = tmp_path / STATS_DIR
+    (folder / TRANSITIONS_FILE).unlink()  # what a schema-1 recsys/ holds
+    info = json.loads((folder / "item_stats.json").read_text())
+    (folder / "item_stats.json").write_text(json.dumps({**info, "schema_version": 1}))
+    old = ItemStats.load(tmp_path)
+    assert old.transitions is None
+    served = Recommender(model, data, model=base_model, use_cache=False, stats=old)
+    assert served.stats.transitions is not None  # the fusion weighs transitions: computed from the DATA_DIR
+    for history in (["a", "b"], ["c"], ["b", "c", "a"]):
+        assert ([r.item_id for r in served.rank(history=history, k=4, mode="hybrid").items]
+                == [r.item_id for r in recommender.rank(history=history, k=4, mode="hybrid").items])
