@@ -403,7 +403,7 @@ def evaluate(
     """Score ``model`` and the baselines on one split of a BEIR-layout folder.
 
     With baselines, also the ``hybrid`` (model ⊕ the kind's ``hybrid_with`` baselines: BM25, or
-    co-occurrence and popularity) and ``base_hybrid`` (the base model ⊕ the same) systems, fused as
+    co-occurrence, transitions and popularity) and ``base_hybrid`` (the base model ⊕ the same) systems, fused as
     :mod:`embedtune.eval.hybrid` says (``hybrid=False`` skips them; ``fusion`` imposes a fusion instead
     of choosing one on the dev split).
     """

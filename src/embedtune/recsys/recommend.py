@@ -272,7 +272,7 @@ class Recommender:
         self.item_ids = [i for i in index.ids if i in index]
         self._known_items = set(self.item_ids)
         # Each index row's column in the statistics (-1: an item added after them), computed once: the
-        # co-occurrence and popularity parts score every row per request.
+        # statistics parts score every row per request.
         self._stats_cols = np.array([self.stats.row.get(i, -1) for i in index.ids], dtype=np.int64)
         self._popularity_rows = self._on_rows(self.stats.popularity_scores()[0])
         self._lock = threading.Lock()
