@@ -80,7 +80,7 @@ def main() -> None:
         return sp.csr_matrix((vals, (rows, cols)), shape=(len(qids), n))
 
     def ndcg(scores: np.ndarray) -> float:
-        s = np.asarray(scores, dtype=np.float64) + tie
+        s = (scores.toarray() if sp.issparse(scores) else np.asarray(scores, dtype=np.float64)) + tie
         s[ban_rows, ban_cols] = -np.inf
         at = s[np.arange(len(qids)), target]
         rank = (s > at[:, None]).sum(1) + 1 + ((s == at[:, None]).sum(1) - 1) / 2
@@ -142,7 +142,8 @@ def main() -> None:
 
         def run_of(name: str):
             matrix, length, decay = matrices[name]
-            scores = np.asarray(history_matrix(length, decay) @ matrix) + tie
+            scores = history_matrix(length, decay) @ matrix
+            scores = (scores.toarray() if sp.issparse(scores) else np.asarray(scores)) + tie
             return top_k_from_scores(scores, qids, doc_ids, 100, dev.exclude)
 
         qrels = {q: dev.qrels[q] for q in qids}

@@ -53,6 +53,7 @@ def test_hybrid_is_scored_with_verdicts_against_each_part_and_kept_as_fusion_jso
     fusion = json.loads((tmp_path / "ev" / "fusion.json").read_text())
     assert saved["fusion"]["hybrid"] == fusion
     assert list(fusion["weights"]) == PARTS and fusion["method"] == "wsum" and fusion["split"] == "dev"
+    assert fusion["norm"] == "zmuv" and saved["fusion"]["base_hybrid"]["norm"] == "zmuv"  # recommendation: z-score only
     assert set(fusion["dev_metric"]) == {"hybrid", *PARTS} and fusion["n_queries"] == 60 and not fusion["default"]
     assert list(saved["fusion"]["base_hybrid"]["weights"]) == ["base", "cooccurrence", "transitions", "popularity"]
     # every slice (cold / warm targets, history length) has a row for every part and the hybrid
@@ -162,3 +163,16 @@ def test_eval_reads_learned_nothing_from_the_model_folders_train_log(tmp_path):
     assert _trained_to_nothing(tmp_path)
     (tmp_path / "train_log.json").write_text("{broken")
     assert not _trained_to_nothing(tmp_path)
+
+
+def test_a_part_that_does_not_list_an_item_abstains_under_z_scores_and_sinks_it_under_min_max():
+    # The text tower ranks a cold item first; co-occurrence knows nothing of it (not in its run).
+    runs = {"model": {"u": [("cold", 3.0), ("a", 2.0), ("b", 1.0)]}, "cooccurrence": {"u": [("a", 2.0), ("b", 1.0)]}}
+    weights = {"model": 0.5, "cooccurrence": 0.5}
+    z = fuse_runs(FusionSpec(method="wsum", norm="zmuv", weights=weights), runs)["u"]
+    # z-scores: model (1.22, 0, -1.22), co-occurrence a 1, b -1, cold 0 = its mean: the part abstains.
+    assert [d for d, _ in z] == ["cold", "a", "b"]
+    assert dict(z) == pytest.approx({"cold": 0.5 * 1.5**0.5, "a": 0.5, "b": -0.5 * 1.5**0.5 - 0.5})
+    # min-max: cold gets co-occurrence's minimum (0) and falls below a (0.5 · 0.5 + 0.5 · 1).
+    minmax = fuse_runs(FusionSpec(method="wsum", norm="min-max", weights=weights), runs)["u"]
+    assert [d for d, _ in minmax] == ["a", "cold", "b"]
