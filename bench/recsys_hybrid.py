@@ -1,9 +1,9 @@
 """Benchmark: ways to fuse a text tower with co-occurrence, transitions and popularity, on the DEV split only.
 
-What ``embedtune eval`` chooses for recommendation data (z-score or min-max weighted sum of the model,
+What ``embedtune eval`` chooses for recommendation data (per-user z-score weighted sum of the model,
 co-occurrence, transitions and popularity, weights tuned on dev by ranx) next to the alternatives it
 could have chosen: the documented default (equal z-score weights of the model and co-occurrence, fixed
-in advance), reciprocal rank fusion, each normalisation alone, the tuned fusion without transitions (what ``eval`` fused before
+in advance), reciprocal rank fusion, min-max and both normalisations, the tuned fusion without transitions (what ``eval`` fused before
 transitions existed), without popularity, and without the model. Each part ranks the dev users' second-to-last item with the history
 before it excluded (top 100 each), exactly as the evaluation does; the test split is never read, so
 this may be run as often as needed before the one test evaluation::
@@ -60,29 +60,32 @@ def main() -> None:
     rank_seconds = time.perf_counter() - started
 
     others = data_kind(dev.kind).hybrid_with
+    norms = data_kind(dev.kind).fusion_norms
     parts = {p: runs[p] for p in ("model", *others)}
     default = default_fusion(others)
 
     def tuned(names: tuple[str, ...]) -> FusionSpec:
-        return choose_fusion({p: runs[p] for p in names}, qrels, split=DEV_SPLIT, depth=depths[0],
+        return choose_fusion({p: runs[p] for p in names}, qrels, split=DEV_SPLIT, depth=depths[0], norms=norms,
                              default=default_fusion(tuple(p for p in names if p != "model")))
 
     started = time.perf_counter()
     fusions: dict[str, FusionSpec] = {
-        "tuned (embedtune eval)": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default, depth=depths[0]),
+        "tuned (embedtune eval)": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default, depth=depths[0],
+                                                norms=norms),
         "documented default": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default, rule="default"),
         "rrf (k tuned)": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default, methods=("rrf",)),
-        "tuned, z-score only": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default, norms=("zmuv",)),
+        "tuned, z-score or min-max": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default),
         "tuned, min-max only": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default, norms=("min-max",)),
         "tuned, no transitions": tuned(("model", "cooccurrence", "popularity")),
         "tuned, no popularity": tuned(("model", "cooccurrence", "transitions")),
         "tuned, no model (cooccurrence ⊕ transitions ⊕ popularity)": choose_fusion(
-            {p: runs[p] for p in others}, qrels, split=DEV_SPLIT, depth=depths[0]),
+            {p: runs[p] for p in others}, qrels, split=DEV_SPLIT, depth=depths[0], norms=norms),
         "base ⊕ the same, tuned": choose_fusion(
-            {p: runs[p] for p in ("base", *others)}, qrels, split=DEV_SPLIT,
+            {p: runs[p] for p in ("base", *others)}, qrels, split=DEV_SPLIT, norms=norms,
             default=default.renamed({"model": "base"})),
     }
-    fusions.update({f"tuned, depth {d}": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default, depth=d)
+    fusions.update({f"tuned, depth {d}": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default, depth=d,
+                                                       norms=norms)
                     for d in depths[1:]})
     choose_seconds = time.perf_counter() - started
     rows = {name: {q: ranked[:RUN_DEPTH] for q, ranked in runs[name].items()}
