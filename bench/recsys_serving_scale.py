@@ -16,8 +16,8 @@ fresh process, so the peak RSS is that size's own.
 the search cost) built as ``index build`` builds it (HNSW from 50,000 rows, recsys statistics
 attached), then :meth:`Recommender.from_index` with the real MiniLM encoder (torch) timing
 ``rank(user_id=…)`` for known users, per mode: ``text`` = profile (DuckDB) + one encode + index search;
-``cooccurrence`` = profile + co-occurrence scoring of 100,000 items; ``hybrid`` = profile + the three
-parts' top 100 (text, co-occurrence, popularity) + ``fuse_runs`` (no fusion.json here: the documented
+``cooccurrence`` = profile + co-occurrence scoring of 100,000 items; ``hybrid`` = profile + the four
+parts' top 100 (text, co-occurrence, transitions, popularity) + ``fuse_runs`` (no fusion.json here: the documented
 default weights; the cost does not depend on them). ``served_as`` counts the modes that answered (a
 user whose history has no co-occurrence statistics is answered by the text tower).
 """
