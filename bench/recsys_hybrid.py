@@ -1,9 +1,10 @@
-"""Benchmark: ways to fuse a text tower with co-occurrence and popularity, compared on the DEV split only.
+"""Benchmark: ways to fuse a text tower with co-occurrence, transitions and popularity, on the DEV split only.
 
-What ``embedtune eval`` chooses for recommendation data (z-score or min-max weighted sum, weights
-tuned on dev by ranx) next to the alternatives it could have chosen: the documented default (equal
-z-score weights of the model and co-occurrence, fixed in advance), reciprocal rank fusion, and the
-tuned fusion without popularity. Each part ranks the dev users' second-to-last item with the history
+What ``embedtune eval`` chooses for recommendation data (per-user z-score weighted sum of the model,
+co-occurrence, transitions and popularity, weights tuned on dev by ranx) next to the alternatives it
+could have chosen: the documented default (equal z-score weights of the model and co-occurrence, fixed
+in advance), reciprocal rank fusion, min-max and both normalisations, the tuned fusion without transitions (what ``eval`` fused before
+transitions existed), without popularity, and without the model. Each part ranks the dev users' second-to-last item with the history
 before it excluded (top 100 each), exactly as the evaluation does; the test split is never read, so
 this may be run as often as needed before the one test evaluation::
 
@@ -49,6 +50,8 @@ def main() -> None:
     from embedtune.data.kinds import data_kind
 
     spec = data_kind(dev.kind).metrics
+    if "transitions" not in data_kind(dev.kind).hybrid_with:
+        raise SystemExit(f"{args.data} is not recommendation data")
     started = time.perf_counter()
     deepest = max(depths)
     runs = {"model": DenseSystem("model", args.model).rank(dev, deepest),
@@ -56,24 +59,37 @@ def main() -> None:
     runs.update({s.name: s.rank(dev, deepest) for s in recsys_baselines(args.data, dev)})
     rank_seconds = time.perf_counter() - started
 
-    three = {p: runs[p] for p in ("model", "cooccurrence", "popularity")}
-    default = default_fusion(("cooccurrence", "popularity"))
+    others = data_kind(dev.kind).hybrid_with
+    norms = data_kind(dev.kind).fusion_norms
+    parts = {p: runs[p] for p in ("model", *others)}
+    default = default_fusion(others)
+
+    def tuned(names: tuple[str, ...]) -> FusionSpec:
+        return choose_fusion({p: runs[p] for p in names}, qrels, split=DEV_SPLIT, depth=depths[0], norms=norms,
+                             default=default_fusion(tuple(p for p in names if p != "model")))
+
     started = time.perf_counter()
     fusions: dict[str, FusionSpec] = {
-        "tuned (embedtune eval)": choose_fusion(three, qrels, split=DEV_SPLIT, default=default, depth=depths[0]),
-        "documented default": choose_fusion(three, qrels, split=DEV_SPLIT, default=default, rule="default"),
-        "rrf (k tuned)": choose_fusion(three, qrels, split=DEV_SPLIT, default=default, methods=("rrf",)),
-        "tuned, no popularity": choose_fusion({p: runs[p] for p in ("model", "cooccurrence")}, qrels,
-                                              split=DEV_SPLIT),
-        "base ⊕ cooccurrence ⊕ popularity, tuned": choose_fusion(
-            {p: runs[p] for p in ("base", "cooccurrence", "popularity")}, qrels, split=DEV_SPLIT,
+        "tuned (embedtune eval)": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default, depth=depths[0],
+                                                norms=norms),
+        "documented default": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default, rule="default"),
+        "rrf (k tuned)": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default, methods=("rrf",)),
+        "tuned, z-score or min-max": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default),
+        "tuned, min-max only": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default, norms=("min-max",)),
+        "tuned, no transitions": tuned(("model", "cooccurrence", "popularity")),
+        "tuned, no popularity": tuned(("model", "cooccurrence", "transitions")),
+        "tuned, no model (cooccurrence ⊕ transitions ⊕ popularity)": choose_fusion(
+            {p: runs[p] for p in others}, qrels, split=DEV_SPLIT, depth=depths[0], norms=norms),
+        "base ⊕ the same, tuned": choose_fusion(
+            {p: runs[p] for p in ("base", *others)}, qrels, split=DEV_SPLIT, norms=norms,
             default=default.renamed({"model": "base"})),
     }
-    fusions.update({f"tuned, depth {d}": choose_fusion(three, qrels, split=DEV_SPLIT, default=default, depth=d)
+    fusions.update({f"tuned, depth {d}": choose_fusion(parts, qrels, split=DEV_SPLIT, default=default, depth=d,
+                                                       norms=norms)
                     for d in depths[1:]})
     choose_seconds = time.perf_counter() - started
     rows = {name: {q: ranked[:RUN_DEPTH] for q, ranked in runs[name].items()}
-            for name in ("model", "base", "popularity", "cooccurrence")}
+            for name in ("model", "base", *others)}
     rows.update({f"hybrid: {name}": fuse_runs(f, runs, k=RUN_DEPTH) for name, f in fusions.items()})
 
     slices = _read_slices(args.data, dev)
@@ -94,7 +110,7 @@ def main() -> None:
     print()
     for name, f in fusions.items():
         print(f"- {name}: {f.describe()} ({f.note})")
-    print(f"\nranking the dev split: {rank_seconds:.1f} s; choosing the five fusions: {choose_seconds:.1f} s")
+    print(f"\nranking the dev split: {rank_seconds:.1f} s; choosing the {len(fusions)} fusions: {choose_seconds:.1f} s")
     if args.out is not None:
         args.out.write_text(json.dumps({"table": table, "fusions": {k: v.model_dump() for k, v in fusions.items()},
                                         "seconds": {"rank": rank_seconds, "choose": choose_seconds}}, indent=2))

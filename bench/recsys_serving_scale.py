@@ -7,7 +7,8 @@ one user's `recommend` latency against a 100,000-item index. Not a test; prints 
 ``stats``: a synthetic Tmall-style log (:mod:`embedtune.recsys.generate`: 100,000 items in 20
 categories, Zipf popularity, ~20 clicks + funnel events per user) written as an ``interactions.parquet``
 whose last two events per user are held out (not ``train``), then :meth:`ItemStats.from_data_dir`
-timed, its CSR sized (data + indices + indptr bytes), saved and loaded again. Each size runs in a
+timed (co-occurrence, transitions and popularity), both CSRs sized (data + indices + indptr bytes), saved
+and loaded again, and one history scored by each. Each size runs in a
 fresh process, so the peak RSS is that size's own.
 
 ``latency``: a real DATA_DIR (``embedtune recsys build``) of that log, an index of its items with
@@ -15,8 +16,8 @@ fresh process, so the peak RSS is that size's own.
 the search cost) built as ``index build`` builds it (HNSW from 50,000 rows, recsys statistics
 attached), then :meth:`Recommender.from_index` with the real MiniLM encoder (torch) timing
 ``rank(user_id=…)`` for known users, per mode: ``text`` = profile (DuckDB) + one encode + index search;
-``cooccurrence`` = profile + co-occurrence scoring of 100,000 items; ``hybrid`` = profile + the three
-parts' top 100 (text, co-occurrence, popularity) + ``fuse_runs`` (no fusion.json here: the documented
+``cooccurrence`` = profile + co-occurrence scoring of 100,000 items; ``hybrid`` = profile + the four
+parts' top 100 (text, co-occurrence, transitions, popularity) + ``fuse_runs`` (no fusion.json here: the documented
 default weights; the cost does not depend on them). ``served_as`` counts the modes that answered (a
 user whose history has no co-occurrence statistics is answered by the text tower).
 """
@@ -83,13 +84,21 @@ def stats_one(n_users: int, n_items: int, out: Path) -> dict:
     for h in histories:
         stats.cooccurrence_scores([h])
     t_score = (time.perf_counter() - t4) / len(histories)
+    t5 = time.perf_counter()
+    for h in histories:
+        stats.transition_scores([h])
+    t_transition = (time.perf_counter() - t5) / len(histories)
+    trans = stats.transitions
     return {
         "users": n_users, "items": n_items, "log_rows": rows, "train_events": stats.info["train_events"],
         "generate_s": round(t_gen, 1), "build_s": round(t_build, 1), "similarity_nnz": int(sim.nnz),
         "nnz_per_item": round(sim.nnz / n_items, 1),
         "csr_mib": round((sim.data.nbytes + sim.indices.nbytes + sim.indptr.nbytes) / 2**20, 1),
         "npz_mib": round((out / "model" / "recsys" / "cooccurrence.npz").stat().st_size / 2**20, 1),
+        "transitions_nnz": int(trans.nnz),
+        "transitions_csr_mib": round((trans.data.nbytes + trans.indices.nbytes + trans.indptr.nbytes) / 2**20, 1),
         "save_s": round(t_save, 2), "load_s": round(t_load, 2), "score_one_history_ms": round(t_score * 1000, 2),
+        "transitions_one_history_ms": round(t_transition * 1000, 2),
         "peak_rss_gib_before_build": round(rss_before, 2), "peak_rss_gib": round(rss_after, 2),
     }
 

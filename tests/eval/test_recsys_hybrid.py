@@ -16,7 +16,7 @@ from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.generate import generate_shop, write_shop
 from tests.eval.eval_helpers import poisoned_copy
 
-PARTS = ["model", "cooccurrence", "popularity"]
+PARTS = ["model", "cooccurrence", "transitions", "popularity"]
 
 
 def _shop(folder: Path, **kw) -> Path:
@@ -42,9 +42,10 @@ def clean(shop_data, base_model):
 
 def test_hybrid_is_scored_with_verdicts_against_each_part_and_kept_as_fusion_json(clean, tmp_path):
     result = clean
-    assert list(result.systems) == ["model", "base", "popularity", "cooccurrence", "hybrid", "base_hybrid"]
+    assert list(result.systems) == ["model", "base", "popularity", "cooccurrence", "transitions", "hybrid",
+                                    "base_hybrid"]
     against = [c.baseline for c in result.comparisons if c.system == "hybrid"]
-    assert against == ["model", "cooccurrence", "popularity", "base", "base_hybrid"]
+    assert against == ["model", "cooccurrence", "transitions", "popularity", "base", "base_hybrid"]
     assert "hybrid: " in result.verdict
 
     write_eval(result, tmp_path / "ev")
@@ -52,8 +53,9 @@ def test_hybrid_is_scored_with_verdicts_against_each_part_and_kept_as_fusion_jso
     fusion = json.loads((tmp_path / "ev" / "fusion.json").read_text())
     assert saved["fusion"]["hybrid"] == fusion
     assert list(fusion["weights"]) == PARTS and fusion["method"] == "wsum" and fusion["split"] == "dev"
+    assert fusion["norm"] == "zmuv" and saved["fusion"]["base_hybrid"]["norm"] == "zmuv"  # recommendation: z-score only
     assert set(fusion["dev_metric"]) == {"hybrid", *PARTS} and fusion["n_queries"] == 60 and not fusion["default"]
-    assert list(saved["fusion"]["base_hybrid"]["weights"]) == ["base", "cooccurrence", "popularity"]
+    assert list(saved["fusion"]["base_hybrid"]["weights"]) == ["base", "cooccurrence", "transitions", "popularity"]
     # every slice (cold / warm targets, history length) has a row for every part and the hybrid
     for values in saved["slices"].values():
         for row in values.values():
@@ -70,7 +72,7 @@ def test_the_hybrid_ranking_is_the_hand_computed_fusion_of_the_parts_runs(shop_d
         exclude.setdefault(user, set()).add(item)
     for user, fused in result.systems["hybrid"].run.items():
         # 40 items: every part ranks all of a user's candidates, so no item is missing from a part
-        by_part = {p: dict(result.systems[p].run[user]) for p in PARTS}
+        by_part = {p: dict(result.systems[p].run[user]) for p in given.parts}
         assert all(set(scores) == set(by_part["model"]) for scores in by_part.values())
         assert exclude[user] and not set(by_part["model"]) & exclude[user]  # history excluded before fusion
         total = dict.fromkeys(by_part["model"], 0.0)
@@ -124,7 +126,7 @@ def test_without_a_dev_split_the_documented_recommendation_default_is_used(tmp_p
 def test_a_fusion_of_other_parts_is_refused_before_any_ranking(shop_data):
     from embedtune.errors import EmbedtuneError
 
-    with pytest.raises(EmbedtuneError, match="fuses one model with cooccurrence, popularity"):
+    with pytest.raises(EmbedtuneError, match="fuses one model with cooccurrence, transitions, popularity"):
         evaluate("no-such-model", shop_data, "test", fusion=FusionSpec(weights={"model": 0.7, "bm25": 0.3}))
 
 
@@ -161,3 +163,16 @@ def test_eval_reads_learned_nothing_from_the_model_folders_train_log(tmp_path):
     assert _trained_to_nothing(tmp_path)
     (tmp_path / "train_log.json").write_text("{broken")
     assert not _trained_to_nothing(tmp_path)
+
+
+def test_a_part_that_does_not_list_an_item_abstains_under_z_scores_and_sinks_it_under_min_max():
+    # The text tower ranks a cold item first; co-occurrence knows nothing of it (not in its run).
+    runs = {"model": {"u": [("cold", 3.0), ("a", 2.0), ("b", 1.0)]}, "cooccurrence": {"u": [("a", 2.0), ("b", 1.0)]}}
+    weights = {"model": 0.5, "cooccurrence": 0.5}
+    z = fuse_runs(FusionSpec(method="wsum", norm="zmuv", weights=weights), runs)["u"]
+    # z-scores: model (1.22, 0, -1.22), co-occurrence a 1, b -1, cold 0 = its mean: the part abstains.
+    assert [d for d, _ in z] == ["cold", "a", "b"]
+    assert dict(z) == pytest.approx({"cold": 0.5 * 1.5**0.5, "a": 0.5, "b": -0.5 * 1.5**0.5 - 0.5})
+    # min-max: cold gets co-occurrence's minimum (0) and falls below a (0.5 · 0.5 + 0.5 · 1).
+    minmax = fuse_runs(FusionSpec(method="wsum", norm="min-max", weights=weights), runs)["u"]
+    assert [d for d, _ in minmax] == ["a", "cold", "b"]

@@ -4,7 +4,12 @@ import math
 from pathlib import Path
 
 from embedtune.data import load_retrieval_split
-from embedtune.recsys.baselines import CooccurrenceRecommender, PopularityRecommender, recsys_baselines
+from embedtune.recsys.baselines import (
+    CooccurrenceRecommender,
+    PopularityRecommender,
+    TransitionsRecommender,
+    recsys_baselines,
+)
 from tests.recsys.conftest import cooccurrence_shop
 
 
@@ -37,8 +42,19 @@ def test_cooccurrence_scores_items_that_share_users_with_the_history(tmp_path):
 def test_recsys_baselines_are_named_for_the_evaluator(tmp_path):
     out, split = shop(tmp_path)
     systems = recsys_baselines(out, split)
-    assert [s.name for s in systems] == ["popularity", "cooccurrence"]
+    assert [s.name for s in systems] == ["popularity", "cooccurrence", "transitions"]
     for system in systems:
         run = system.rank(split, k=10)
         for qid, ranked in run.items():
             assert not {d for d, _ in ranked} & split.exclude.get(qid, set())
+
+
+def test_transitions_score_what_followed_the_history_in_training_sequences(tmp_path):
+    out, split = shop(tmp_path)
+    run = TransitionsRecommender(out).rank(split, k=4)
+    # u4's history is {b}; in training, only c ever followed b (u2: a, b, c): share 1. a never followed b: it
+    # is ranked by the popularity tie-break only, before d and e (no training events).
+    ranked = run["uu4@1"]
+    assert [d for d, _ in ranked] == ["c", "a", "d", "e"]
+    assert math.isclose(ranked[0][1], 1.0, rel_tol=1e-4)
+    assert ranked[1][1] < 1e-5

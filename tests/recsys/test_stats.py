@@ -5,10 +5,11 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from embedtune.errors import EmbedtuneError
-from embedtune.recsys.stats import STATS_DIR, ItemStats, recent_distinct
+from embedtune.recsys.stats import STATS_DIR, TRANSITIONS_FILE, ItemStats, recent_distinct
 from tests.recsys.conftest import cooccurrence_shop
 
 
@@ -58,8 +59,12 @@ def test_saved_statistics_round_trip_and_replace_the_folder_whole(tmp_path):
     assert back.popularity.tolist() == stats.popularity.tolist()
     assert (back.recency_decay, back.history_items) == (stats.recency_decay, stats.history_items)
     assert np.allclose(back.cooccurrence_scores([["b", "a"]]), stats.cooccurrence_scores([["b", "a"]]))
+    assert np.allclose(back.transitions.toarray(), stats.transitions.toarray())
+    assert (back.transition_history, back.transition_decay) == (stats.transition_history, stats.transition_decay)
+    assert np.allclose(back.transition_scores([["b", "a"]]), stats.transition_scores([["b", "a"]]))
     info = json.loads((model / STATS_DIR / "item_stats.json").read_text())
     assert info["items"] == 6 and info["similarity_nnz"] == stats.similarity.nnz
+    assert info["schema_version"] == 2 and info["transitions_nnz"] == stats.transitions.nnz == 3
 
 
 def test_missing_or_inconsistent_statistics_are_clear_errors(tmp_path):
@@ -70,3 +75,62 @@ def test_missing_or_inconsistent_statistics_are_clear_errors(tmp_path):
     (tmp_path / "m" / STATS_DIR / "item_ids.json").write_text('["a"]')
     with pytest.raises(EmbedtuneError, match="disagree on the item count"):
         ItemStats.load(tmp_path / "m")
+
+
+def test_transitions_are_directional_and_hand_computed(tmp_path):
+    stats = ItemStats.from_data_dir(data_dir(tmp_path))  # window 10: every later item of a sequence counts
+    # Training sequences: u1 a→b, u2 a→b→c, u3 a→c, u4 b. Pairs leaving a: a→b twice (u1, u2), a→c twice
+    # (u2 two steps later, u3); leaving b: b→c once. Each row is the share of what followed.
+    t = stats.transitions.toarray()
+    assert t[0, 1] == t[0, 2] == 0.5 and t[1, 2] == 1.0
+    assert np.count_nonzero(t) == 3  # nothing flows backwards (b→a, c→a, c→b) and d, e are targets only
+    # History b then a (a most recent, decay 0.7): c after a, and after b weighted 0.7; b after a.
+    scores = stats.transition_scores([["a", "b"]], ["a", "b", "c", "d"])
+    assert math.isclose(scores[0, 2], 0.5 + 0.7 * 1.0, rel_tol=1e-5)
+    assert math.isclose(scores[0, 1], 0.5, rel_tol=1e-5)
+    # Co-occurrence ranks a first after b (2 shared users); transitions rank c, which followed b.
+    assert stats.transition_scores([["b"]])[0].argmax() == 2 and stats.cooccurrence_scores([["b"]])[0].argmax() == 0
+
+
+def test_transitions_collapse_repeated_events_and_skip_unknown_items(tiny_shop, tmp_path):
+    from embedtune.recsys.build import build_recsys
+
+    out = build_recsys(*tiny_shop, tmp_path / "data").out_dir
+    stats = ItemStats.from_data_dir(out)
+    # u1 trains on i1, i2 (click), i2 (buy): one step each for i1 and i2 — i1→i2 at distance 1, not 1 + 1/2.
+    # u2 trains on nothing (i1 is its dev target, i3 its test target, i9 is not in the catalog).
+    t = stats.transitions.toarray()
+    assert math.isclose(t[stats.row["i1"], stats.row["i2"]], 1.0, rel_tol=1e-6)
+    assert np.count_nonzero(t) == 1
+
+
+def test_transitions_never_read_dev_or_test_targets(tmp_path):
+    data = data_dir(tmp_path)
+    clean = ItemStats.from_data_dir(data)
+    # Poison every dev/test event: what they hold must not change a single statistic.
+    path = data / "interactions.parquet"
+    inter = pd.read_parquet(path)
+    evaluated = inter["split"] != "train"
+    inter.loc[evaluated, "item_id"] = np.where(inter.loc[evaluated, "pos"] % 2 == 0, "a", "c")
+    inter.to_parquet(path)
+    poisoned = ItemStats.from_data_dir(data)
+    assert (poisoned.transitions != clean.transitions).nnz == 0
+    assert (poisoned.similarity != clean.similarity).nnz == 0
+    assert poisoned.popularity.tolist() == clean.popularity.tolist()
+
+
+def test_statistics_of_schema_1_still_load_and_get_transitions_from_the_data_dir(tmp_path):
+    data = data_dir(tmp_path)
+    stats = ItemStats.from_data_dir(data)
+    stats.save(tmp_path / "m")
+    folder = tmp_path / "m" / STATS_DIR
+    (folder / TRANSITIONS_FILE).unlink()
+    info = json.loads((folder / "item_stats.json").read_text())
+    (folder / "item_stats.json").write_text(json.dumps({**info, "schema_version": 1}))
+    old = ItemStats.load(tmp_path / "m")
+    assert old.transitions is None
+    with pytest.raises(EmbedtuneError, match="no transitions"):
+        old.transition_scores([["a"]])
+    completed = old.with_transitions(data)
+    assert np.allclose(completed.transitions.toarray(), stats.transitions.toarray())
+    assert np.allclose(completed.cooccurrence_scores([["b"]]), stats.cooccurrence_scores([["b"]]))

@@ -28,6 +28,7 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+from embedtune.data.kinds import data_kind
 from embedtune.data.origin import GENERATED, split_query_origin
 from embedtune.data.records import RetrievalSplit
 from embedtune.errors import EmbedtuneError
@@ -125,7 +126,7 @@ def hybrid_fusions(
         out = {}
         for name, part in wanted.items():
             out[name] = choose_fusion({part: dense[part].rank(dev, depth), **other_runs}, qrels, split=DEV_SPLIT,
-                                      data=str(data_dir), depth=depth, rule=rule,
+                                      data=str(data_dir), depth=depth, rule=rule, norms=data_kind(dev.kind).fusion_norms,
                                       default=default.renamed({"model": part}))
             if origin == GENERATED:
                 out[name] = out[name].model_copy(update={

@@ -6,8 +6,13 @@
   rows of the items in that user's history before the target, recent items weighted more
   (``recency_decay ** k`` for the k-th most recent distinct item); popularity breaks ties, so a
   user whose items never co-occur still gets a ranking.
+* ``transitions``: what tends to come next — directional item-to-later-item weights from users'
+  time-ordered training events (within ``transition_window`` steps, weight ``1 / distance``), scored
+  from the user's last ``transition_history`` items (``transition_decay ** k``); popularity breaks ties.
+  Leave-one-out targets are a user's *next* item, which a symmetric co-occurrence cannot tell from
+  an earlier one.
 
-Both score with :class:`~embedtune.recsys.stats.ItemStats` (counts only from events labelled ``split ==
+All three score with :class:`~embedtune.recsys.stats.ItemStats` (counts only from events labelled ``split ==
 'train'`` in ``interactions.parquet``), the statistics ``train`` and ``index build`` save for serving;
 a query's own history is the user's events strictly before its target, as in the profile. Both systems never return
 an item in ``split.exclude[query_id]``; ties are broken by item id.
@@ -23,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +40,9 @@ from embedtune.recsys.build import INTERACTIONS_FILE
 from embedtune.recsys.stats import (
     DEFAULT_HISTORY_ITEMS,
     DEFAULT_RECENCY_DECAY,
+    DEFAULT_TRANSITION_DECAY,
+    DEFAULT_TRANSITION_HISTORY,
+    DEFAULT_TRANSITION_WINDOW,
     ItemStats,
     connect_interactions,
 )
@@ -106,14 +115,46 @@ class CooccurrenceRecommender:
     def rank(self, split: RetrievalSplit, k: int) -> Run:
         doc_ids = list(split.corpus)
         stats = self.stats or ItemStats.from_data_dir(self.data_dir, doc_ids, self.recency_decay, self.history_items)
-        query_ids = split.query_ids
-        histories = query_histories(self.data_dir, query_ids, self.history_items)
-        run: Run = {}
-        for start in range(0, len(query_ids), 1024):
-            chunk = query_ids[start : start + 1024]
-            scores = stats.cooccurrence_scores([histories.get(q, []) for q in chunk], doc_ids)
-            run.update(top_k_from_scores(scores, chunk, doc_ids, k, split.exclude))
-        return run
+        return rank_by_history(self.data_dir, split, k, self.history_items, stats.cooccurrence_scores)
+
+
+class TransitionsRecommender:
+    """Item-to-next-item: items that followed the user's most recent items in training sequences."""
+
+    name = "transitions"
+
+    def __init__(self, data_dir: str | Path, stats: ItemStats | None = None):
+        self.data_dir = Path(data_dir)
+        self.stats = stats
+        history = stats.transition_history if stats else DEFAULT_TRANSITION_HISTORY
+        decay = stats.transition_decay if stats else DEFAULT_TRANSITION_DECAY
+        window = stats.info.get("transition_window", DEFAULT_TRANSITION_WINDOW) if stats else DEFAULT_TRANSITION_WINDOW
+        self.description = (
+            f"item-to-next-item transitions: the share of what followed each item within {window} steps of users' "
+            f"time-ordered training events, summed over the user's last {history} items weighted {decay}^age; "
+            "popularity breaks ties"
+        )
+
+    def rank(self, split: RetrievalSplit, k: int) -> Run:
+        stats = self.stats or ItemStats.from_data_dir(self.data_dir, list(split.corpus))
+        return rank_by_history(self.data_dir, split, k, stats.transition_history, stats.transition_scores)
+
+
+def rank_by_history(
+    data_dir: Path, split: RetrievalSplit, k: int, history_items: int,
+    score: Callable[[list[list[str]], list[str]], np.ndarray],
+) -> Run:
+    """Top ``k`` per query of ``score(histories, doc_ids)``, each query's history being its user's last
+    ``history_items`` distinct items before the target (most recent first); excluded items left out."""
+    doc_ids = list(split.corpus)
+    query_ids = split.query_ids
+    histories = query_histories(data_dir, query_ids, history_items)
+    run: Run = {}
+    for start in range(0, len(query_ids), 1024):
+        chunk = query_ids[start : start + 1024]
+        run.update(top_k_from_scores(score([histories.get(q, []) for q in chunk], doc_ids), chunk, doc_ids, k,
+                                     split.exclude))
+    return run
 
 
 def recsys_baselines(data_dir: Path, split: RetrievalSplit) -> list[RankingSystem]:
@@ -122,4 +163,5 @@ def recsys_baselines(data_dir: Path, split: RetrievalSplit) -> list[RankingSyste
     if not (data_dir / INTERACTIONS_FILE).is_file():
         raise EmbedtuneError(f"{data_dir / INTERACTIONS_FILE} not found: rebuild with `embedtune recsys build`")
     stats = ItemStats.from_data_dir(data_dir, list(split.corpus))
-    return [PopularityRecommender(data_dir, stats), CooccurrenceRecommender(data_dir, stats=stats)]
+    return [PopularityRecommender(data_dir, stats), CooccurrenceRecommender(data_dir, stats=stats),
+            TransitionsRecommender(data_dir, stats)]

@@ -18,17 +18,17 @@ Modes (:data:`MODES`):
 * ``text``: cosine between profile and item vectors (the evaluation's ``model`` system).
 * ``cooccurrence``: item-to-item co-occurrence with the history
   (:class:`~embedtune.recsys.stats.ItemStats`, the evaluation's ``cooccurrence`` system).
-* ``hybrid``: each part of the fusion — ``model``, ``cooccurrence``, ``popularity``, named as the
-  evaluation's systems — ranks its top ``fusion.depth`` items for the user (history excluded as in
+* ``hybrid``: each part of the fusion — ``model``, ``cooccurrence``, ``transitions``, ``popularity``,
+  named as the evaluation's systems — ranks its top ``fusion.depth`` items for the user (history excluded as in
   evaluation), and :func:`embedtune.fusion.fuse_runs` fuses them with the ``fusion.json`` chosen on
   dev: the ranking evaluation scored for a user with that history.
 
 When none of the history's items has co-occurrence statistics (new items, or items nobody else met in
-training), ``cooccurrence`` and ``hybrid`` fall back to the text tower for that request and say so in
-:attr:`Ranking.fallback`. The default mode (:func:`choose_recommend_mode`) is ``hybrid`` when the
+training), ``cooccurrence`` falls back to the text tower for that request and says so in
+:attr:`Ranking.fallback`; so does ``hybrid`` when neither co-occurrence nor transitions know any of them. The default mode (:func:`choose_recommend_mode`) is ``hybrid`` when the
 ``fusion.json`` records that the hybrid beat the text tower on dev, else ``text``; without a
 ``fusion.json`` a requested hybrid uses :mod:`embedtune.fusion`'s documented default (equal z-score
-weights over the three parts, as :func:`~embedtune.fusion.choose_fusion` gives without judged queries).
+weights over the four parts, as :func:`~embedtune.fusion.choose_fusion` gives without judged queries).
 
 Example::
 
@@ -63,7 +63,9 @@ from embedtune.recsys.stats import STATS_DIR, ItemStats, recent_distinct
 
 MODES = RECOMMEND_MODES
 #: The parts of the hybrid, named as the evaluation's systems: ``fusion.json`` weighs parts by these names.
-HYBRID_PARTS: tuple[str, ...] = ("model", "cooccurrence", "popularity")
+HYBRID_PARTS: tuple[str, ...] = ("model", "cooccurrence", "transitions", "popularity")
+#: The parts scored from the history's items by the statistics (the text tower reads the profile instead).
+HISTORY_PARTS: tuple[str, ...] = ("cooccurrence", "transitions")
 #: The query id of a served request in the runs handed to :func:`~embedtune.fusion.fuse_runs`.
 _NOW = "now"
 
@@ -98,8 +100,8 @@ class RecommendModes(ServedModes):
 
 
 def default_hybrid_fusion() -> FusionSpec:
-    """:mod:`embedtune.fusion`'s documented default over the three parts: its method and norm, and equal
-    weights (what :func:`~embedtune.fusion.choose_fusion` gives three parts without judged queries)."""
+    """:mod:`embedtune.fusion`'s documented default over the hybrid's parts: its method and norm, and equal
+    weights (what :func:`~embedtune.fusion.choose_fusion` gives them without judged queries)."""
     return DEFAULT_FUSION.model_copy(update={
         "weights": {p: 1.0 / len(HYBRID_PARTS) for p in HYBRID_PARTS},
         "note": "documented default: no fusion.json chosen on a dev split",
@@ -195,6 +197,7 @@ class Recommender:
         model_dir = self.system.model_path
         self.stats = stats or _load_stats([model_dir], self.data_dir, item_ids)
         self.modes = choose_recommend_mode(find_fusion([model_dir]))
+        self._complete_stats()
         self._open_profiles()
 
     @classmethod
@@ -233,6 +236,7 @@ class Recommender:
         folders = [p for p in (index.path, model_dir) if p is not None]
         self.stats = stats or _load_stats(folders, self.data_dir, [i for i in index.ids if i in index])
         self.modes = recommend_modes_of_index(index)
+        self._complete_stats()
         self._open_profiles()
         return self
 
@@ -257,12 +261,18 @@ class Recommender:
             user_attributes=tuple(columns.get("user_attributes") or ()),
         )
 
+    def _complete_stats(self) -> None:
+        """Statistics saved before transitions existed (schema 1) get them from the DATA_DIR when the
+        fusion weighs them."""
+        if self.stats.transitions is None and "transitions" in self.modes.fusion.parts:
+            self.stats = self.stats.with_transitions(self.data_dir)
+
     def _open_profiles(self) -> None:
         index = self.index
         self.item_ids = [i for i in index.ids if i in index]
         self._known_items = set(self.item_ids)
         # Each index row's column in the statistics (-1: an item added after them), computed once: the
-        # co-occurrence and popularity parts score every row per request.
+        # statistics parts score every row per request.
         self._stats_cols = np.array([self.stats.row.get(i, -1) for i in index.ids], dtype=np.int64)
         self._popularity_rows = self._on_rows(self.stats.popularity_scores()[0])
         self._lock = threading.Lock()
@@ -376,9 +386,13 @@ class Recommender:
         recent = recent_distinct(items, self.stats.history_items)
         fusion = self.modes.fusion
         fallback = None
-        needs_cooccurrence = mode == "cooccurrence" or (mode == "hybrid" and "cooccurrence" in fusion.parts)
-        if needs_cooccurrence and not self._has_cooccurrence(recent):
+        if mode == "cooccurrence" and not self.stats.has_signal("cooccurrence", recent):
             fallback = "no item of the history has co-occurrence statistics: ranked by the text tower"
+            mode = "text"
+        history_parts = [p for p in HISTORY_PARTS if p in fusion.parts]
+        if mode == "hybrid" and history_parts and not any(self.stats.has_signal(p, recent) for p in history_parts):
+            fallback = ("no item of the history has co-occurrence statistics"
+                        + (", nor transitions" if "transitions" in history_parts else "") + ": ranked by the text tower")
             mode = "text"
         if prompt is None and mode != "cooccurrence":
             prompt = self.profile(user_id=user_id, history=history)
@@ -393,8 +407,8 @@ class Recommender:
         self, prompt: str | None, recent: list[str], exclude: set[str], depth: int, parts: Sequence[str] = HYBRID_PARTS
     ) -> dict[str, dict[str, list[tuple[str, float]]]]:
         """Each part's top ``depth`` for one request, as runs (``{part: {"now": [(item, score), ...]}}``) the
-        way evaluation ranks them: ``model`` by cosine with the profile, ``cooccurrence`` with the ``recent``
-        items (distinct, most recent first), ``popularity`` by training interactions; ``exclude`` left out,
+        way evaluation ranks them: ``model`` by cosine with the profile, ``cooccurrence`` and ``transitions``
+        with the ``recent`` items (distinct, most recent first), ``popularity`` by training interactions; ``exclude`` left out,
         ties settled by item id."""
         runs = {}
         for part in parts:
@@ -404,6 +418,8 @@ class Recommender:
                 top = self.text_top(prompt, depth, exclude)
             elif part == "cooccurrence":
                 top = self.index.top_by_scores(self._on_rows(self.stats.cooccurrence_scores([recent])[0]), depth, exclude)
+            elif part == "transitions":
+                top = self.index.top_by_scores(self._on_rows(self.stats.transition_scores([recent])[0]), depth, exclude)
             elif part == "popularity":
                 top = self.index.top_by_scores(self._popularity_rows, depth, exclude)
             else:
@@ -434,10 +450,6 @@ class Recommender:
         known = self._stats_cols >= 0
         out[known] = scores[self._stats_cols[known]]
         return out
-
-    def _has_cooccurrence(self, recent: list[str]) -> bool:
-        rows = [self.stats.row[i] for i in self.stats.known(recent)]
-        return bool(rows) and self.stats.similarity[rows].nnz > 0
 
     def _recommendation(self, item_id: str, score: float) -> Recommendation:
         return Recommendation(item_id=item_id, score=float(score),

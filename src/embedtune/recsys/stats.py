@@ -1,31 +1,44 @@
-"""Item statistics from training interactions: co-occurrence similarity and popularity, saved for serving.
+"""Item statistics from training interactions: co-occurrence, transitions and popularity, saved for serving.
 
-The ``popularity`` and ``cooccurrence`` baselines (:mod:`embedtune.recsys.baselines`), the hybrid
+The ``popularity``, ``cooccurrence`` and ``transitions`` baselines (:mod:`embedtune.recsys.baselines`), the hybrid
 recommender and ``embedtune recommend`` / ``POST /recommend`` all score with one :class:`ItemStats`,
 computed once from the events labelled ``split == 'train'`` in ``interactions.parquet`` — the dev and
 test targets never feed it — so what is served is what was evaluated.
 
 * ``similarity``: ItemKNN with cosine normalisation, ``C[i, j] / sqrt(n_i * n_j)`` where ``C[i, j]``
   counts users with both items in their training history and ``n_i`` users with item i; zero diagonal.
+* ``transitions``: what comes after an item. Each user's training events in time order (``pos``; a
+  run of events on one item counts once) count every pair (item i at step s, item j at step s + d,
+  i ≠ j, 1 ≤ d ≤ ``transition_window``); ``T[i, j]`` is that count over users divided by all pairs
+  leaving i — the share of what followed i within the window that was j (a row-stochastic matrix).
 * ``popularity``: training interactions per item (every event, repeats included).
 * A history (distinct items, most recent first, at most ``history_items``) scores item j as
-  ``sum_k recency_decay**k * similarity[h_k, j]``; popularity, scaled far below any co-occurrence
-  signal, breaks ties, so a history whose items never co-occur still gets a ranking.
+  ``sum_k recency_decay**k * similarity[h_k, j]`` for co-occurrence, and as
+  ``sum_k transition_decay**k * T[h_k, j]`` over its first ``transition_history`` items for transitions;
+  popularity, scaled far below either signal, breaks ties, so a history whose items never co-occur
+  still gets a ranking.
 
 Saved beside a model (``train``) or inside an index (``index build``) as a folder ``recsys/``::
 
-    recsys/item_stats.json    {"schema_version": 1, "items": n, "users": n, "train_events": n,
+    recsys/item_stats.json    {"schema_version": 2, "items": n, "users": n, "train_events": n,
                                "similarity_nnz": n, "recency_decay": 0.9, "history_items": 50,
+                               "transitions_nnz": n, "transition_window": 10, "transition_history": 10,
+                               "transition_decay": 0.7,
                                "data_dir": "...", "created_at": "..."}
-    recsys/item_ids.json      the item ids, in row order of both arrays
+    recsys/item_ids.json      the item ids, in row order of the arrays
     recsys/cooccurrence.npz   scipy CSR (items × items, float32)
+    recsys/transitions.npz    scipy CSR (items × items, float32; row = earlier item); since schema 2
     recsys/popularity.npy     float64 counts
+
+A schema-1 folder (written before transitions existed) still loads; its ``transitions`` is ``None``
+and :meth:`ItemStats.with_transitions` computes them from the DATA_DIR when a fusion needs them.
 
 Example::
 
     from embedtune.recsys.stats import ItemStats
     stats = ItemStats.from_data_dir("data/shop")
     scores = stats.cooccurrence_scores([["305", "17"]])     # (1, n_items), history most recent first
+    scores = stats.transition_scores([["305", "17"]])       # what tends to come next
     stats.save("models/shop")                                # → models/shop/recsys/
     ItemStats.load("models/shop")
 """
@@ -53,9 +66,14 @@ from embedtune.recsys.build import INTERACTIONS_FILE
 from embedtune.recsys.sql import literal
 
 STATS_DIR = "recsys"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_RECENCY_DECAY = 0.9
 DEFAULT_HISTORY_ITEMS = 50
+# Transitions: chosen on MovieLens-100K's dev users (docs/benchmarks.md, "Transitions").
+DEFAULT_TRANSITION_WINDOW = 10
+DEFAULT_TRANSITION_HISTORY = 10
+DEFAULT_TRANSITION_DECAY = 0.7
+TRANSITIONS_FILE = "transitions.npz"
 # Popularity is added to co-occurrence scores at this scale: far below any co-occurrence signal
 # (at most one millionth of it), so it only orders items the history says nothing about.
 POPULARITY_TIE_BREAK = 1e-6
@@ -84,7 +102,10 @@ def recent_distinct(items: Sequence[str], max_items: int = DEFAULT_HISTORY_ITEMS
 
 @dataclass
 class ItemStats:
-    """Co-occurrence similarity and popularity of catalog items, from training interactions only."""
+    """Co-occurrence, transitions and popularity of catalog items, from training interactions only.
+
+    ``transitions`` is ``None`` only for statistics loaded from a schema-1 folder (see the module docstring).
+    """
 
     item_ids: list[str]
     similarity: sp.csr_matrix
@@ -92,11 +113,19 @@ class ItemStats:
     recency_decay: float = DEFAULT_RECENCY_DECAY
     history_items: int = DEFAULT_HISTORY_ITEMS
     info: dict[str, Any] = field(default_factory=dict)
+    transitions: sp.csr_matrix | None = None
+    transition_history: int = DEFAULT_TRANSITION_HISTORY
+    transition_decay: float = DEFAULT_TRANSITION_DECAY
 
     def __post_init__(self) -> None:
         self.row = {item: i for i, item in enumerate(self.item_ids)}
-        top = float(self.similarity.max()) if self.similarity.nnz else 1.0
-        self._tie_break = POPULARITY_TIE_BREAK * self.popularity / max(float(self.popularity.max(initial=0.0)), 1.0) * top
+        self._tie_break = self._popularity_tie_break(self.similarity)
+        self._transition_tie_break = (self._popularity_tie_break(self.transitions)
+                                      if self.transitions is not None else None)
+
+    def _popularity_tie_break(self, matrix: sp.csr_matrix) -> np.ndarray:
+        top = float(matrix.max()) if matrix.nnz else 1.0
+        return POPULARITY_TIE_BREAK * self.popularity / max(float(self.popularity.max(initial=0.0)), 1.0) * top
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -106,6 +135,9 @@ class ItemStats:
         item_ids: Sequence[str] | None = None,
         recency_decay: float = DEFAULT_RECENCY_DECAY,
         history_items: int = DEFAULT_HISTORY_ITEMS,
+        transition_window: int = DEFAULT_TRANSITION_WINDOW,
+        transition_history: int = DEFAULT_TRANSITION_HISTORY,
+        transition_decay: float = DEFAULT_TRANSITION_DECAY,
     ) -> ItemStats:
         """Count the training events of a recsys DATA_DIR (``item_ids`` default: its catalog, in order)."""
         data_dir = Path(data_dir)
@@ -125,6 +157,7 @@ class ItemStats:
             "SELECT c.col, count(*) FROM inter i JOIN catalog c USING (item_id) WHERE i.split = 'train' GROUP BY c.col"
         ).fetchnumpy()
         n_events = int(con.execute("SELECT count(*) FROM inter WHERE split = 'train'").fetchone()[0])
+        transitions = transition_matrix(con, len(item_ids), transition_window)
         con.close()
         users = np.asarray(pairs["u"], dtype=np.int64)
         cols = np.asarray(pairs["col"], dtype=np.int64)
@@ -132,8 +165,20 @@ class ItemStats:
         popularity = np.zeros(len(item_ids), dtype=np.float64)
         popularity[np.asarray(counts["col"], dtype=np.int64)] = np.asarray(counts["count_star()"], dtype=np.float64)
         similarity = cooccurrence_similarity(users, cols, n_users, len(item_ids))
-        info = {"users": n_users, "train_events": n_events, "data_dir": str(data_dir.resolve())}
-        return cls(item_ids, similarity, popularity, recency_decay, history_items, info)
+        info = {"users": n_users, "train_events": n_events, "data_dir": str(data_dir.resolve()),
+                "transition_window": int(transition_window)}
+        return cls(item_ids, similarity, popularity, recency_decay, history_items, info, transitions,
+                   transition_history, transition_decay)
+
+    def with_transitions(self, data_dir: str | Path) -> ItemStats:
+        """These statistics, with transitions computed from ``data_dir`` when they have none (a schema-1
+        folder); the co-occurrence and popularity stay the saved ones."""
+        if self.transitions is not None:
+            return self
+        fresh = ItemStats.from_data_dir(data_dir, self.item_ids)
+        info = {**self.info, "transition_window": fresh.info["transition_window"]}
+        return ItemStats(self.item_ids, self.similarity, self.popularity, self.recency_decay, self.history_items,
+                         info, fresh.transitions, fresh.transition_history, fresh.transition_decay)
 
     # ---- scoring ------------------------------------------------------------------------------
     def known(self, history: Sequence[str]) -> list[str]:
@@ -144,19 +189,41 @@ class ItemStats:
         """Scores (len(histories) × items): co-occurrence with each history (most recent first) plus
         the popularity tie-break. Columns follow ``item_ids`` (default: these statistics' items); an
         item these statistics never saw scores 0."""
+        h = self._history_matrix(histories, self.history_items, self.recency_decay)
+        scores = (h @ self.similarity).toarray().astype(np.float64) + self._tie_break
+        return self._align(scores, item_ids)
+
+    def _history_matrix(self, histories: Sequence[Sequence[str]], n_items: int, decay: float) -> sp.csr_matrix:
+        """Histories (most recent first) as rows of ``decay**age`` over their first ``n_items`` known items."""
         rows, cols, vals = [], [], []
         for r, history in enumerate(histories):
-            for age, item in enumerate(list(history)[: self.history_items]):
+            for age, item in enumerate(list(history)[:n_items]):
                 col = self.row.get(item)
                 if col is not None:
                     rows.append(r)
                     cols.append(col)
-                    vals.append(self.recency_decay**age)
+                    vals.append(decay**age)
         # float32 like the similarity: a float64 history matrix would make scipy copy the whole similarity
         # matrix to float64 on every call (0.7 s per user at 1M users × 100k items, bench/recsys_serving_scale.py).
-        h = sp.csr_matrix((vals, (rows, cols)), shape=(len(histories), len(self.item_ids)), dtype=np.float32)
-        scores = (h @ self.similarity).toarray().astype(np.float64) + self._tie_break
+        return sp.csr_matrix((vals, (rows, cols)), shape=(len(histories), len(self.item_ids)), dtype=np.float32)
+
+    def transition_scores(self, histories: Sequence[Sequence[str]], item_ids: Sequence[str] | None = None) -> np.ndarray:
+        """Scores (len(histories) × items): what tends to follow each history's most recent items
+        (``transition_decay**k * T[h_k, :]`` over its first ``transition_history`` items, most recent
+        first) plus the popularity tie-break. Columns as in :meth:`cooccurrence_scores`."""
+        if self.transitions is None or self._transition_tie_break is None:
+            raise EmbedtuneError("these statistics have no transitions (schema 1): rebuild them with this embedtune")
+        h = self._history_matrix(histories, self.transition_history, self.transition_decay)
+        scores = (h @ self.transitions).toarray().astype(np.float64) + self._transition_tie_break
         return self._align(scores, item_ids)
+
+    def has_signal(self, part: str, history: Sequence[str]) -> bool:
+        """Whether ``part`` (``cooccurrence`` or ``transitions``) has any statistic for the items of
+        ``history`` (most recent first) that it reads."""
+        matrix, n = ((self.similarity, self.history_items) if part == "cooccurrence"
+                     else (self.transitions, self.transition_history))
+        rows = [self.row[i] for i in self.known(list(history)[:n])]
+        return matrix is not None and bool(rows) and matrix[rows].nnz > 0
 
     def popularity_scores(self, item_ids: Sequence[str] | None = None) -> np.ndarray:
         """Training interactions per item (1 × items), columns as in :meth:`cooccurrence_scores`."""
@@ -191,28 +258,40 @@ class ItemStats:
             item_ids = json.loads((base / "item_ids.json").read_text(encoding="utf-8"))
             similarity = sp.load_npz(base / "cooccurrence.npz").tocsr()
             popularity = np.load(base / "popularity.npy")
+            # Schema 1 had no transitions: they are computed when a fusion needs them (with_transitions).
+            transitions = sp.load_npz(base / TRANSITIONS_FILE).tocsr() if info.get("schema_version", 1) >= 2 else None
         except (OSError, ValueError) as exc:
             raise DataError(base, f"cannot read the co-occurrence statistics: {exc}; retrain or rebuild the index") from None
         if info.get("schema_version", 0) > SCHEMA_VERSION:
             raise DataError(manifest, f"statistics schema {info['schema_version']} is newer than this embedtune supports")
-        if not (len(item_ids) == similarity.shape[0] == similarity.shape[1] == len(popularity)):
-            raise DataError(base, "item_ids, cooccurrence.npz and popularity.npy disagree on the item count; rebuild them")
-        return cls(item_ids, similarity, popularity, float(info["recency_decay"]), int(info["history_items"]), info)
+        shapes = [similarity.shape] + ([transitions.shape] if transitions is not None else [])
+        if any(shape != (len(item_ids), len(item_ids)) for shape in shapes) or len(popularity) != len(item_ids):
+            raise DataError(base, f"item_ids, cooccurrence.npz, {TRANSITIONS_FILE} and popularity.npy disagree on the "
+                                  "item count; rebuild them")
+        return cls(item_ids, similarity, popularity, float(info["recency_decay"]), int(info["history_items"]), info,
+                   transitions, int(info.get("transition_history", DEFAULT_TRANSITION_HISTORY)),
+                   float(info.get("transition_decay", DEFAULT_TRANSITION_DECAY)))
 
 
 def write_stats_files(stats: ItemStats, folder: Path) -> None:
     """The files of ``recsys/`` into an existing (temporary) folder."""
     folder.mkdir(parents=True, exist_ok=True)
+    if stats.transitions is None:
+        raise EmbedtuneError("statistics without transitions cannot be saved: call with_transitions(DATA_DIR) first")
     sp.save_npz(folder / "cooccurrence.npz", stats.similarity.astype(np.float32), compressed=False)
+    sp.save_npz(folder / TRANSITIONS_FILE, stats.transitions.astype(np.float32), compressed=False)
     np.save(folder / "popularity.npy", stats.popularity)
     (folder / "item_ids.json").write_text(json.dumps(stats.item_ids, ensure_ascii=False), encoding="utf-8")
     info = {
-        **{k: v for k, v in stats.info.items() if k not in ("schema_version", "items", "similarity_nnz")},
+        **{k: v for k, v in stats.info.items() if k not in ("schema_version", "items", "similarity_nnz", "transitions_nnz")},
         "schema_version": SCHEMA_VERSION,
         "items": len(stats.item_ids),
         "similarity_nnz": int(stats.similarity.nnz),
         "recency_decay": stats.recency_decay,
         "history_items": stats.history_items,
+        "transitions_nnz": int(stats.transitions.nnz),
+        "transition_history": stats.transition_history,
+        "transition_decay": stats.transition_decay,
         "created_at": stats.info.get("created_at") or datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (folder / "item_stats.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -232,6 +311,35 @@ def cooccurrence_similarity(users: np.ndarray, cols: np.ndarray, n_users: int, n
     co.data = (co.data * inv[rows] * inv[co.indices]).astype(np.float32)
     co.sort_indices()
     return co
+
+
+def transition_matrix(con: duckdb.DuckDBPyConnection, n_items: int, window: int) -> sp.csr_matrix:
+    """What followed each item within ``window`` steps in the training events of ``inter`` (items mapped
+    to columns by the registered ``catalog``), as shares of each row (float32, zero diagonal).
+
+    Steps are counted in SQL over each user's events in ``pos`` order, after dropping out-of-catalog items
+    and collapsing a run of events on one item (click, cart, buy) into one step."""
+    pairs = con.execute(
+        f"""
+        WITH ev AS (
+            SELECT i.user_id, c.col, i.pos, lag(c.col) OVER (PARTITION BY i.user_id ORDER BY i.pos) AS prev
+            FROM inter i JOIN catalog c USING (item_id) WHERE i.split = 'train'),
+        seq AS (
+            SELECT user_id, col, row_number() OVER (PARTITION BY user_id ORDER BY pos) AS step
+            FROM ev WHERE prev IS NULL OR prev <> col)
+        SELECT a.col AS src, b.col AS dst, count(*) AS n
+        FROM seq a JOIN seq b ON a.user_id = b.user_id AND b.step > a.step AND b.step <= a.step + {int(window)}
+        WHERE a.col <> b.col
+        GROUP BY a.col, b.col
+        """
+    ).fetchnumpy()
+    src = np.asarray(pairs["src"], dtype=np.int64)
+    dst = np.asarray(pairs["dst"], dtype=np.int64)
+    count = np.asarray(pairs["n"], dtype=np.float64)
+    leaving = np.bincount(src, weights=count, minlength=n_items)
+    t = sp.csr_matrix(((count / np.maximum(leaving[src], 1.0)).astype(np.float32), (src, dst)), shape=(n_items, n_items))
+    t.sort_indices()
+    return t
 
 
 def save_item_stats(data_dir: str | Path, folder: str | Path) -> Path:
