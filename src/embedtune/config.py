@@ -58,8 +58,8 @@ class TrainConfig(BaseModel):
         "auto",
         description="Attention kernel of the training steps: math = PyTorch's unfused matmul + softmax attention, "
         "whose backward on a CPU is much faster than the fused flash kernel's; pytorch = PyTorch's own choice "
-        "(the fused kernel when attention dropout is 0); auto = math on a CPU, pytorch on a GPU. Evaluation and "
-        "encoding always use PyTorch's choice.",
+        "(the fused kernel when attention dropout is 0); auto = on a CPU math for batches of at most 192 tokens and "
+        "the fused kernel for longer ones, on a GPU pytorch. Evaluation and encoding always use PyTorch's choice.",
     )
     group_by_length: bool = Field(
         True,

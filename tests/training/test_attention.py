@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from embedtune.training.attention import (
+    ALWAYS,
+    MATH_KERNEL_MAX_TOKENS,
     attention_dropout,
     attention_dropout_modules,
+    describe_attention_kernel,
     resolve_attention_kernel,
     training_attention_kernel,
 )
@@ -23,31 +26,39 @@ def test_attention_dropout_is_set_inside_and_restored_after(base_model):
         assert {m.p for m in modules} == {0.1}
 
 
-def _attention_ops(model, *, grad: bool) -> set[str]:
+LONGER = "another, somewhat longer sentence to pad against"  # 12 tokens with [CLS] and [SEP]
+
+
+def _attention_ops(model, *, grad: bool, texts: tuple[str, ...] = ("a short sentence", LONGER)) -> set[str]:
     """The scaled-dot-product-attention operators one forward pass of ``model`` ran."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    features = model.tokenize(["a short sentence", "another, somewhat longer sentence to pad against"])
+    features = model.tokenize(list(texts))
     with profile(activities=[ProfilerActivity.CPU]) as prof, torch.set_grad_enabled(grad):
         model(dict(features))
     return {e.key for e in prof.key_averages() if "scaled_dot_product" in e.key}
 
 
-def test_auto_attention_kernel_is_math_on_a_cpu_and_pytorch_on_a_gpu():
-    assert resolve_attention_kernel("auto", "cpu") == "math"
-    assert resolve_attention_kernel("auto", "cuda") == "pytorch"
-    assert resolve_attention_kernel("pytorch", "cpu") == "pytorch"
-    assert resolve_attention_kernel("math", "cuda") == "math"
+def test_auto_attention_kernel_is_math_for_short_batches_on_a_cpu_and_pytorch_on_a_gpu():
+    assert resolve_attention_kernel("auto", "cpu") == MATH_KERNEL_MAX_TOKENS
+    assert resolve_attention_kernel("auto", "cuda") == 0
+    assert resolve_attention_kernel("pytorch", "cpu") == 0
+    assert resolve_attention_kernel("math", "cuda") == ALWAYS
+    assert describe_attention_kernel(0) == "pytorch" and describe_attention_kernel(ALWAYS) == "math"
+    assert describe_attention_kernel(192) == "math up to 192 tokens, pytorch above"
 
 
 def test_math_kernel_applies_to_training_forwards_only_and_is_undone(base_model):
     with attention_dropout(base_model, 0.0):
         fused = _attention_ops(base_model, grad=True)
         assert not any("math" in op for op in fused)  # PyTorch's own choice: a fused kernel
-        with training_attention_kernel(base_model, "math"):
+        with training_attention_kernel(base_model, ALWAYS):
             assert any("math" in op for op in _attention_ops(base_model, grad=True))
             assert _attention_ops(base_model, grad=False) == fused  # evaluation keeps PyTorch's choice
+        with training_attention_kernel(base_model, 8):  # batches longer than 8 tokens keep the fused kernel
+            assert any("math" in op for op in _attention_ops(base_model, grad=True, texts=("short",)))
+            assert _attention_ops(base_model, grad=True, texts=(LONGER,)) == fused
         assert _attention_ops(base_model, grad=True) == fused
     assert "forward" not in base_model[0].__dict__
 
@@ -60,7 +71,7 @@ def test_math_kernel_stacks_on_the_bf16_autocast_patch_and_gives_the_same_gradie
     features = base_model.tokenize(["what does the widget do", "it answers visitors' questions"])
     was_training = base_model.training
 
-    def gradient(kernel: str, precision: str) -> torch.Tensor:
+    def gradient(kernel: int, precision: str) -> torch.Tensor:
         base_model.zero_grad()
         with (encoder_autocast(base_model, Precision(precision, "cpu", "test")), attention_dropout(base_model, 0.0),
               training_attention_kernel(base_model, kernel)):
@@ -71,7 +82,7 @@ def test_math_kernel_stacks_on_the_bf16_autocast_patch_and_gives_the_same_gradie
         return weight.grad.detach().clone()
 
     for precision, tolerance in (("fp32", 1e-4), ("bf16", 5e-2)):
-        reference, math = gradient("pytorch", precision), gradient("math", precision)
+        reference, math = gradient(0, precision), gradient(ALWAYS, precision)
         assert torch.allclose(reference, math, atol=tolerance * float(reference.abs().max()))
         assert "forward" not in base_model[0].__dict__  # both patches undone, in order
     base_model.zero_grad(set_to_none=True)

@@ -16,9 +16,10 @@ backward is slow: in a profile of a bf16 step on the demo shop's prompts (batch 
 thread) the flash backward alone was 46% of the step. ``attention_kernel`` (config) chooses the kernel
 of the training steps' forward passes, and with it their backward: ``math`` = PyTorch's unfused
 matmul + softmax attention (``torch.nn.attention.sdpa_kernel(SDPBackend.MATH)``), whose backward is
-plain batched matmuls; ``pytorch`` = PyTorch's own choice; ``auto`` = ``math`` on a CPU, ``pytorch`` on
-a GPU (where the fused kernels win). Forward passes without a graph (dev evaluation, encoding) keep
-PyTorch's choice either way. Measured in docs/benchmarks.md, "Training speed".
+plain batched matmuls; ``pytorch`` = PyTorch's own choice; ``auto`` = on a CPU, ``math`` for batches of
+at most 192 tokens and the fused kernel for longer ones (whose math forward grows quadratically), on a
+GPU ``pytorch``. Forward passes without a graph (dev evaluation, encoding) keep PyTorch's choice
+either way. Measured in docs/benchmarks.md, "Training speed".
 """
 
 from __future__ import annotations
@@ -58,43 +59,64 @@ def attention_dropout(model: Any, probability: float | None) -> Iterator[None]:
 
 AttentionKernel = Literal["auto", "math", "pytorch"]
 
+#: ``auto`` on a CPU: batches padded to at most this many tokens train on the math kernel, longer ones on
+#: PyTorch's fused kernel. Measured per step in bf16, batch 32, one thread (bench/train_profile.py,
+#: forward + backward, math vs fused): 1.23 vs 1.57 s at 128 tokens (site), 1.71 vs 2.13 s at 146
+#: (shop), 3.48 vs 2.85 s at 256 (SciFact) — the lines cross near 190 tokens.
+MATH_KERNEL_MAX_TOKENS = 192
+ALWAYS = 1 << 30  # a token limit no batch reaches
 
-def resolve_attention_kernel(kernel: AttentionKernel, device: str) -> Literal["math", "pytorch"]:
-    """``auto`` → ``math`` on a CPU, ``pytorch`` elsewhere; the other values as given."""
+
+def resolve_attention_kernel(kernel: AttentionKernel, device: str) -> int:
+    """The longest batch (in tokens) whose training forward uses the math kernel: 0 = none, ALWAYS = all.
+
+    ``auto`` → :data:`MATH_KERNEL_MAX_TOKENS` on a CPU, 0 elsewhere (GPUs' fused kernels win).
+    """
     if kernel == "auto":
-        return "math" if device == "cpu" else "pytorch"
-    return kernel
+        return MATH_KERNEL_MAX_TOKENS if device == "cpu" else 0
+    return ALWAYS if kernel == "math" else 0
+
+
+def describe_attention_kernel(max_tokens: int) -> str:
+    """``math``, ``pytorch``, or ``math up to N tokens, pytorch above`` (the log, train_log.json, the card)."""
+    if max_tokens <= 0:
+        return "pytorch"
+    return "math" if max_tokens >= ALWAYS else f"math up to {max_tokens} tokens, pytorch above"
 
 
 class _MathAttentionWhenTraining:
-    """A module's forward that uses PyTorch's math attention when it records a graph (training)."""
+    """A module's forward that uses PyTorch's math attention when it records a graph (training) for a
+    batch of at most ``max_tokens`` tokens."""
 
-    def __init__(self, forward: Callable[..., Any]) -> None:
+    def __init__(self, forward: Callable[..., Any], max_tokens: int) -> None:
         self.forward = forward
+        self.max_tokens = max_tokens
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, features: Any, *args: Any, **kwargs: Any) -> Any:
         import torch
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
-        if not torch.is_grad_enabled():
-            return self.forward(*args, **kwargs)
+        tokens = features["input_ids"].shape[-1] if "input_ids" in features else 0
+        if not torch.is_grad_enabled() or tokens > self.max_tokens:
+            return self.forward(features, *args, **kwargs)
         with sdpa_kernel(SDPBackend.MATH):
-            return self.forward(*args, **kwargs)
+            return self.forward(features, *args, **kwargs)
 
 
 @contextlib.contextmanager
-def training_attention_kernel(model: Any, kernel: Literal["math", "pytorch"]) -> Iterator[None]:
-    """Inside the block, the encoder's (``model[0]``) training forward passes use ``kernel``.
+def training_attention_kernel(model: Any, max_tokens: int) -> Iterator[None]:
+    """Inside the block, the encoder's (``model[0]``) training forward passes of batches of at most
+    ``max_tokens`` tokens use the math kernel (see :func:`resolve_attention_kernel`).
 
     The patch is an instance attribute (stacked over any patch already there, e.g. the bf16 autocast's)
     and is undone on exit: the saved model and its class are untouched.
     """
-    if kernel == "pytorch":
+    if max_tokens <= 0:
         yield
         return
     encoder = model[0]
     previous = encoder.__dict__.get("forward")
-    encoder.forward = _MathAttentionWhenTraining(encoder.forward)
+    encoder.forward = _MathAttentionWhenTraining(encoder.forward, max_tokens)
     try:
         yield
     finally:

@@ -32,6 +32,7 @@ from embedtune.config import TrainConfig
 from embedtune.doctor import Finding, check_training_loss
 from embedtune.training.attention import (
     attention_dropout,
+    describe_attention_kernel,
     resolve_attention_kernel,
     training_attention_kernel,
 )
@@ -57,7 +58,7 @@ class Fitted:
     train_seconds: float
     pairs_trained: int
     padding_share: float | None
-    attention_kernel: str  # "math" | "pytorch": the kernel the training steps used
+    attention_kernel: str  # the kernel the training steps used (describe_attention_kernel)
     best_checkpoint: str | None  # folder name of the kept checkpoint, when selected on dev
 
     @property
@@ -113,7 +114,8 @@ def fit(prepared: Prepared, config: TrainConfig, workspace: Workspace, *, show_p
     if show_progress:
         trainer.add_callback(PairsProgress(config.batch_size))
     kernel = resolve_attention_kernel(config.attention_kernel, precision.device)
-    echo(f"precision: {precision.name} ({precision.reason}); attention kernel while training: {kernel}")
+    echo(f"precision: {precision.name} ({precision.reason}); attention kernel while training: "
+         f"{describe_attention_kernel(kernel)}")
     resume = str(workspace.resume_from.path) if workspace.resume_from is not None else None
     started = time.perf_counter()
     with (encoder_autocast(model, precision), attention_dropout(model, config.attention_dropout),
@@ -139,7 +141,7 @@ def fit(prepared: Prepared, config: TrainConfig, workspace: Workspace, *, show_p
         train_seconds=train_seconds,
         pairs_trained=collator.rows * prepared.world_size,  # every process trains on an equal share
         padding_share=collator.padding_share,
-        attention_kernel=kernel,
+        attention_kernel=describe_attention_kernel(kernel),
         best_checkpoint=Path(best).name if best else None,
     )
 
