@@ -57,7 +57,7 @@ def main() -> None:
                 for methods in (("wsum",), ("rrf",)):
                     spec = choose_fusion(runs, qrels, split=args.split, data=str(args.data), depth=depth,
                                          methods=methods)
-                    rows.append({"bm25": lex_name, "depth": depth, "fusion": spec.describe(),
+                    rows.append({"lexical": lex_name, "depth": depth, "fusion": spec.describe(),
                                  **{k: spec.dev_metric[k] for k in ("hybrid", "model", "bm25")}})
                     print(f"{model} | {lex_name} | depth {depth} | {spec.describe():32s} | hybrid "
                           f"{spec.dev_metric['hybrid']:.4f} model {spec.dev_metric['model']:.4f} "
