@@ -98,6 +98,19 @@ def throughput(args) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def dev_fusion(model: Path, data: Path) -> dict:
+    """The model ⊕ BM25 fusion ``embedtune eval`` would choose on dev, with its dev NDCG@10 (test never read)."""
+    from embedtune.data.beir import load_retrieval_split
+    from embedtune.eval.evaluate import RUN_DEPTH
+    from embedtune.eval.systems import BM25System, DenseSystem
+    from embedtune.fusion import choose_fusion
+
+    dev = load_retrieval_split(data, "dev")
+    runs = {"model": DenseSystem("model", model).rank(dev, RUN_DEPTH), "bm25": BM25System().rank(dev, RUN_DEPTH)}
+    spec = choose_fusion(runs, {q: dev.qrels[q] for q in dev.query_ids}, split="dev", data=str(data))
+    return {"fusion": spec.describe(), **spec.dev_metric}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/scifact"))
@@ -107,6 +120,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=256)
     parser.add_argument("--hard-negatives", type=int, default=1)
+    parser.add_argument("--hard-negatives-from", default="dense", choices=["dense", "bm25", "hybrid"])
+    parser.add_argument("--dev-only", action="store_true",
+                        help="for choosing a recipe: the final evaluation runs on dev, never test, and result.json "
+                        "adds the dev NDCG@10 of the model fused with BM25 (fusion chosen on dev, as embedtune eval does)")
     parser.add_argument("--stock-epochs", type=int, default=1, help="0 skips the stock throughput run")
     parser.add_argument("--dev-share", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
@@ -124,8 +141,9 @@ def main() -> None:
     split_dir = make_split(args.data, args.out / "data", args.dev_share, args.seed)
     config = TrainConfig(
         data=[split_dir], output=args.out / "model", epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-        max_seq_length=args.max_seq_length, hard_negatives=args.hard_negatives, seed=args.seed,
-        keep_checkpoints=False,
+        max_seq_length=args.max_seq_length, hard_negatives=args.hard_negatives,
+        hard_negatives_from=args.hard_negatives_from, seed=args.seed, keep_checkpoints=False,
+        final_split="dev" if args.dev_only else "test",
     )
     start = time.perf_counter()
     result = train(config, show_progress=False)
@@ -135,7 +153,7 @@ def main() -> None:
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("data", "out")
         ),
         "config": config.model_dump(mode="json"),
-        "test": {name: {m: sr.metrics[m] for m in ("ndcg@10", "recall@10", "mrr@10", "map@100")}
+        "dev" if args.dev_only else "test": {name: {m: sr.metrics[m] for m in ("ndcg@10", "recall@10", "mrr@10", "map@100")}
                  for name, sr in result.eval.systems.items()},
         "comparisons": [c.to_dict() for c in result.eval.comparisons],
         "verdict": result.eval.verdict,
@@ -145,6 +163,8 @@ def main() -> None:
         "embedtune_pairs_per_second": result.pairs_per_second,
         "n_pairs": result.n_pairs,
     }
+    if args.dev_only:
+        summary["dev_fusion"] = dev_fusion(result.output, split_dir)
     (args.out / "result.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     if args.stock_epochs:

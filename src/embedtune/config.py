@@ -77,6 +77,12 @@ class TrainConfig(BaseModel):
         "popular items are not pushed down for being frequent negatives; auto = on for recommendation data.",
     )
     hard_negatives: int = Field(0, ge=0, le=16, description="Hard negatives mined per pair with the base model (0 = off).")
+    hard_negatives_from: Literal["dense", "bm25", "hybrid"] = Field(
+        "dense",
+        description="Which ranker mines them: dense = the base model; bm25 = BM25; hybrid = the base model fused with "
+        "BM25 by the documented default fusion (what a served hybrid ranks without training). bm25/hybrid teach the "
+        "model the lexical near-misses a hybrid would still rank high.",
+    )
     hard_negative_range_min: int = Field(10, ge=0, description="Skip the top-ranked candidates (likely unlabeled positives).")
     hard_negative_range_max: int = Field(50, ge=1, description="Sample negatives among the top this-many candidates.")
     hard_negative_margin: float | None = Field(

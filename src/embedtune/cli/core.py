@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
 #: ``embedtune train --help`` groups TrainConfig's flags under these headings (unlisted fields: "Training").
 TRAIN_PANELS = {
     **dict.fromkeys(("data", "output", "base_model", "max_pairs", "force", "overwrite"), "Data and output"),
-    **dict.fromkeys(("hard_negatives", "hard_negative_range_min", "hard_negative_range_max", "hard_negative_margin"),
+    **dict.fromkeys(("hard_negatives", "hard_negatives_from", "hard_negative_range_min", "hard_negative_range_max", "hard_negative_margin"),
                     "Hard negatives"),
     **dict.fromkeys(("eval_split", "dev_corpus_max", "final_split", "eval_batch_size", "baselines"), "Evaluation"),
     **dict.fromkeys(("keep", "keep_checkpoints", "checkpoint_steps", "resume", "merge_base", "logging_steps"),

@@ -30,6 +30,7 @@ from embedtune.doctor import DoctorReport, diagnose
 from embedtune.errors import EmbedtuneError
 from embedtune.fileio import cache_root
 from embedtune.losses import LogQCorrectedMNRL, chance_loss_logq, log_sampling_probabilities
+from embedtune.training.negatives import mine_ranked_negatives
 
 
 @dataclass
@@ -92,7 +93,8 @@ def prepare(config: TrainConfig, echo=print, world_size: int = 1) -> Prepared:
     train_datasets = {}
     for name, pairs in inputs.datasets.items():
         if config.hard_negatives and not pairs[0].negatives:
-            echo(f"mining {config.hard_negatives} hard negative(s) per pair for {name} with the base model ...")
+            ranker = {"dense": "the base model", "bm25": "BM25", "hybrid": "the base model ⊕ BM25"}[config.hard_negatives_from]
+            echo(f"mining {config.hard_negatives} hard negative(s) per pair for {name} with {ranker} ...")
             pairs, n_random = mine_negatives(pairs, model, config, corpus_texts)
             if n_random:
                 echo(
@@ -178,8 +180,20 @@ def mine_negatives(
     queries whose positive the base model scores low — the pairs with the most to teach (on SciFact's
     train split, 131 of 835 pairs at one negative). They are kept here, with negatives drawn at random
     from the corpus instead (what FlagEmbedding's ``hn_mine`` does when the range runs dry).
+    ``config.hard_negatives_from`` ``bm25`` or ``hybrid`` mines with that ranker instead, by the same rules
+    (:mod:`embedtune.training.negatives`).
     """
     k = config.hard_negatives
+    pool = list(dict.fromkeys(corpus_texts if corpus_texts is not None else (p.positive for p in pairs)))
+    positives_of: dict[str, set[str]] = {}
+    for p in pairs:
+        positives_of.setdefault(p.anchor, set()).add(p.positive)
+    rng = random.Random(config.seed)
+    if config.hard_negatives_from != "dense":
+        ranked, short = mine_ranked_negatives(pairs, model, config, corpus_texts)
+        for i in short:
+            ranked[i] = Pair(pairs[i].anchor, pairs[i].positive, random_negatives(pool, positives_of[pairs[i].anchor], k, rng))
+        return ranked, len(short)
     mined = mine_hard_negatives(
         to_dataset(pairs),
         model,
@@ -198,11 +212,6 @@ def mine_negatives(
     found: dict[tuple[str, str], tuple[str, ...]] = {}
     for row in mined:
         found[(row["anchor"], row["positive"])] = tuple(row[f"negative_{j + 1}"] for j in range(k))
-    pool = list(dict.fromkeys(corpus_texts if corpus_texts is not None else (p.positive for p in pairs)))
-    positives_of: dict[str, set[str]] = {}
-    for p in pairs:
-        positives_of.setdefault(p.anchor, set()).add(p.positive)
-    rng = random.Random(config.seed)
     out: list[Pair] = []
     n_random = 0
     for p in pairs:

@@ -1,0 +1,73 @@
+"""SciFact supervised hybrid, dev only: what each fusion setting reaches on the dev split (never reads test).
+
+For each model given, ranks the data folder's ``dev`` split with the model and with BM25 (the default
+k1/b and the ``--bm25`` grid), then lets :func:`embedtune.fusion.choose_fusion` pick the best weighted
+sum (both normalisations) and, separately, the best RRF, at each candidate depth. The figure to compare
+models and settings by is the dev NDCG@10 of the chosen hybrid — the same number ``fusion.json``
+records as ``dev_metric.hybrid`` when ``embedtune eval`` chooses the fusion on that split.
+
+    HF_HUB_OFFLINE=1 /work/heavy .venv/bin/python bench/hybrid_dev.py --data bench/out/scifact-e3keep/data \\
+        --model bench/out/scifact-e3keep/model --depths 50,100,200 --bm25 1.2:0.75,0.9:0.4
+
+Results: ``bench/out/hybrid/dev-<name>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+OUT = Path(__file__).resolve().parent / "out" / "hybrid"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--split", default="dev")
+    parser.add_argument("--model", action="append", required=True, help="repeatable")
+    parser.add_argument("--depths", default="100", help="comma-separated candidates per part")
+    parser.add_argument("--bm25", default="", help="extra k1:b pairs, comma-separated (1.5:0.75 is always run)")
+    parser.add_argument("--name", default="scifact")
+    args = parser.parse_args()
+    if args.split == "test":
+        parser.error("this script chooses on dev; the test split is evaluated once, with embedtune eval")
+
+    from embedtune import bm25
+    from embedtune.data.beir import load_retrieval_split
+    from embedtune.eval.systems import BM25System, DenseSystem
+    from embedtune.fusion import choose_fusion
+
+    depths = [int(d) for d in args.depths.split(",")]
+    top = max(depths)
+    ret = load_retrieval_split(args.data, args.split)
+    qrels = {q: dict(ret.qrels[q]) for q in ret.query_ids}
+    grid = [(bm25.K1, bm25.B)] + [tuple(float(x) for x in kb.split(":")) for kb in args.bm25.split(",") if kb]
+    lexical = {f"bm25 k1={k1:g} b={b:g}": BM25System(k1, b).rank(ret, top) for k1, b in grid}
+    result: dict = {"data": str(args.data), "split": args.split, "n_queries": len(qrels), "models": {}}
+    for model in args.model:
+        dense = DenseSystem("model", model).rank(ret, top)
+        rows = []
+        for lex_name, lex_run in lexical.items():
+            for depth in depths:
+                runs = {"model": dense, "bm25": lex_run}
+                for methods in (("wsum",), ("rrf",)):
+                    spec = choose_fusion(runs, qrels, split=args.split, data=str(args.data), depth=depth,
+                                         methods=methods)
+                    rows.append({"lexical": lex_name, "depth": depth, "fusion": spec.describe(),
+                                 **{k: spec.dev_metric[k] for k in ("hybrid", "model", "bm25")}})
+                    print(f"{model} | {lex_name} | depth {depth} | {spec.describe():32s} | hybrid "
+                          f"{spec.dev_metric['hybrid']:.4f} model {spec.dev_metric['model']:.4f} "
+                          f"bm25 {spec.dev_metric['bm25']:.4f}", flush=True)
+        result["models"][model] = rows
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"dev-{args.name}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
