@@ -6,15 +6,16 @@
   rows of the items in that user's history before the target, recent items weighted more
   (``recency_decay ** k`` for the k-th most recent distinct item); popularity breaks ties, so a
   user whose items never co-occur still gets a ranking.
-* ``transitions``: what tends to come next — directional item-to-later-item weights from users'
-  time-ordered training events (within ``transition_window`` steps, weight ``1 / distance``), scored
-  from the user's last ``transition_history`` items (``transition_decay ** k``); popularity breaks ties.
+* ``transitions``: what tends to come next — for each item, the share of what followed it within
+  ``transition_window`` steps of users' time-ordered training events (a row-stochastic item × item
+  matrix), scored from the user's last ``transition_history`` items (``transition_decay ** k``);
+  popularity breaks ties.
   Leave-one-out targets are a user's *next* item, which a symmetric co-occurrence cannot tell from
   an earlier one.
 
 All three score with :class:`~embedtune.recsys.stats.ItemStats` (counts only from events labelled ``split ==
 'train'`` in ``interactions.parquet``), the statistics ``train`` and ``index build`` save for serving;
-a query's own history is the user's events strictly before its target, as in the profile. Both systems never return
+a query's own history is the user's events strictly before its target, as in the profile. No system returns
 an item in ``split.exclude[query_id]``; ties are broken by item id.
 
 Example::

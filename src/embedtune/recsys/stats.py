@@ -89,6 +89,13 @@ def connect_interactions(data_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def catalog_connection(data_dir: Path, item_ids: Sequence[str]) -> duckdb.DuckDBPyConnection:
+    """:func:`connect_interactions` plus a registered table ``catalog(item_id, col)``: each item's column."""
+    con = connect_interactions(data_dir)
+    con.register("catalog", pd.DataFrame({"item_id": list(item_ids), "col": np.arange(len(item_ids), dtype=np.int64)}))
+    return con
+
+
 def recent_distinct(items: Sequence[str], max_items: int = DEFAULT_HISTORY_ITEMS) -> list[str]:
     """A time-ordered item list (oldest first, repeats allowed) → distinct items, most recent first."""
     seen: dict[str, None] = {}
@@ -144,8 +151,7 @@ class ItemStats:
         if item_ids is None:
             item_ids = list(read_corpus(data_dir / "corpus.jsonl"))
         item_ids = list(item_ids)
-        con = connect_interactions(data_dir)
-        con.register("catalog", pd.DataFrame({"item_id": item_ids, "col": np.arange(len(item_ids), dtype=np.int64)}))
+        con = catalog_connection(data_dir, item_ids)
         # Integer codes are made in SQL so that millions of (user, item) pairs never become Python objects.
         pairs = con.execute(
             """
@@ -175,10 +181,12 @@ class ItemStats:
         folder); the co-occurrence and popularity stay the saved ones."""
         if self.transitions is not None:
             return self
-        fresh = ItemStats.from_data_dir(data_dir, self.item_ids)
-        info = {**self.info, "transition_window": fresh.info["transition_window"]}
+        con = catalog_connection(Path(data_dir), self.item_ids)
+        transitions = transition_matrix(con, len(self.item_ids), DEFAULT_TRANSITION_WINDOW)
+        con.close()
+        info = {**self.info, "transition_window": DEFAULT_TRANSITION_WINDOW}
         return ItemStats(self.item_ids, self.similarity, self.popularity, self.recency_decay, self.history_items,
-                         info, fresh.transitions, fresh.transition_history, fresh.transition_decay)
+                         info, transitions, DEFAULT_TRANSITION_HISTORY, DEFAULT_TRANSITION_DECAY)
 
     # ---- scoring ------------------------------------------------------------------------------
     def known(self, history: Sequence[str]) -> list[str]:
