@@ -76,7 +76,9 @@ class TrainConfig(BaseModel):
         description="Subtract log q(positive) from in-batch logits (sampling-bias correction, Yi et al. 2019) so "
         "popular items are not pushed down for being frequent negatives; auto = on for recommendation data.",
     )
-    hard_negatives: int = Field(0, ge=0, le=16, description="Hard negatives mined per pair with the base model (0 = off).")
+    hard_negatives: int = Field(
+        0, ge=0, le=16, description="Hard negatives mined per pair (0 = off), by the ranker hard_negatives_from names."
+    )
     hard_negatives_from: Literal["dense", "bm25", "hybrid"] = Field(
         "dense",
         description="Which ranker mines them: dense = the base model; bm25 = BM25; hybrid = the base model fused with "
