@@ -1,10 +1,10 @@
 """Where a CPU training step goes: one MNRL step of all-MiniLM-L6-v2, by variant, by phase and by op.
 
 Times forward, backward and AdamW of batches of 32 training pairs (default: SciFact's, max_seq_length
-256; ``--data`` takes any data folder, e.g. a recsys one with ``--logq``) in five variants,
+256; ``--data`` takes any data folder, e.g. a recsys one with ``--logq``) in six variants,
 interleaved: fp32 / bf16 encoder autocast × attention dropout 0.1 / 0, and bf16 without attention
-dropout on PyTorch's math attention kernel (``attention_kernel: math``; ``auto`` uses it up to 192 tokens) instead of
-its fused flash kernel. Then prints torch.profiler's top operators for one step of ``--profile``.
+dropout on PyTorch's math attention kernel (``attention_kernel: math``) or the transformers library's eager
+attention (``attention_kernel: eager``; ``auto`` uses it up to 192 tokens) instead of the fused flash kernel. Then prints torch.profiler's top operators for one step of ``--profile``.
 
     python bench/train_profile.py --rounds 2
     python bench/train_profile.py --data bench/out/train-speed4/shop/data --max-seq-length 160 --logq \
@@ -28,6 +28,7 @@ VARIANTS = {  # name: (bf16 encoder autocast, attention dropout, attention_kerne
     "bf16, attention dropout 0": (True, 0.0, "pytorch"),
     "fp32, attention dropout 0": (False, 0.0, "pytorch"),
     "bf16, attention dropout 0, math kernel": (True, 0.0, "math"),
+    "bf16, attention dropout 0, eager attention": (True, 0.0, "eager"),
 }
 
 

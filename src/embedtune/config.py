@@ -54,12 +54,13 @@ class TrainConfig(BaseModel):
         "kernel: steps about twice as fast on a CPU, where attention dropout was half the step. None = the base "
         "model's own (0.1 for all-MiniLM-L6-v2). Hidden-state dropout is unchanged; the saved config keeps its value.",
     )
-    attention_kernel: Literal["auto", "math", "pytorch"] = Field(
+    attention_kernel: Literal["auto", "eager", "math", "pytorch"] = Field(
         "auto",
-        description="Attention kernel of the training steps: math = PyTorch's unfused matmul + softmax attention, "
-        "whose backward on a CPU is much faster than the fused flash kernel's; pytorch = PyTorch's own choice "
-        "(the fused kernel when attention dropout is 0); auto = on a CPU math for batches of at most 192 tokens and "
-        "the fused kernel for longer ones, on a GPU pytorch. Evaluation and encoding always use PyTorch's choice.",
+        description="Attention kernel of the training steps: eager = the transformers library's matmul + softmax "
+        "attention, whose backward on a CPU is much faster than the fused flash kernel's; math = PyTorch's unfused "
+        "kernel (the same matmuls plus masked-row checks); pytorch = PyTorch's own choice (the fused kernel when "
+        "attention dropout is 0); auto = on a CPU eager for batches of fewer than 192 tokens and the fused kernel "
+        "for longer ones, on a GPU pytorch. Evaluation and encoding always use PyTorch's choice.",
     )
     group_by_length: bool = Field(
         True,

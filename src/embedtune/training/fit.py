@@ -32,7 +32,6 @@ from embedtune.config import TrainConfig
 from embedtune.doctor import Finding, check_training_loss
 from embedtune.training.attention import (
     attention_dropout,
-    describe_attention_kernel,
     resolve_attention_kernel,
     training_attention_kernel,
 )
@@ -58,7 +57,7 @@ class Fitted:
     train_seconds: float
     pairs_trained: int
     padding_share: float | None
-    attention_kernel: str  # the kernel the training steps used (describe_attention_kernel)
+    attention_kernel: str  # the kernel the training steps used (TrainingAttention.describe)
     best_checkpoint: str | None  # folder name of the kept checkpoint, when selected on dev
 
     @property
@@ -115,7 +114,7 @@ def fit(prepared: Prepared, config: TrainConfig, workspace: Workspace, *, show_p
         trainer.add_callback(PairsProgress(config.batch_size))
     kernel = resolve_attention_kernel(config.attention_kernel, precision.device)
     echo(f"precision: {precision.name} ({precision.reason}); attention kernel while training: "
-         f"{describe_attention_kernel(kernel)}")
+         f"{kernel.describe()}")
     resume = str(workspace.resume_from.path) if workspace.resume_from is not None else None
     started = time.perf_counter()
     with (encoder_autocast(model, precision), attention_dropout(model, config.attention_dropout),
@@ -141,7 +140,7 @@ def fit(prepared: Prepared, config: TrainConfig, workspace: Workspace, *, show_p
         train_seconds=train_seconds,
         pairs_trained=collator.rows * prepared.world_size,  # every process trains on an equal share
         padding_share=collator.padding_share,
-        attention_kernel=describe_attention_kernel(kernel),
+        attention_kernel=kernel.describe(),
         best_checkpoint=Path(best).name if best else None,
     )
 
