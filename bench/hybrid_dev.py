@@ -9,6 +9,10 @@ records as ``dev_metric.hybrid`` when ``embedtune eval`` chooses the fusion on t
     HF_HUB_OFFLINE=1 /work/heavy .venv/bin/python bench/hybrid_dev.py --data bench/out/scifact-e3keep/data \\
         --model bench/out/scifact-e3keep/model --depths 50,100,200 --bm25 1.2:0.75,0.9:0.4
 
+With ``--compare``, each model's hybrid (the product's choice: default BM25, the first depth, weighted
+sum) is also compared with the first model's by the paired bootstrap over the dev queries, so a difference
+between two recipes can be read against its noise.
+
 Results: ``bench/out/hybrid/dev-<name>.json``.
 """
 
@@ -32,14 +36,18 @@ def main() -> None:
     parser.add_argument("--depths", default="100", help="comma-separated candidates per part")
     parser.add_argument("--bm25", default="", help="extra k1:b pairs, comma-separated (1.5:0.75 is always run)")
     parser.add_argument("--name", default="scifact")
+    parser.add_argument("--compare", action="store_true",
+                        help="paired bootstrap (NDCG@10 per dev query) of each model's hybrid against the first model's")
     args = parser.parse_args()
     if args.split == "test":
         parser.error("this script chooses on dev; the test split is evaluated once, with embedtune eval")
 
     from embedtune import bm25
     from embedtune.data.beir import load_retrieval_split
+    from embedtune.eval.bootstrap import compare
     from embedtune.eval.systems import BM25System, DenseSystem
-    from embedtune.fusion import choose_fusion
+    from embedtune.fusion import choose_fusion, fuse_runs
+    from embedtune.metrics import per_query_metrics
 
     depths = [int(d) for d in args.depths.split(",")]
     top = max(depths)
@@ -48,6 +56,8 @@ def main() -> None:
     grid = [(bm25.K1, bm25.B)] + [tuple(float(x) for x in kb.split(":")) for kb in args.bm25.split(",") if kb]
     lexical = {f"bm25 k1={k1:g} b={b:g}": BM25System(k1, b).rank(ret, top) for k1, b in grid}
     result: dict = {"data": str(args.data), "split": args.split, "n_queries": len(qrels), "models": {}}
+    relevant = {q: ret.relevant(q) for q in ret.query_ids}
+    product_ndcg: dict[str, list[float]] = {}  # model -> NDCG@10 per dev query of the product's hybrid
     for model in args.model:
         dense = DenseSystem("model", model).rank(ret, top)
         rows = []
@@ -57,12 +67,24 @@ def main() -> None:
                 for methods in (("wsum",), ("rrf",)):
                     spec = choose_fusion(runs, qrels, split=args.split, data=str(args.data), depth=depth,
                                          methods=methods)
+                    if methods == ("wsum",) and lex_name == next(iter(lexical)) and depth == depths[0]:
+                        fused = fuse_runs(spec, runs, k=depth)
+                        per_query = per_query_metrics({q: [d for d, _ in fused.get(q, [])] for q in ret.query_ids},
+                                                      relevant)
+                        product_ndcg[model] = [per_query[q]["ndcg@10"] for q in ret.query_ids]
                     rows.append({"lexical": lex_name, "depth": depth, "fusion": spec.describe(),
                                  **{k: spec.dev_metric[k] for k in ("hybrid", "model", "bm25")}})
                     print(f"{model} | {lex_name} | depth {depth} | {spec.describe():32s} | hybrid "
                           f"{spec.dev_metric['hybrid']:.4f} model {spec.dev_metric['model']:.4f} "
                           f"bm25 {spec.dev_metric['bm25']:.4f}", flush=True)
         result["models"][model] = rows
+    if args.compare:
+        first = args.model[0]
+        result["comparisons"] = []
+        for model in args.model[1:]:
+            c = compare(f"hybrid of {model}", f"hybrid of {first}", "ndcg@10", product_ndcg[model], product_ndcg[first])
+            result["comparisons"].append(c.to_dict())
+            print(c.sentence(), flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"dev-{args.name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")

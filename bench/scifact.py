@@ -124,6 +124,11 @@ def main() -> None:
     parser.add_argument("--dev-only", action="store_true",
                         help="for choosing a recipe: the final evaluation runs on dev, never test, and result.json "
                         "adds the dev NDCG@10 of the model fused with BM25 (fusion chosen on dev, as embedtune eval does)")
+    parser.add_argument("--extra-pairs", type=Path, action="append", default=[], metavar="FILE",
+                        help="more training pairs (pairs.jsonl, e.g. generated from the corpus by `embedtune site build`) "
+                        "trained beside SciFact's train split, never in the same batch; repeatable")
+    parser.add_argument("--multi-dataset-sampler", default="round_robin", choices=["round_robin", "proportional"],
+                        help="with --extra-pairs: how batches of the datasets interleave (TrainConfig.multi_dataset_sampler)")
     parser.add_argument("--stock-epochs", type=int, default=1, help="0 skips the stock throughput run")
     parser.add_argument("--dev-share", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
@@ -140,18 +145,18 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     split_dir = make_split(args.data, args.out / "data", args.dev_share, args.seed)
     config = TrainConfig(
-        data=[split_dir], output=args.out / "model", epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+        data=[split_dir, *args.extra_pairs], output=args.out / "model", epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
         max_seq_length=args.max_seq_length, hard_negatives=args.hard_negatives,
         hard_negatives_from=args.hard_negatives_from, seed=args.seed, keep_checkpoints=False,
-        final_split="dev" if args.dev_only else "test",
+        final_split="dev" if args.dev_only else "test", multi_dataset_sampler=args.multi_dataset_sampler,
     )
     start = time.perf_counter()
     result = train(config, show_progress=False)
     wall = time.perf_counter() - start
     summary = {
         "command": "python bench/scifact.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("data", "out")
-        ),
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("data", "out", "extra_pairs")
+        ) + "".join(f" --extra-pairs {p}" for p in args.extra_pairs),
         "config": config.model_dump(mode="json"),
         "dev" if args.dev_only else "test": {name: {m: sr.metrics[m] for m in ("ndcg@10", "recall@10", "mrr@10", "map@100")}
                  for name, sr in result.eval.systems.items()},
