@@ -70,8 +70,8 @@ AttentionKernel = Literal["auto", "eager", "math", "pytorch"]
 
 #: ``auto`` on a CPU: batches padded to at most this many tokens train on eager attention, longer ones on
 #: PyTorch's fused kernel. Measured per step in bf16, batch 32, one thread (forward + backward, eager vs fused,
-#: seconds): 1.14 vs 1.61 at 128 tokens (site), 1.58 vs 2.33 at 146 (shop), 1.73 vs 2.45 at 160, 2.15 vs 2.85
-#: at 176, but 2.53 vs 2.24 at 192 and 4.2 vs 3.0 at 256 (SciFact): the fused kernel's CPU backward is much
+#: seconds): 1.15 vs 1.61 at 128 tokens (site), 1.60 vs 2.35 at 146 (shop), 1.75 vs 2.45 at 160, 2.17 vs 2.85
+#: at 176, but 2.53 vs 2.24 at 192 and 4.23 vs 3.03 at 256 (SciFact): the fused kernel's CPU backward is much
 #: faster from 192 query tokens on (its 176-token step was slower than its 192-token one).
 EAGER_MAX_TOKENS = 191
 ALWAYS = 1 << 30  # a token limit no batch reaches
