@@ -30,11 +30,11 @@ from embedtune.recsys.baselines import recsys_baselines
 PARTS = ("model", *RECSYS.hybrid_with)
 
 
-def zscored(run, qids: list[str], col: dict[str, int], n_items: int) -> np.ndarray:
-    """[user, item]: the part's z-scored top-``RUN_DEPTH`` scores, 0 where it does not list the item."""
+def zscored(run, qids: list[str], col: dict[str, int], n_items: int, depth: int = RUN_DEPTH) -> np.ndarray:
+    """[user, item]: the part's z-scored top-``depth`` scores, 0 where it does not list the item."""
     out = np.zeros((len(qids), n_items))
     for r, q in enumerate(qids):
-        ranked = run.get(q, [])[:RUN_DEPTH]
+        ranked = run.get(q, [])[:depth]
         if not ranked:
             continue
         s = np.array([x for _, x in ranked])
@@ -77,19 +77,20 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--depth", type=int, default=RUN_DEPTH, help="candidates per part (eval: %(default)s)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     dev = load_retrieval_split(args.data, "dev")
     docs = list(dev.corpus)
     col = {d: i for i, d in enumerate(docs)}
     qids = dev.query_ids
-    runs = {"model": DenseSystem("model", args.model).rank(dev, RUN_DEPTH)}
-    runs.update({s.name: s.rank(dev, RUN_DEPTH) for s in recsys_baselines(args.data, dev)})
-    z = {p: zscored(runs[p], qids, col, len(docs)) for p in PARTS}
+    runs = {"model": DenseSystem("model", args.model).rank(dev, args.depth)}
+    runs.update({s.name: s.rank(dev, args.depth) for s in recsys_baselines(args.data, dev)})
+    z = {p: zscored(runs[p], qids, col, len(docs), args.depth) for p in PARTS}
     listed = np.zeros((len(qids), len(docs)), dtype=bool)
     for p in PARTS:
         for r, q in enumerate(qids):
-            listed[r, [col[d] for d, _ in runs[p].get(q, [])[:RUN_DEPTH]]] = True
+            listed[r, [col[d] for d, _ in runs[p].get(q, [])[:args.depth]]] = True
     target = np.array([col[next(iter(dev.relevant(q)))] for q in qids])
     cold = set(_read_slices(args.data, dev).get("target_popularity", {}).get("cold", []))
     is_cold = np.array([q in cold for q in qids])
