@@ -31,17 +31,22 @@ from embedtune.recsys.sql import literal
 PARTS = ("model", "cooccurrence", "transitions", "popularity")
 
 
+def dev_part_runs(data: Path, model: str, depth: int):
+    """The dev split, its item ids, their column numbers, the query ids, and each part's top-``depth`` run."""
+    dev = load_retrieval_split(data, "dev")
+    doc_ids = list(dev.corpus)
+    col = {d: i for i, d in enumerate(doc_ids)}
+    runs = {"model": DenseSystem("model", model).rank(dev, depth)}
+    runs.update({s.name: s.rank(dev, depth) for s in recsys_baselines(data, dev)})
+    return dev, doc_ids, col, dev.query_ids, runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--model", required=True)
     args = parser.parse_args()
-    dev = load_retrieval_split(args.data, "dev")
-    doc_ids = list(dev.corpus)
-    col = {d: i for i, d in enumerate(doc_ids)}
-    qids = dev.query_ids
-    runs = {"model": DenseSystem("model", args.model).rank(dev, 100)}
-    runs.update({s.name: s.rank(dev, 100) for s in recsys_baselines(args.data, dev)})
+    dev, doc_ids, col, qids, runs = dev_part_runs(args.data, args.model, 100)
     events = dict(duckdb.sql(f"SELECT item_id, count(*) FROM read_parquet({literal(args.data / 'interactions.parquet')}) "
                              "WHERE split = 'train' GROUP BY item_id").fetchall())
     counts = np.array([events.get(d, 0) for d in doc_ids])

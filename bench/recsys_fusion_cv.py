@@ -20,12 +20,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from recsys_cold_dev import dev_part_runs  # bench/ is on sys.path when a bench script runs
 
-from embedtune.data.beir import load_retrieval_split
 from embedtune.data.kinds import RECSYS
-from embedtune.dense import DenseSystem
 from embedtune.eval.evaluate import RUN_DEPTH, _read_slices
-from embedtune.recsys.baselines import recsys_baselines
 
 PARTS = ("model", *RECSYS.hybrid_with)
 
@@ -80,12 +78,7 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=RUN_DEPTH, help="candidates per part (eval: %(default)s)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    dev = load_retrieval_split(args.data, "dev")
-    docs = list(dev.corpus)
-    col = {d: i for i, d in enumerate(docs)}
-    qids = dev.query_ids
-    runs = {"model": DenseSystem("model", args.model).rank(dev, args.depth)}
-    runs.update({s.name: s.rank(dev, args.depth) for s in recsys_baselines(args.data, dev)})
+    dev, docs, col, qids, runs = dev_part_runs(args.data, args.model, args.depth)
     z = {p: zscored(runs[p], qids, col, len(docs), args.depth) for p in PARTS}
     listed = np.zeros((len(qids), len(docs)), dtype=bool)
     for p in PARTS:
