@@ -85,9 +85,14 @@ class TrainingAttention:
     kernel: Literal["eager", "math", "pytorch"]
     max_tokens: int = ALWAYS
 
+    @property
+    def replaces_pytorch(self) -> bool:
+        """Whether any training batch leaves PyTorch's own choice."""
+        return self.kernel != "pytorch" and self.max_tokens > 0
+
     def describe(self) -> str:
         """``eager``, ``pytorch``, or ``eager up to N tokens, pytorch above`` (the log, train_log.json, the card)."""
-        if self.kernel == "pytorch" or self.max_tokens <= 0:
+        if not self.replaces_pytorch:
             return "pytorch"
         return self.kernel if self.max_tokens >= ALWAYS else f"{self.kernel} up to {self.max_tokens} tokens, pytorch above"
 
@@ -138,7 +143,7 @@ def training_attention_kernel(model: Any, attention: TrainingAttention) -> Itera
     The patch is an instance attribute (stacked over any patch already there, e.g. the bf16 autocast's)
     and is undone on exit: the saved model, its config and its class are untouched.
     """
-    if attention.kernel == "pytorch" or attention.max_tokens <= 0:
+    if not attention.replaces_pytorch:
         yield
         return
     encoder = model[0]
