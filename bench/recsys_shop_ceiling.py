@@ -3,9 +3,9 @@
 The shop generator (``embedtune.recsys.generate``) draws every click i.i.d. from a user's latent tastes
 (three favourite categories weighted 0.6/0.3/0.1 of 85% of visits, a favourite brand per favourite
 category chosen on half of those visits, 15% of visits to a uniformly random category; within a category
-or brand, items by Zipf popularity). This script replays the generator's random draws with the same seed
-(the catalog must match ``items.csv`` title for title, or it stops) to recover each user's true click
-probability over the catalog — a bench-only oracle, never in the product — and ranks it with the user's
+or brand, items by Zipf popularity). This script regenerates the shop with the same arguments
+(the catalog must match ``items.csv`` title for title, or it stops) and takes each user's true click
+probability over the catalog from the generator's latent tastes — a bench-only oracle, never in the product — and ranks it with the user's
 history excluded, exactly as every system is scored. No recommender can expect more than this oracle
 (ties aside): it is the ceiling for NDCG@10 on targets drawn from those probabilities.
 
@@ -36,58 +36,18 @@ from embedtune.eval.evaluate import RUN_DEPTH, _read_slices
 from embedtune.eval.hybrid import default_fusion
 from embedtune.fusion import FusionSpec, choose_fusion, fuse_runs
 from embedtune.recsys.baselines import query_histories, recsys_baselines
-from embedtune.recsys.generate import _brand_names
+from embedtune.recsys.generate import generate_shop
 from embedtune.recsys.stats import ItemStats
 
 HYBRID_WITH = RECSYS.hybrid_with
-SLOT_P = (0.6 * 0.85, 0.3 * 0.85, 0.1 * 0.85, 0.15)
 
 
-def true_click_probabilities(n_users: int, n_items: int, seed: int, n_categories: int = 12,
-                             events_per_user: float = 20.0, brands_per_category: int = 4,
-                             shops_per_category: int = 3, zipf: float = 1.1) -> tuple[np.ndarray, list[str]]:
+def true_click_probabilities(n_users: int, n_items: int, seed: int) -> tuple[np.ndarray, list[str]]:
     """``P[user, item]``: the generator's probability that a click of ``user`` goes to ``item`` (rows sum
-    to 1), and the catalog's titles (to check the replay against ``items.csv``). Replays
-    ``generate_shop``'s draws in their order up to the users' favourite brands."""
-    rng = np.random.default_rng(seed)
-    item_cat = np.sort(rng.integers(0, n_categories, size=n_items))
-    item_cat[:n_categories] = np.arange(min(n_categories, n_items))
-    item_cat = np.sort(item_cat)
-    brands = _brand_names(n_categories * brands_per_category, rng)
-    item_brand = item_cat * brands_per_category + rng.integers(0, brands_per_category, size=n_items)
-    rng.integers(0, shops_per_category, size=n_items)  # shops
-    popularity = 1.0 / np.arange(1, n_items + 1) ** zipf
-    popularity = popularity[rng.permutation(n_items)]
-    from embedtune.recsys.generate import ADJECTIVES, CATEGORIES
-
-    adjectives = rng.choice(ADJECTIVES, size=n_items)
-    titles = [f"{brands[b]} {a} {CATEGORIES[c][1]}" for b, a, c in zip(item_brand, adjectives, item_cat, strict=True)]
-    rng.lognormal(3.0, 0.6, size=n_items)  # prices
-    n_clicks = 2 + rng.poisson(max(events_per_user - 2.0, 0.0), size=n_users)
-    total = int(n_clicks.sum())
-    fav_cats = np.stack([rng.permutation(n_categories)[:3] for _ in range(n_users)])
-    rng.choice(4, size=total, p=list(SLOT_P))  # slots
-    rng.integers(0, n_categories, size=total)  # random categories
-    fav_brand = rng.integers(0, brands_per_category, size=(n_users, 3))
-
-    def within(groups: np.ndarray, n_groups: int) -> np.ndarray:
-        """[group, item]: P(item | group) ∝ popularity inside the group."""
-        m = np.zeros((n_groups, n_items))
-        m[groups, np.arange(n_items)] = popularity
-        sums = m.sum(1, keepdims=True)
-        return np.divide(m, sums, out=np.zeros_like(m), where=sums > 0)
-
-    by_cat = within(item_cat, n_categories)
-    by_brand = within(item_brand, n_categories * brands_per_category)
-    has_items = by_brand.sum(1) > 0
-    probs = np.full((n_users, n_items), SLOT_P[3] / n_categories) * by_cat.sum(0)[None, :]
-    for s in range(3):
-        cat = fav_cats[:, s]
-        brand = cat * brands_per_category + fav_brand[:, s]
-        # Half the visits want the favourite brand; a brand without items falls back to the category draw.
-        branded = np.where(has_items[brand][:, None], by_brand[brand], by_cat[cat])
-        probs += SLOT_P[s] * (0.5 * by_cat[cat] + 0.5 * branded)
-    return probs, titles
+    to 1; :meth:`~embedtune.recsys.generate.ShopTastes.click_probabilities` of the same ``generate_shop``
+    call), and the catalog's titles (to check the shop against ``items.csv``)."""
+    shop = generate_shop(n_users=n_users, n_items=n_items, seed=seed)
+    return shop.tastes.click_probabilities(), list(shop.items["title"])
 
 
 def taste_estimate_run(split, data: Path, depth: int, smoothing: float = 1.0) -> dict[str, list[tuple[str, float]]]:
@@ -184,7 +144,7 @@ def main() -> None:
     probs, titles = true_click_probabilities(args.users, args.items, args.seed)
     catalog = pd.read_csv(args.raw / "items.csv")
     if list(catalog["title"]) != titles:
-        raise SystemExit(f"{args.raw / 'items.csv'}: the replayed catalog differs: not generated with these arguments")
+        raise SystemExit(f"{args.raw / 'items.csv'}: the regenerated catalog differs: not generated with these arguments")
     results = {}
     spec = FusionSpec.load(args.fusion) if args.fusion else None
     for name in ("dev", "test") if args.test else ("dev",):

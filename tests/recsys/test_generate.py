@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from embedtune.recsys.generate import generate_shop, write_shop
@@ -34,8 +35,23 @@ def test_users_have_tastes_and_a_funnel():
     assert per_item.iloc[: len(per_item) // 10].sum() / per_item.sum() > 0.25
 
 
+def test_tastes_give_the_click_probabilities_the_log_was_drawn_from():
+    shop = generate_shop(n_users=300, n_items=60, n_categories=6, events_per_user=40, seed=2)
+    probs = shop.tastes.click_probabilities()
+    assert probs.shape == (300, 60) and np.allclose(probs.sum(1), 1.0) and (probs >= 0).all()
+    clicks = shop.log[shop.log.action_type == 0]
+    observed = np.zeros_like(probs)
+    np.add.at(observed, (clicks.user_id.to_numpy() - 1, clicks.item_id.to_numpy() - 1), 1.0)
+    expected = probs * observed.sum(1, keepdims=True)
+    # Pooled over users, every item's click count is what the probabilities predict (within sampling noise),
+    # and within a user the probability ranks the clicked items above the rest.
+    assert np.abs(observed.sum(0) - expected.sum(0)).max() < 4 * np.sqrt(expected.sum(0)).max()
+    assert probs[observed > 0].mean() > 3 * probs[observed == 0].mean()
+
+
 def test_seed_scenario_has_no_structure_and_no_attributes():
     shop = generate_shop(n_users=200, n_items=500, uniform=True, attributes=False, seed=0)
+    assert shop.tastes is None
     assert list(shop.items.columns) == ["item_id"]
     assert shop.log.user_id.nunique() == 200
     assert shop.log.item_id.nunique() > 400

@@ -45,14 +45,55 @@ ADJECTIVES = (
 )
 BRAND_SYLLABLES = ("ka", "lo", "mi", "ra", "ve", "zu", "no", "ta", "pe", "si", "do", "ru")
 ACTION_CODES = {"click": 0, "cart": 1, "buy": 2, "fav": 3}  # Tmall's action_type
+#: Where a visit goes: the user's 1st / 2nd / 3rd favourite category (0.6 / 0.3 / 0.1 of 85%), or a random one (15%).
+SLOT_P = (0.6 * 0.85, 0.3 * 0.85, 0.1 * 0.85, 0.15)
+
+
+@dataclass(frozen=True)
+class ShopTastes:
+    """The latent truth the clicks were drawn from (for diagnostics: the ceiling any recommender can reach)."""
+
+    item_category: np.ndarray  # per item row, its category
+    item_brand: np.ndarray  # per item row, its brand (category * brands_per_category + brand in category)
+    popularity: np.ndarray  # per item row, its Zipf weight
+    favourite_categories: np.ndarray  # users × 3
+    favourite_brands: np.ndarray  # users × 3: brand within each favourite category
+    n_categories: int
+    brands_per_category: int
+
+    def click_probabilities(self) -> np.ndarray:
+        """``P[user, item]``: the probability that a click of user row ``user`` goes to item row ``item``
+        (rows sum to 1) — the generator's own model (module docstring), computed instead of sampled."""
+        n_items, n_categories = len(self.popularity), self.n_categories
+
+        def within(groups: np.ndarray, n_groups: int) -> np.ndarray:
+            m = np.zeros((n_groups, n_items))
+            m[groups, np.arange(n_items)] = self.popularity
+            sums = m.sum(1, keepdims=True)
+            return np.divide(m, sums, out=np.zeros_like(m), where=sums > 0)
+
+        by_cat = within(self.item_category, n_categories)
+        by_brand = within(self.item_brand, n_categories * self.brands_per_category)
+        has_items = by_brand.sum(1) > 0
+        n_users = len(self.favourite_categories)
+        probs = np.full((n_users, n_items), SLOT_P[3] / n_categories) * by_cat.sum(0)[None, :]
+        for s in range(3):
+            cat = self.favourite_categories[:, s]
+            brand = cat * self.brands_per_category + self.favourite_brands[:, s]
+            # Half the visits want the favourite brand; a brand without items falls back to the category draw.
+            branded = np.where(has_items[brand][:, None], by_brand[brand], by_cat[cat])
+            probs += SLOT_P[s] * (0.5 * by_cat[cat] + 0.5 * branded)
+        return probs
 
 
 @dataclass
 class SyntheticShop:
-    """The generated tables: ``log`` (user_id, item_id, action_type, time_stamp) and ``items``."""
+    """The generated tables: ``log`` (user_id, item_id, action_type, time_stamp) and ``items``; ``tastes``,
+    the latent truth behind the log (None for ``uniform`` clicks; user row u is user_id u + 1)."""
 
     log: pd.DataFrame
     items: pd.DataFrame
+    tastes: ShopTastes | None = None
 
 
 def _brand_names(n: int, rng: np.random.Generator) -> list[str]:
@@ -113,13 +154,14 @@ def generate_shop(
     n_clicks = 2 + rng.poisson(max(events_per_user - 2.0, 0.0), size=n_users)
     user_of = np.repeat(np.arange(n_users), n_clicks)
     total = len(user_of)
+    tastes = None
     if uniform:
         clicked = rng.integers(0, n_items, size=total)
     else:
         fav_cats = np.stack([rng.permutation(n_categories)[:3] for _ in range(n_users)]) if n_categories >= 3 else (
             rng.integers(0, n_categories, size=(n_users, 3))
         )
-        slot = rng.choice(4, size=total, p=[0.6 * 0.85, 0.3 * 0.85, 0.1 * 0.85, 0.15])
+        slot = rng.choice(4, size=total, p=list(SLOT_P))
         cat = np.where(slot < 3, fav_cats[user_of, np.minimum(slot, 2)], rng.integers(0, n_categories, size=total))
         # Within a category, pick an item by popularity × a boost for the user's favourite brand there.
         fav_brand = rng.integers(0, brands_per_category, size=(n_users, 3))
@@ -128,6 +170,7 @@ def generate_shop(
         clicked = _sample_in_category(cat, item_cat, popularity, rng)
         branded = _sample_in_category(target_brand, item_brand, popularity, rng, fallback=clicked)
         clicked = np.where(want_brand & (slot < 3), branded, clicked)
+        tastes = ShopTastes(item_cat, item_brand, popularity, fav_cats, fav_brand, n_categories, brands_per_category)
 
     # Funnel: extra events on the same item, shortly after the click.
     gaps = rng.exponential(3600.0, size=total)
@@ -150,7 +193,7 @@ def generate_shop(
         "action_type": action[order].astype(np.int64),
         "time_stamp": np.floor(when[order]).astype(np.int64),
     })
-    return SyntheticShop(log=log, items=items)
+    return SyntheticShop(log=log, items=items, tastes=tastes)
 
 
 def _sample_in_category(
