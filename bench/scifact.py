@@ -132,6 +132,9 @@ def main() -> None:
     parser.add_argument("--stock-epochs", type=int, default=1, help="0 skips the stock throughput run")
     parser.add_argument("--dev-share", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="any other TrainConfig field for an ablation, e.g. --set attention_dropout=0.1 "
+                        "--set group_by_length=false --set precision=fp32; repeatable")
     parser.add_argument("--throughput-only", type=int, default=0, metavar="N",
                         help="only time embedtune vs stock training on N train pairs, 1 epoch, no hard negatives")
     args = parser.parse_args()
@@ -149,14 +152,15 @@ def main() -> None:
         max_seq_length=args.max_seq_length, hard_negatives=args.hard_negatives,
         hard_negatives_from=args.hard_negatives_from, seed=args.seed, keep_checkpoints=False,
         final_split="dev" if args.dev_only else "test", multi_dataset_sampler=args.multi_dataset_sampler,
+        **dict(item.split("=", 1) for item in args.overrides),
     )
     start = time.perf_counter()
     result = train(config, show_progress=False)
     wall = time.perf_counter() - start
     summary = {
         "command": "python bench/scifact.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("data", "out", "extra_pairs")
-        ) + "".join(f" --extra-pairs {p}" for p in args.extra_pairs),
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("data", "out", "extra_pairs", "overrides")
+        ) + "".join(f" --extra-pairs {p}" for p in args.extra_pairs) + "".join(f" --set {o}" for o in args.overrides),
         "config": config.model_dump(mode="json"),
         "dev" if args.dev_only else "test": {name: {m: sr.metrics[m] for m in ("ndcg@10", "recall@10", "mrr@10", "map@100")}
                  for name, sr in result.eval.systems.items()},
