@@ -53,19 +53,24 @@ def grid(n: int) -> list[tuple[float, ...]]:
     return [w for w in itertools.product(steps, repeat=n) if abs(sum(w) - 1) < 1e-9]
 
 
-def cross_validated(scores: np.ndarray, folds: int, repeats: int) -> tuple[float, float]:
-    """Mean held-out NDCG@10 of the in-fold best configuration (``scores``: [config, user]); and its spread."""
+def held_out(scores: np.ndarray, folds: int, repeats: int) -> np.ndarray:
+    """[shuffle, user]: each user's NDCG@10 under the configuration that was best on the other folds
+    (``scores``: [config, user]); shuffle ``s`` uses seed ``s``, so two calls split users alike."""
     n = scores.shape[1]
-    means = []
+    out = np.zeros((repeats, n))
     for seed in range(repeats):
         order = np.random.default_rng(seed).permutation(n)
-        held = np.zeros(n)
         for f in range(folds):
             test = order[f::folds]
             train = np.setdiff1d(order, test)
             best = int(np.argmax(scores[:, train].mean(1)))
-            held[test] = scores[best, test]
-        means.append(held.mean())
+            out[seed, test] = scores[best, test]
+    return out
+
+
+def cross_validated(scores: np.ndarray, folds: int, repeats: int) -> tuple[float, float]:
+    """Mean held-out NDCG@10 of the in-fold best configuration (``scores``: [config, user]); and its spread."""
+    means = held_out(scores, folds, repeats).mean(1)
     return float(np.mean(means)), float(np.std(means))
 
 
