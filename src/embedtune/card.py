@@ -63,6 +63,11 @@ def embedtune_section(config, eval_result, doctor_report, log: dict[str, Any]) -
         facts = [f"Precision: {precision['name']} on {precision['device']} ({precision['reason']}); weights saved as fp32"]
         if log.get("padding_share") is not None:
             grouping = "length-grouped batches" if log.get("group_by_length") else "random batches"
+            skipped = [g for g in log.get("length_grouping") or [] if not g["grouped"]]
+            if skipped and not log.get("group_by_length"):
+                grouping += (f"; grouping by length would have padded {skipped[0]['padding_grouped']:.1%} instead of "
+                             f"{skipped[0]['padding_random']:.1%}, less than the {skipped[0]['min_saving']:.0%} "
+                             "saving that is worth less varied in-batch negatives")
             facts.append(f"padding share {log['padding_share']:.1%} ({grouping})")
         if log.get("attention_kernel"):
             facts.append(f"attention kernel while training: {log['attention_kernel']}")

@@ -67,6 +67,12 @@ class TrainConfig(BaseModel):
         description="Batch pairs of similar token length (sorted inside large random windows, batch order shuffled) "
         "so less compute goes to padding; off = random batches.",
     )
+    group_min_saving: float = Field(
+        0.05, ge=0, le=1,
+        description="With group_by_length: group only datasets where, planned before training, grouping removes at "
+        "least this share of the token positions random batches would pad (0 = always group). Grouping repeats "
+        "in-batch negatives across epochs on small datasets, so it is used only where it buys speed.",
+    )
     multi_dataset_sampler: Literal["round_robin", "proportional"] = Field(
         "round_robin",
         description="With several datasets (never mixed in a batch): round_robin = one batch from each in turn "

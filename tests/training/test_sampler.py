@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from embedtune.training.sampler import (
     BatchSamplerFactory,
     LengthGroupedBatchSampler,
+    choose_grouping,
+    padding_share,
     plan_batches,
     row_texts_of,
     shard,
@@ -27,9 +29,26 @@ def _rows_with_duplicates(n: int, seed: int = 0) -> tuple[list[frozenset[str]], 
 
 
 def _padding(batches: list[list[int]], lengths: list[int]) -> float:
-    real = sum(lengths[i] for b in batches for i in b)
-    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
-    return 1 - real / padded
+    return padding_share(batches, [lengths])
+
+
+def test_padding_share_pads_each_column_of_a_batch_to_its_longest_text():
+    # batch [0, 1]: column 0 pads 3 to 5 (10 positions, 8 real), column 1 has no padding; batch [2]: none
+    assert padding_share([[0, 1], [2]], [[3, 5, 2], [1, 1, 4]]) == pytest.approx(1 - 16 / 18)
+    assert padding_share([], [[1]]) == 0.0
+
+
+def test_grouping_is_chosen_only_where_it_saves_padding():
+    texts, lengths = _rows_with_duplicates(600, seed=2)
+    varied = choose_grouping([lengths], 16, seed=0, row_texts=texts, min_saving=0.05)
+    assert varied.grouped and varied.saving >= 0.05
+    assert "length-grouped batches" in varied.describe()
+    # truncated texts: nearly every row is as long as the limit, so sorting saves next to nothing
+    flat = [256 - (i % 40 == 0) for i in range(600)]
+    skipped = choose_grouping([flat, [12] * 600], 16, seed=0, row_texts=texts, min_saving=0.05)
+    assert not skipped.grouped and skipped.padding_random < 0.05
+    assert skipped.describe().startswith("random batches") and skipped.to_dict()["grouped"] is False
+    assert choose_grouping([flat, [12] * 600], 16, seed=0, row_texts=texts, min_saving=0.0).grouped
 
 
 def _assert_valid_epoch(batches: list[list[int]], texts: list[frozenset[str]], n: int) -> None:
@@ -101,6 +120,21 @@ def test_sampler_epochs_cover_all_rows_and_differ(base_model):
         _assert_valid_epoch(batches, texts, len(ds))
         epochs.append(batches)
     assert epochs[0] != epochs[1]
+
+
+def test_factory_groups_by_length_only_past_the_saving_threshold(base_model):
+    ds = _dataset()  # positives of 1 to 7 repeats of a phrase: grouping removes much padding
+    said = []
+    factory = BatchSamplerFactory(base_model.tokenizer, 64, min_saving=0.05, echo=said.append)
+    grouped = factory(ds, batch_size=4, drop_last=False, valid_label_columns=["label"], seed=42)
+    assert grouped.lengths is not None and factory.choices[0].grouped and said[0].startswith("length-grouped")
+    same_length = Dataset.from_dict({"anchor": [f"question {i}" for i in range(40)],
+                                     "positive": [f"answer number {i}" for i in range(40)], "label": [0.0] * 40})
+    random_batches = factory(same_length, batch_size=4, drop_last=False, valid_label_columns=["label"], seed=42)
+    assert random_batches.lengths is None and not factory.choices[1].grouped and said[1].startswith("random")
+    off = BatchSamplerFactory(base_model.tokenizer, 64, group_by_length=False)
+    assert off(ds, batch_size=4, drop_last=False, valid_label_columns=["label"], seed=42).lengths is None
+    assert off.choices == []
 
 
 def test_sharded_sampler_chunks_form_duplicate_free_global_batches():

@@ -16,6 +16,7 @@ from embedtune.training.finalize import finalize
 from embedtune.training.fit import Fitted, dev_metrics, epoch_losses, logging_steps, training_arguments
 from embedtune.training.precision import Precision
 from embedtune.training.prepare import prepare
+from embedtune.training.sampler import BatchSamplerFactory
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +56,14 @@ def test_prepare_stops_on_doctor_errors(tiny_beir, tmp_path):
 
 def test_training_arguments_follow_the_config(prepared, tmp_path):
     config, run = prepared
-    args = training_arguments(config, run, tmp_path / "ck", Precision("bf16", "cpu", "test"))
+    samplers = BatchSamplerFactory(run.model.tokenizer, config.max_seq_length)
+    args = training_arguments(config, run, tmp_path / "ck", Precision("bf16", "cpu", "test"), samplers)
     assert not args.bf16 and not args.fp16  # CPU bf16 is embedtune's encoder autocast, not the trainer's
     assert args.load_best_model_at_end and args.metric_for_best_model == "eval_dev_cosine_ndcg@10"
     assert "group_by_length=True" in repr(args.batch_sampler)
     assert logging_steps(config, run) == 1  # 9 pairs / batch 4: two logs per epoch need a log every step
     gpu = training_arguments(config.model_copy(update={"keep": "last"}), run, tmp_path / "ck",
-                             Precision("fp16", "cuda", "test"))
+                             Precision("fp16", "cuda", "test"), samplers)
     assert gpu.fp16 and not gpu.load_best_model_at_end
 
 
@@ -89,6 +91,7 @@ def test_finalize_saves_evaluates_and_documents_a_fitted_model(prepared, tmp_pat
         model=run.model, log_history=[{"loss": stuck[0], "epoch": 1.0}], epoch_losses=stuck,
         dev_history=[{"epoch": 0.0, "cosine_ndcg@10": 0.5}], loss_finding=check_training_loss(stuck, 4),
         precision=Precision("bf16", "cpu", "auto: test"), train_seconds=2.0, pairs_trained=18, padding_share=0.25,
+        length_grouping=[{"grouped": False, "padding_random": 0.25, "padding_grouped": 0.24, "min_saving": 0.05}],
         attention_kernel="math", best_checkpoint=None,
     )
     folder = tmp_path / "model"
@@ -98,6 +101,7 @@ def test_finalize_saves_evaluates_and_documents_a_fitted_model(prepared, tmp_pat
     assert SentenceTransformer(str(folder)).encode(["a question"]).shape == (1, 384)
     log = json.loads((folder / "train_log.json").read_text())
     assert log["precision"]["name"] == "bf16" and log["padding_share"] == 0.25 and log["learned_nothing"]
+    assert log["group_by_length"] is False and log["length_grouping"][0]["padding_grouped"] == 0.24
     assert log["attention_kernel"] == "math"
     assert json.loads((folder / "eval.json").read_text())["split"] == "test"
     card = (folder / "README.md").read_text()

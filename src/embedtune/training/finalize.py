@@ -135,7 +135,9 @@ def train_log(prepared: Prepared, fitted: Fitted, config: TrainConfig, seconds: 
         "pairs_per_second": round(fitted.pairs_per_second, 3) if fitted.train_seconds else None,
         "pairs_trained": fitted.pairs_trained,
         "precision": fitted.precision.to_dict(),
-        "group_by_length": config.group_by_length,
+        "group_by_length": (any(c["grouped"] for c in fitted.length_grouping) if fitted.length_grouping
+                            else config.group_by_length),
+        "length_grouping": fitted.length_grouping,
         "attention_kernel": fitted.attention_kernel,
         "padding_share": round(fitted.padding_share, 4) if fitted.padding_share is not None else None,
         "best_checkpoint": fitted.best_checkpoint,

@@ -57,6 +57,7 @@ class Fitted:
     train_seconds: float
     pairs_trained: int
     padding_share: float | None
+    length_grouping: list[dict[str, Any]]  # per dataset: grouped or not, and the padding each way (GroupingChoice)
     attention_kernel: str  # the kernel the training steps used (TrainingAttention.describe)
     best_checkpoint: str | None  # folder name of the kept checkpoint, when selected on dev
 
@@ -99,9 +100,14 @@ def fit(prepared: Prepared, config: TrainConfig, workspace: Workspace, *, show_p
     if not show_progress:
         quiet_progress_bars()
 
+    batch_samplers = BatchSamplerFactory(
+        prepared.model.tokenizer, config.max_seq_length, group_by_length=config.group_by_length,
+        no_duplicates=config.no_duplicates, world_size=prepared.world_size, min_saving=config.group_min_saving,
+        echo=echo if workspace.is_main else None,
+    )
     trainer = EmbedtuneTrainer(
         model=model,
-        args=training_arguments(config, prepared, workspace.checkpoints.resolve(), precision),
+        args=training_arguments(config, prepared, workspace.checkpoints.resolve(), precision, batch_samplers),
         train_dataset=(prepared.train_datasets if len(prepared.train_datasets) > 1
                        else next(iter(prepared.train_datasets.values()))),
         loss=prepared.loss,
@@ -140,6 +146,7 @@ def fit(prepared: Prepared, config: TrainConfig, workspace: Workspace, *, show_p
         train_seconds=train_seconds,
         pairs_trained=collator.rows * prepared.world_size,  # every process trains on an equal share
         padding_share=collator.padding_share,
+        length_grouping=[choice.to_dict() for choice in batch_samplers.choices],
         attention_kernel=kernel.describe(),
         best_checkpoint=Path(best).name if best else None,
     )
@@ -185,8 +192,8 @@ def dev_before(prepared: Prepared, workspace: Workspace, echo=print) -> dict[str
     return before
 
 
-def training_arguments(config: TrainConfig, prepared: Prepared, checkpoints: Path,
-                       precision: Precision) -> SentenceTransformerTrainingArguments:
+def training_arguments(config: TrainConfig, prepared: Prepared, checkpoints: Path, precision: Precision,
+                       batch_samplers: BatchSamplerFactory) -> SentenceTransformerTrainingArguments:
     """The trainer's arguments for ``config`` (dev selection only when there is a dev split)."""
     has_dev = prepared.evaluator is not None
     keep_best = has_dev and config.keep == "best"
@@ -201,10 +208,7 @@ def training_arguments(config: TrainConfig, prepared: Prepared, checkpoints: Pat
         weight_decay=config.weight_decay,
         seed=config.seed,
         data_seed=config.seed,
-        batch_sampler=BatchSamplerFactory(
-            prepared.model.tokenizer, config.max_seq_length, group_by_length=config.group_by_length,
-            no_duplicates=config.no_duplicates, world_size=prepared.world_size,
-        ),
+        batch_sampler=batch_samplers,
         multi_dataset_batch_sampler=MultiDatasetSamplerFactory(config.multi_dataset_sampler, prepared.world_size),
         eval_strategy="epoch" if has_dev else "no",
         save_strategy="epoch",
