@@ -111,6 +111,7 @@ def test_fp32_is_the_plain_path_and_bf16_saves_an_fp32_model(tmp_path, monkeypat
     log = json.loads((tmp_path / "bf16" / "train_log.json").read_text())
     assert log["precision"]["name"] == "bf16" and "amx_bf16" in log["precision"]["reason"]
     assert 0.0 <= log["padding_share"] < 1.0 and log["pairs_per_second"] > 0 and log["pairs_trained"] == 12
+    assert [set(g) for g in log["length_grouping"]] == [{"grouped", "padding_random", "padding_grouped", "min_saving"}]
     assert "Precision: bf16 on cpu" in (tmp_path / "bf16" / "README.md").read_text()
     model = SentenceTransformer(str(tmp_path / "bf16"))
     assert model.encode(["does sync work offline?"]).shape == (1, 384)

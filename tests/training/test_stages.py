@@ -102,6 +102,7 @@ def test_finalize_saves_evaluates_and_documents_a_fitted_model(prepared, tmp_pat
     log = json.loads((folder / "train_log.json").read_text())
     assert log["precision"]["name"] == "bf16" and log["padding_share"] == 0.25 and log["learned_nothing"]
     assert log["group_by_length"] is False and log["length_grouping"][0]["padding_grouped"] == 0.24
+    assert "random batches; grouping by length would have padded 24.0% instead of 25.0%" in (folder / "README.md").read_text()
     assert log["attention_kernel"] == "math"
     assert json.loads((folder / "eval.json").read_text())["split"] == "test"
     card = (folder / "README.md").read_text()
