@@ -67,7 +67,7 @@ def embedtune_section(config, eval_result, doctor_report, log: dict[str, Any]) -
             if skipped and not log.get("group_by_length"):
                 grouping += (f"; grouping by length would have padded {skipped[0]['padding_grouped']:.1%} instead of "
                              f"{skipped[0]['padding_random']:.1%}, less than the {skipped[0]['min_saving']:.0%} "
-                             "saving that is worth less varied in-batch negatives")
+                             "saving (group_min_saving) that would be worth less varied in-batch negatives")
             facts.append(f"padding share {log['padding_share']:.1%} ({grouping})")
         if log.get("attention_kernel"):
             facts.append(f"attention kernel while training: {log['attention_kernel']}")

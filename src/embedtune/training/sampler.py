@@ -17,8 +17,8 @@ the same rows meet in a batch epoch after epoch (SciFact's 835 pairs: half the p
 a batch share one again the next epoch, against 4% for random batches; ``bench/length_windows.py``).
 It is only paid where it buys speed: before training, :func:`choose_grouping` plans an epoch both ways
 and groups only when that removes at least ``min_saving`` (``TrainConfig.group_min_saving``, 0.05) of
-the token positions random batches would spend on padding. SciFact (truncated abstracts: 10.1% → 7.0%)
-keeps random batches; the bundled site (50% → 22%) and the demo shop (16% → 6%) are grouped.
+the token positions random batches would spend on padding. SciFact (truncated abstracts: 10.3% → 7.1%)
+keeps random batches; the bundled site (49% → 22%) and the demo shop (16% → 6%) are grouped.
 
 Several processes (torchrun): ``batch_size`` is then the per-process share of a *global* batch. The
 sampler plans global batches (no duplicates across the whole global batch, since the loss gathers
@@ -216,6 +216,7 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
         no_duplicates: bool = True,
         world_size: int = 1,
         window_batches: int = WINDOW_BATCHES,
+        row_texts: Sequence[frozenset[str]] | None = None,
     ) -> None:
         super().__init__(dataset, batch_size=batch_size, drop_last=drop_last,
                          valid_label_columns=valid_label_columns, generator=generator, seed=seed)
@@ -224,7 +225,9 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
         self.global_batch_size = batch_size * world_size
         self.lengths = lengths
         self.window_batches = window_batches
-        self.row_texts = row_texts_of(dataset, valid_label_columns) if no_duplicates else None
+        if no_duplicates and row_texts is None:
+            row_texts = row_texts_of(dataset, valid_label_columns)
+        self.row_texts = row_texts if no_duplicates else None  # row_texts: already computed by the caller
         self._planned: tuple[int, list[list[int]]] | None = None
         if world_size > 1:
             # Chunks of one global batch have equal but possibly smaller sizes than batch_size: accelerate
@@ -271,12 +274,11 @@ class BatchSamplerFactory:
         # The trainer asks for drop_last under torchrun, against per-process batches of unequal size;
         # these chunks are always equal, so every short batch is kept, as with one process.
         lengths = None
+        row_texts = row_texts_of(dataset, valid_label_columns) if self.no_duplicates else None
         if self.group_by_length:
             columns = column_token_lengths(dataset, self.tokenizer, self.max_seq_length, valid_label_columns)
-            choice = choose_grouping(
-                columns, batch_size * self.world_size, seed=seed, min_saving=self.min_saving,
-                row_texts=row_texts_of(dataset, valid_label_columns) if self.no_duplicates else None,
-            )
+            choice = choose_grouping(columns, batch_size * self.world_size, seed=seed, min_saving=self.min_saving,
+                                     row_texts=row_texts)
             self.choices.append(choice)
             logger.info("%s", choice.describe())
             if self.echo is not None:
@@ -285,7 +287,7 @@ class BatchSamplerFactory:
                 lengths = [sum(row) for row in zip(*columns, strict=True)]
         return LengthGroupedBatchSampler(
             dataset, batch_size, False, valid_label_columns, generator, seed,
-            lengths=lengths, no_duplicates=self.no_duplicates, world_size=self.world_size,
+            lengths=lengths, no_duplicates=self.no_duplicates, world_size=self.world_size, row_texts=row_texts,
         )
 
     def __getstate__(self) -> dict[str, Any]:
