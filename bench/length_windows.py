@@ -37,6 +37,7 @@ from embedtune.training.sampler import (
     column_token_lengths,
     padding_share,
     plan_batches,
+    row_lengths,
     row_texts_of,
 )
 
@@ -63,7 +64,7 @@ def co_batched(batches: list[list[int]]) -> set[tuple[int, int]]:
 
 def measure(column_lengths: list[list[int]], row_texts, batch_size: int, window_batches: int | None,
             epochs: int, seed: int) -> dict[str, float]:
-    lengths = [sum(row) for row in zip(*column_lengths, strict=True)]
+    lengths = row_lengths(column_lengths)
     plans = [plan_batches(len(lengths), batch_size, seed=seed + epoch, row_texts=row_texts,
                           lengths=None if window_batches is None else lengths,
                           window_batches=window_batches or 1) for epoch in range(epochs)]

@@ -145,6 +145,11 @@ def column_token_lengths(dataset: Any, tokenizer: Any, max_seq_length: int,
     return columns
 
 
+def row_lengths(column_lengths: Sequence[Sequence[int]]) -> list[int]:
+    """Tokens per row, summed over its columns (the key length grouping sorts by)."""
+    return [sum(row) for row in zip(*column_lengths, strict=True)]
+
+
 def padding_share(batches: Sequence[Sequence[int]], column_lengths: Sequence[Sequence[int]]) -> float:
     """Share of the token positions of ``batches`` that are padding: each column of a batch is padded to
     its longest text, as the collator pads it."""
@@ -187,7 +192,7 @@ def choose_grouping(column_lengths: Sequence[Sequence[int]], batch_size: int, *,
                     window_batches: int = WINDOW_BATCHES) -> GroupingChoice:
     """Group by length only if, on epoch 0's plan, it removes at least ``min_saving`` of the token positions
     random batches would pad (see the module docstring). ``min_saving`` 0 always groups."""
-    lengths = [sum(row) for row in zip(*column_lengths, strict=True)]
+    lengths = row_lengths(column_lengths)
     n_rows = len(lengths)
     random_batches = plan_batches(n_rows, batch_size, seed=seed, row_texts=row_texts)
     grouped_batches = plan_batches(n_rows, batch_size, seed=seed, row_texts=row_texts, lengths=lengths,
@@ -284,7 +289,7 @@ class BatchSamplerFactory:
             if self.echo is not None:
                 self.echo(choice.describe())
             if choice.grouped:
-                lengths = [sum(row) for row in zip(*columns, strict=True)]
+                lengths = row_lengths(columns)
         return LengthGroupedBatchSampler(
             dataset, batch_size, False, valid_label_columns, generator, seed,
             lengths=lengths, no_duplicates=self.no_duplicates, world_size=self.world_size, row_texts=row_texts,
