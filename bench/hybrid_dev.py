@@ -9,6 +9,9 @@ records as ``dev_metric.hybrid`` when ``embedtune eval`` chooses the fusion on t
     HF_HUB_OFFLINE=1 /work/heavy .venv/bin/python bench/hybrid_dev.py --data bench/out/scifact-e3keep/data \\
         --model bench/out/scifact-e3keep/model --depths 50,100,200 --bm25 1.2:0.75,0.9:0.4
 
+``--model PATH@512`` scores the same model with documents encoded up to 512 tokens (the model's own
+``max_seq_length`` otherwise), to see whether truncation costs it.
+
 With ``--compare``, each model's hybrid (the product's choice: default BM25, the first depth, weighted
 sum) is also compared with the first model's by the paired bootstrap over the dev queries, so a difference
 between two recipes can be read against its noise.
@@ -32,7 +35,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split", default="dev")
-    parser.add_argument("--model", action="append", required=True, help="repeatable")
+    parser.add_argument("--model", action="append", required=True,
+                        help="repeatable; PATH@N encodes queries and documents with at most N tokens instead of the "
+                             "model's own max_seq_length")
     parser.add_argument("--depths", default="100", help="comma-separated candidates per part")
     parser.add_argument("--bm25", default="", help="extra k1:b pairs, comma-separated (1.5:0.75 is always run)")
     parser.add_argument("--name", default="scifact")
@@ -59,7 +64,8 @@ def main() -> None:
     relevant = {q: ret.relevant(q) for q in ret.query_ids}
     product_ndcg: dict[str, list[float]] = {}  # model -> NDCG@10 per dev query of the product's hybrid
     for model in args.model:
-        dense = DenseSystem("model", model).rank(ret, top)
+        path, _, tokens = model.partition("@")
+        dense = DenseSystem("model", path, max_seq_length=int(tokens) if tokens else None).rank(ret, top)
         rows = []
         for lex_name, lex_run in lexical.items():
             for depth in depths:
