@@ -123,15 +123,15 @@ class AttributeStats:
 
     def scores(self, history_rows: Sequence[Sequence[int]]) -> np.ndarray:
         """Log-scores (len(histories) × items) from each history's item rows (most recent first)."""
-        h = np.zeros((len(history_rows), len(self.popularity)))
-        for r, rows in enumerate(history_rows):
-            h[r, list(rows)[: self.history_items]] = 1.0
+        shape = (len(history_rows), len(self.popularity))
         if not self.fields:
-            return np.broadcast_to(np.log(self._popularity_share), h.shape).copy()
-        total = h.sum(1, keepdims=True)
-        out = np.zeros(h.shape)
+            return np.broadcast_to(np.log(self._popularity_share), shape).copy()
+        pairs = {(r, c) for r, rows in enumerate(history_rows) for c in list(dict.fromkeys(rows))[: self.history_items]}
+        h = sp.csr_matrix((np.ones(len(pairs)), ([r for r, _ in pairs], [c for _, c in pairs])), shape=shape)
+        total = np.asarray(h.sum(1)).reshape(-1, 1)
+        out = np.zeros(shape)
         for f, m in self._onehot.items():
-            taste = (np.asarray(m.T @ h.T).T + self.alpha * self.prior[f][None, :]) / (total + self.alpha)
+            taste = (np.asarray((h @ m).todense()) + self.alpha * self.prior[f][None, :]) / (total + self.alpha)
             out += np.asarray(self._within[f] @ taste.T).T
         return np.log(out / len(self.fields))
 
