@@ -28,7 +28,7 @@ setup: $(VENV)/.installed
 ## The main job on bundled data (the Quillnote example site): build passages and training queries,
 ## fine-tune, evaluate on the site's real visitor questions against the base model and BM25 (verdict
 ## with 95% CI), run three searches; then the recommendation path on a generated shop log, which ends
-## with the shop's verdict: the hybrid (model ⊕ co-occurrence ⊕ transitions ⊕ popularity) against every baseline.
+## with the shop's verdict: the hybrid (model ⊕ co-occurrence ⊕ transitions ⊕ popularity ⊕ attributes) against every baseline.
 ## The shop's training (10 positions per user, 2 epochs, lr 2e-4) was chosen on the shop's dev users
 ## (docs/benchmarks.md, "Demo shop: a text tower strong enough to add to co-occurrence").
 ## Everything lands in $(RUNS)/; each model folder has its card (README.md) and report.html.
@@ -51,8 +51,8 @@ demo-recsys: setup
 	$(BIN)/embedtune train --data $(RUNS)/shop/data --output $(RUNS)/shop/model \
 		--epochs 2 --batch-size 32 --lr 2e-4 --max-seq-length 160 --quiet
 	$(BIN)/embedtune recommend --model $(RUNS)/shop/model --data $(RUNS)/shop/data --user 1 -k 5
-	@echo "--- the shop's held-out test: hybrid (model ⊕ cooccurrence ⊕ transitions ⊕ popularity) vs every baseline ---"
-	@grep -E '^(\*\*(Verdict|Recommendation)|\| (system|model|base|popularity|cooccurrence|transitions|hybrid|base_hybrid) )' \
+	@echo "--- the shop's held-out test: hybrid (model ⊕ cooccurrence ⊕ transitions ⊕ popularity ⊕ attributes) vs every baseline ---"
+	@grep -E '^(\*\*(Verdict|Recommendation)|\| (system|model|base|popularity|cooccurrence|transitions|attributes|hybrid|base_hybrid) )' \
 		$(RUNS)/shop/model/eval.md
 
 ## The bundled help-centre set (core path only, no site build).

@@ -1,6 +1,6 @@
 """Fuse the rankings of several systems into one, with weights chosen on a dev split only.
 
-Hybrid search (dense ⊕ BM25) and hybrid recommendation (text tower ⊕ co-occurrence ⊕ transitions ⊕ popularity)
+Hybrid search (dense ⊕ BM25) and hybrid recommendation (text tower ⊕ co-occurrence ⊕ transitions ⊕ popularity ⊕ attributes)
 are the same operation: each part ranks its top ``depth`` candidates per query (per user), the
 scores are normalised per query, and a weighted sum orders the union. The normalisation, the
 weighted sum, reciprocal rank fusion and the weight search are ranx's (``ranx.fuse``,
@@ -157,11 +157,12 @@ DEFAULT_FUSION = FusionSpec(
 
 
 #: The documented default for recommendation data (parts named as ``embedtune eval`` and serving name them):
-#: the text tower and co-occurrence, z-scored per user, equal weights; transitions and popularity 0. Equal weights fixed in
+#: the text tower and co-occurrence, z-scored per user, equal weights; transitions, popularity and attributes 0. Equal weights fixed in
 #: advance were +17% over co-occurrence alone on a held-out Amazon-style log (issue 14); used when there is no
 #: dev split to choose on.
 DEFAULT_RECSYS_FUSION = FusionSpec(
-    method="wsum", norm="zmuv", weights={"model": 0.5, "cooccurrence": 0.5, "transitions": 0.0, "popularity": 0.0},
+    method="wsum", norm="zmuv", weights={"model": 0.5, "cooccurrence": 0.5, "transitions": 0.0, "popularity": 0.0,
+                                          "attributes": 0.0},
     default=True, rule="default", note="documented default: no dev users to choose on",
 )
 

@@ -16,7 +16,7 @@ from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.generate import generate_shop, write_shop
 from tests.eval.eval_helpers import poisoned_copy
 
-PARTS = ["model", "cooccurrence", "transitions", "popularity"]
+PARTS = ["model", "cooccurrence", "transitions", "popularity", "attributes"]
 
 
 def _shop(folder: Path, **kw) -> Path:
@@ -42,10 +42,10 @@ def clean(shop_data, base_model):
 
 def test_hybrid_is_scored_with_verdicts_against_each_part_and_kept_as_fusion_json(clean, tmp_path):
     result = clean
-    assert list(result.systems) == ["model", "base", "popularity", "cooccurrence", "transitions", "hybrid",
-                                    "base_hybrid"]
+    assert list(result.systems) == ["model", "base", "popularity", "cooccurrence", "transitions", "attributes",
+                                    "hybrid", "base_hybrid"]
     against = [c.baseline for c in result.comparisons if c.system == "hybrid"]
-    assert against == ["model", "cooccurrence", "transitions", "popularity", "base", "base_hybrid"]
+    assert against == ["model", "cooccurrence", "transitions", "popularity", "attributes", "base", "base_hybrid"]
     assert "hybrid: " in result.verdict
 
     write_eval(result, tmp_path / "ev")
@@ -55,7 +55,8 @@ def test_hybrid_is_scored_with_verdicts_against_each_part_and_kept_as_fusion_jso
     assert list(fusion["weights"]) == PARTS and fusion["method"] == "wsum" and fusion["split"] == "dev"
     assert fusion["norm"] == "zmuv" and saved["fusion"]["base_hybrid"]["norm"] == "zmuv"  # recommendation: z-score only
     assert set(fusion["dev_metric"]) == {"hybrid", *PARTS} and fusion["n_queries"] == 60 and not fusion["default"]
-    assert list(saved["fusion"]["base_hybrid"]["weights"]) == ["base", "cooccurrence", "transitions", "popularity"]
+    assert list(saved["fusion"]["base_hybrid"]["weights"]) == ["base", "cooccurrence", "transitions", "popularity",
+                                                               "attributes"]
     # every slice (cold / warm targets, history length) has a row for every part and the hybrid
     for values in saved["slices"].values():
         for row in values.values():
@@ -126,16 +127,20 @@ def test_without_a_dev_split_the_documented_recommendation_default_is_used(tmp_p
 def test_a_fusion_of_other_parts_is_refused_before_any_ranking(shop_data):
     from embedtune.errors import EmbedtuneError
 
-    with pytest.raises(EmbedtuneError, match="fuses one model with cooccurrence, transitions, popularity"):
+    with pytest.raises(EmbedtuneError, match="fuses one model with cooccurrence, transitions, popularity, attributes"):
         evaluate("no-such-model", shop_data, "test", fusion=FusionSpec(weights={"model": 0.7, "bm25": 0.3}))
 
 
 def test_a_model_that_learned_nothing_is_not_hidden_by_the_fusion(clean):
-    assert clean.hybrid_caveat is None  # a model given weight by the fusion, not at chance level
+    # On this generated shop (clicks drawn from category and brand tastes) the attributes part carries the
+    # hybrid and dev gives the untrained model weight 0: eval says so (a weighted model: the test below).
+    assert clean.fusions["hybrid"].weights["model"] == 0
+    assert clean.hybrid_caveat.startswith("the hybrid gives the model weight 0 (chosen on split 'dev'): it is "
+                                          "cooccurrence ⊕ transitions ⊕ popularity ⊕ attributes alone")
     clean.model_learned_nothing = True  # what `train` sets when the loss stayed at chance level
     try:
-        line = "the model learned nothing (its training loss stayed at chance level): the hybrid's score comes from"
-        assert line in clean.hybrid_caveat and clean.verdict.endswith(clean.hybrid_caveat)
+        line = "; the model learned nothing (its training loss stayed at chance level)"
+        assert clean.hybrid_caveat.endswith(line) and clean.verdict.endswith(clean.hybrid_caveat)
         assert clean.hybrid_caveat in clean.to_dict()["warnings"] and clean.hybrid_caveat in clean.to_markdown()
     finally:
         clean.model_learned_nothing = False

@@ -49,14 +49,19 @@ COOCCURRENCE_ROWS = [("u1", "a"), ("u1", "b"), ("u1", "e"), ("u1", "d"),
                      ("u4", "b"), ("u4", "d")]
 
 
-def cooccurrence_shop(tmp_path: Path, items: str = "abcde", config=None) -> Path:
+def cooccurrence_shop(tmp_path: Path, items: str = "abcde", config=None, categories: str | None = None) -> Path:
     """A recsys DATA_DIR of :data:`COOCCURRENCE_ROWS` over a catalog of ``items`` (one letter each),
-    built with ``config`` (a :class:`~embedtune.recsys.config.RecsysConfig`; default settings without)."""
+    built with ``config`` (a :class:`~embedtune.recsys.config.RecsysConfig`; default settings without);
+    ``categories``: one letter per item, its category (default: no category column)."""
     from embedtune.recsys.build import build_recsys
 
     log = write(tmp_path / "log.csv", "user_id,item_id,timestamp\n" + "".join(
         f"{u},{i},{t}\n" for t, (u, i) in enumerate(COOCCURRENCE_ROWS)))
-    catalog = write(tmp_path / "items.csv", "item_id,title\n" + "".join(f"{i},Item {i}\n" for i in items))
+    if categories:
+        catalog = write(tmp_path / "items.csv", "item_id,title,category\n" + "".join(
+            f"{i},Item {i},{c}\n" for i, c in zip(items, categories, strict=True)))
+    else:
+        catalog = write(tmp_path / "items.csv", "item_id,title\n" + "".join(f"{i},Item {i}\n" for i in items))
     return build_recsys(log, catalog, tmp_path / "data", config=config).out_dir
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from embedtune.data import load_retrieval_split
 from embedtune.recsys.baselines import (
+    AttributesRecommender,
     CooccurrenceRecommender,
     PopularityRecommender,
     TransitionsRecommender,
@@ -42,7 +43,7 @@ def test_cooccurrence_scores_items_that_share_users_with_the_history(tmp_path):
 def test_recsys_baselines_are_named_for_the_evaluator(tmp_path):
     out, split = shop(tmp_path)
     systems = recsys_baselines(out, split)
-    assert [s.name for s in systems] == ["popularity", "cooccurrence", "transitions"]
+    assert [s.name for s in systems] == ["popularity", "cooccurrence", "transitions", "attributes"]
     for system in systems:
         run = system.rank(split, k=10)
         for qid, ranked in run.items():
@@ -58,3 +59,18 @@ def test_transitions_score_what_followed_the_history_in_training_sequences(tmp_p
     assert [d for d, _ in ranked] == ["c", "a", "d", "e"]
     assert math.isclose(ranked[0][1], 1.0, rel_tol=1e-4)
     assert ranked[1][1] < 1e-5
+
+
+def test_attributes_score_the_history_s_categories_then_popularity_within_them(tmp_path):
+    out = cooccurrence_shop(tmp_path, categories="xyxyx")  # a, c, e in x; b, d in y
+    split = load_retrieval_split(out, "test")
+    run = AttributesRecommender(out).rank(split, k=4)
+    # Training events a 3, b 3, c 2: P_train = (x 5 + 1, y 3 + 1) / (8 + 2) = 0.6, 0.4. u4's history {b}, α = 3:
+    # taste y (1 + 3 · 0.4) / 4 = 0.55, x 0.45; within a category by events + 1: a 4/8, c 3/8, e 1/8, b 4/5,
+    # d 1/5 — d and e are both cold, d is in the history's category.
+    ranked = run["uu4@1"]
+    assert [d for d, _ in ranked] == ["a", "c", "d", "e"]
+    assert math.isclose(ranked[0][1], math.log(0.45 * 4 / 8), rel_tol=1e-9)
+    assert math.isclose(ranked[2][1], math.log(0.55 * 1 / 5), rel_tol=1e-9)
+    assert math.isclose(ranked[3][1], math.log(0.45 * 1 / 8), rel_tol=1e-9)
+    assert "category" in AttributesRecommender(out, recsys_baselines(out, split)[0].stats).description

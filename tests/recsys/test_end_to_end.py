@@ -29,18 +29,19 @@ def test_generated_shop_trains_evaluates_and_recommends(tmp_path):
         assert result.exit_code == 0, (args, result.output, result.exception)
     assert (model / "recsys" / "cooccurrence.npz").is_file()  # saved for `recommend`, from training events
     assert (model / "recsys" / "transitions.npz").is_file()
+    assert (model / "recsys" / "attributes.json").is_file()
     log = json.loads((model / "train_log.json").read_text())
     assert log["logq_correction"] is True  # auto: on for recommendation data
     report = json.loads((evaluation / "eval.json").read_text())
     assert report["kind"] == "recsys" and report["n_queries"] == 40 and report["n_corpus"] == 30
-    assert set(report["systems"]) == {"model", "base", "popularity", "cooccurrence", "transitions", "hybrid",
-                                      "base_hybrid"}
-    assert {c["baseline"] for c in report["comparisons"] if c["system"] == "model"} == {"base", "popularity",
-                                                                                         "cooccurrence", "transitions"}
+    assert set(report["systems"]) == {"model", "base", "popularity", "cooccurrence", "transitions", "attributes",
+                                      "hybrid", "base_hybrid"}
+    assert {c["baseline"] for c in report["comparisons"] if c["system"] == "model"} == {
+        "base", "popularity", "cooccurrence", "transitions", "attributes"}
     assert {c["baseline"] for c in report["comparisons"] if c["system"] == "hybrid"} == {
-        "model", "base", "popularity", "cooccurrence", "transitions", "base_hybrid"}
+        "model", "base", "popularity", "cooccurrence", "transitions", "attributes", "base_hybrid"}
     assert set(json.loads((model / "fusion.json").read_text())["weights"]) == {"model", "cooccurrence", "transitions",
-                                                                              "popularity"}
+                                                                              "popularity", "attributes"}
     assert set(report["slices"]) == {"target_popularity", "history_length"}
     for metrics in report["systems"].values():
         assert 0.0 <= metrics["recall@10"] <= 1.0

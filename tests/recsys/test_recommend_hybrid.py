@@ -20,15 +20,17 @@ from embedtune.fusion import FusionSpec, fuse_runs
 from embedtune.recsys.baselines import query_histories, recsys_baselines
 from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.recommend import Recommender, choose_recommend_mode
-from embedtune.recsys.stats import STATS_DIR, TRANSITIONS_FILE, ItemStats, recent_distinct
+from embedtune.recsys.stats import ATTRIBUTES_FILE, STATS_DIR, TRANSITIONS_FILE, ItemStats, recent_distinct
 from embedtune.recsys.templates import DEFAULT_USER_TEMPLATE
 from tests.recsys.conftest import cooccurrence_shop
 
 # Chosen on dev (as `embedtune eval` would write it); depth 3 of a 6-item catalog, so each part's cut matters.
 SPEC = FusionSpec(
-    method="wsum", norm="zmuv", weights={"model": 0.4, "cooccurrence": 0.3, "transitions": 0.2, "popularity": 0.1},
+    method="wsum", norm="zmuv",
+    weights={"model": 0.4, "cooccurrence": 0.2, "transitions": 0.2, "popularity": 0.1, "attributes": 0.1},
     depth=3, split="dev", n_queries=3,
-    dev_metric={"hybrid": 0.61, "model": 0.42, "cooccurrence": 0.55, "transitions": 0.5, "popularity": 0.3},
+    dev_metric={"hybrid": 0.61, "model": 0.42, "cooccurrence": 0.55, "transitions": 0.5, "popularity": 0.3,
+                "attributes": 0.45},
 )
 
 
@@ -38,7 +40,7 @@ def shop(tmp_path_factory, base_model):
     query text of that user at that point; and a model folder (the bundled weights) holding fusion.json."""
     tmp = tmp_path_factory.mktemp("hybrid")
     template = DEFAULT_USER_TEMPLATE.replace("- user_id: {{ user_id }}\n", "")
-    data = cooccurrence_shop(tmp, "abcdef", config=RecsysConfig(user_template=template))
+    data = cooccurrence_shop(tmp, "abcdef", config=RecsysConfig(user_template=template), categories="xxyyzz")
     model = tmp / "model"
     shutil.copytree(bundled_model_dir(), model, copy_function=lambda src, dst: Path(dst).symlink_to(src))
     SPEC.save(model / "fusion.json")
@@ -76,7 +78,8 @@ def test_served_hybrid_is_the_fused_ranking_evaluation_scores(shop, recommender,
     for query, history in histories.items():
         assert recommender.profile(history=history) == split.queries[query]  # the same user, as evaluated
         assert set(history) == split.exclude[query]
-        # The co-occurrence and transitions parts read the history most recent first, as the evaluation's SQL does.
+        # The co-occurrence, transitions and attributes parts read the history most recent first, as the evaluation's
+        # SQL does.
         assert recent_distinct(history) == query_histories(data, [query])[query]
         assert recent_distinct(history)[:2] == query_histories(data, [query], 2)[query]
         served = recommender.rank(history=history, k=6, mode="hybrid")
@@ -109,7 +112,8 @@ def test_default_mode_is_text_otherwise_and_says_why(tmp_path):
     FusionSpec(weights={"model": 0.7, "bm25": 0.3}, dev_metric={"hybrid": 0.9, "model": 0.5}).save(search)
     aside = choose_recommend_mode(search)
     assert aside.default == "text" and "not the recommendation parts" in aside.reason
-    assert aside.fusion.parts == ["model", "cooccurrence", "transitions", "popularity"] and aside.fusion.default
+    assert aside.fusion.parts == ["model", "cooccurrence", "transitions", "popularity", "attributes"]
+    assert aside.fusion.default
     missing = choose_recommend_mode(None)
     assert missing.default == "text" and "no fusion.json" in missing.reason
     # embedtune.fusion's documented default for three parts: its method and norm, equal weights.
@@ -157,12 +161,14 @@ def test_statistics_saved_before_transitions_get_them_from_the_data_dir(shop, re
     ItemStats.from_data_dir(data).save(tmp_path)
     folder = tmp_path / STATS_DIR
     (folder / TRANSITIONS_FILE).unlink()  # what a schema-1 recsys/ holds
+    (folder / ATTRIBUTES_FILE).unlink()
     info = json.loads((folder / "item_stats.json").read_text())
     (folder / "item_stats.json").write_text(json.dumps({**info, "schema_version": 1}))
     old = ItemStats.load(tmp_path)
-    assert old.transitions is None
+    assert old.transitions is None and old.attributes is None
     served = Recommender(model, data, model=base_model, use_cache=False, stats=old)
-    assert served.stats.transitions is not None  # the fusion weighs transitions: computed from the DATA_DIR
+    # The fusion weighs transitions and attributes: computed from the DATA_DIR.
+    assert served.stats.transitions is not None and list(served.stats.attributes.fields) == ["category"]
     for history in (["a", "b"], ["c"], ["b", "c", "a"]):
         assert ([r.item_id for r in served.rank(history=history, k=4, mode="hybrid").items]
                 == [r.item_id for r in recommender.rank(history=history, k=4, mode="hybrid").items])

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from embedtune.errors import EmbedtuneError
-from embedtune.recsys.stats import STATS_DIR, TRANSITIONS_FILE, ItemStats, recent_distinct
+from embedtune.recsys.stats import ATTRIBUTES_FILE, STATS_DIR, TRANSITIONS_FILE, ItemStats, recent_distinct
 from tests.recsys.conftest import cooccurrence_shop
 
 
@@ -64,7 +64,9 @@ def test_saved_statistics_round_trip_and_replace_the_folder_whole(tmp_path):
     assert np.allclose(back.transition_scores([["b", "a"]]), stats.transition_scores([["b", "a"]]))
     info = json.loads((model / STATS_DIR / "item_stats.json").read_text())
     assert info["items"] == 6 and info["similarity_nnz"] == stats.similarity.nnz
-    assert info["schema_version"] == 2 and info["transitions_nnz"] == stats.transitions.nnz == 3
+    assert info["schema_version"] == 3 and info["transitions_nnz"] == stats.transitions.nnz == 3
+    assert info["attribute_fields"] == [] and back.attributes.fields == {}  # titles only: no categorical field
+    assert np.allclose(back.attribute_scores([["b", "a"]]), stats.attribute_scores([["b", "a"]]))
 
 
 def test_missing_or_inconsistent_statistics_are_clear_errors(tmp_path):
@@ -104,8 +106,8 @@ def test_transitions_collapse_repeated_events_and_skip_unknown_items(tiny_shop, 
     assert np.count_nonzero(t) == 1
 
 
-def test_transitions_never_read_dev_or_test_targets(tmp_path):
-    data = data_dir(tmp_path)
+def test_statistics_never_read_dev_or_test_targets(tmp_path):
+    data = cooccurrence_shop(tmp_path, "abcdef", categories="xxyyzz")
     clean = ItemStats.from_data_dir(data)
     # Poison every dev/test event: what they hold must not change a single statistic.
     path = data / "interactions.parquet"
@@ -117,6 +119,9 @@ def test_transitions_never_read_dev_or_test_targets(tmp_path):
     assert (poisoned.transitions != clean.transitions).nnz == 0
     assert (poisoned.similarity != clean.similarity).nnz == 0
     assert poisoned.popularity.tolist() == clean.popularity.tolist()
+    assert list(clean.attributes.fields) == ["category"]
+    assert poisoned.attributes.prior["category"].tolist() == clean.attributes.prior["category"].tolist()
+    assert np.allclose(poisoned.attribute_scores([["a", "c"]]), clean.attribute_scores([["a", "c"]]))
 
 
 def test_statistics_of_schema_1_still_load_and_get_transitions_from_the_data_dir(tmp_path):
@@ -134,3 +139,32 @@ def test_statistics_of_schema_1_still_load_and_get_transitions_from_the_data_dir
     completed = old.with_transitions(data)
     assert np.allclose(completed.transitions.toarray(), stats.transitions.toarray())
     assert np.allclose(completed.cooccurrence_scores([["b"]]), stats.cooccurrence_scores([["b"]]))
+
+
+def test_attribute_scores_follow_the_requested_columns_and_skip_unknown_history_items(tmp_path):
+    stats = ItemStats.from_data_dir(cooccurrence_shop(tmp_path, "abcdef", categories="xxyyzz"))
+    # Training events a 3, b 3, c 2 (d, e: dev/test targets only, f: never met). Categories x {a, b}, y {c, d}, z {e, f}.
+    assert stats.attributes.prior["category"].tolist() == [7 / 11, 3 / 11, 1 / 11]
+    scores = stats.attribute_scores([["c", "new"]], ["d", "a", "new"])
+    p_y = (1 + 3 * 3 / 11) / (1 + 3)
+    assert math.isclose(scores[0, 0], math.log(p_y * 1 / 4), rel_tol=1e-9)  # d: 1 of c's and d's 3 + 1 events
+    assert scores[0, 2] < scores[0, :2].min()  # an item the statistics never saw comes last
+    assert np.allclose(stats.attribute_scores([["c"]]), stats.attribute_scores([["new", "c"]]))
+
+
+def test_statistics_of_schema_2_still_load_and_get_attributes_from_the_data_dir(tmp_path):
+    data = cooccurrence_shop(tmp_path, "abcdef", categories="xxyyzz")
+    stats = ItemStats.from_data_dir(data)
+    stats.save(tmp_path / "m")
+    folder = tmp_path / "m" / STATS_DIR
+    (folder / ATTRIBUTES_FILE).unlink()
+    info = json.loads((folder / "item_stats.json").read_text())
+    (folder / "item_stats.json").write_text(json.dumps({**info, "schema_version": 2}))
+    old = ItemStats.load(tmp_path / "m")
+    assert old.attributes is None and old.transitions is not None
+    with pytest.raises(EmbedtuneError, match="no attributes"):
+        old.attribute_scores([["a"]])
+    with pytest.raises(EmbedtuneError, match="call with_attributes"):
+        old.save(tmp_path / "again")
+    completed = old.with_attributes(data)
+    assert np.allclose(completed.attribute_scores([["c", "a"]]), stats.attribute_scores([["c", "a"]]))

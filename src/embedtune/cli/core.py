@@ -96,7 +96,7 @@ def eval_command(
     no_baselines: Annotated[bool, typer.Option("--no-baselines", help="Score only the model.")] = False,
     no_hybrid: Annotated[
         bool, typer.Option("--no-hybrid", help="Skip the hybrid systems (model ⊕ BM25, base model ⊕ BM25; "
-                                     "on recommendation data ⊕ cooccurrence ⊕ transitions ⊕ popularity).")
+                                     "on recommendation data ⊕ cooccurrence ⊕ transitions ⊕ popularity ⊕ attributes).")
     ] = False,
     fusion: Annotated[
         Path | None,
@@ -114,7 +114,7 @@ def eval_command(
     """Score a model and its baselines (base model, BM25 or popularity) on a held-out split.
 
     It also scores `hybrid` (the model fused with BM25 — on recommendation data with cooccurrence,
-    transitions and popularity) and `base_hybrid` (the base model fused with the same), with fusion weights chosen on
+    transitions, popularity and attributes) and `base_hybrid` (the base model fused with the same), with fusion weights chosen on
     the data's dev split only; the chosen fusion is kept in the model folder as fusion.json (and in
     --output).
 

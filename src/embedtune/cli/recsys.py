@@ -164,7 +164,7 @@ def recommend(
     mode: str = typer.Option(
         None, "--mode", callback=_check_mode,
         help="text (the model), cooccurrence (item-to-item from training interactions) or hybrid (the model, "
-        "co-occurrence, transitions and popularity fused with the weights fusion.json chose on dev); default: hybrid when "
+        "co-occurrence, transitions, popularity and attributes fused with the weights fusion.json chose on dev); default: hybrid when "
         "fusion.json says it beat the text tower on dev, else text",
     ),
     show_profile: bool = typer.Option(False, "--show-profile", help="print the profile text the model sees"),

@@ -75,7 +75,8 @@ SITE = DataKind("site", RETRIEVAL.metrics, RETRIEVAL.table_columns, RETRIEVAL.ba
 # would count it as the part's minimum and sink the cold items the text tower can rank (docs/benchmarks.md,
 # "Transitions": on the demo shop's dev users z-score ties min-max, 0.2195 vs 0.2196, and lifts the cold targets).
 RECSYS = DataKind("recsys", RECSYS_METRICS, ("ndcg@10", "recall@10", "recall@50", "ndcg@20", "mrr@100", "hit@1"),
-                  ("popularity", "cooccurrence", "transitions"), hybrid_with=("cooccurrence", "transitions", "popularity"),
+                  ("popularity", "cooccurrence", "transitions", "attributes"),
+                  hybrid_with=("cooccurrence", "transitions", "popularity", "attributes"),
                   fusion_norms=("zmuv",), unit="user", units="users", items="items", logq_default=True,
                   eval_overlap_severity="info")
 KINDS = {k.name: k for k in (RETRIEVAL, SITE, RECSYS)}

@@ -1,11 +1,11 @@
 """Evaluate a model on one split next to its baselines, and write ``eval.json`` / ``eval.md``.
 
 Systems: ``model`` (the model under test), ``base`` (the base model, zero-shot) and, by the split's
-kind, ``bm25`` (retrieval and site data) or ``popularity``, ``cooccurrence`` and ``transitions``
+kind, ``bm25`` (retrieval and site data) or ``popularity``, ``cooccurrence``, ``transitions`` and ``attributes``
 (recommendation data).
 Each is compared with the model by a paired bootstrap over queries on NDCG@10. Every kind also gets
 ``hybrid`` and ``base_hybrid`` (no training): the model, and the base model, fused with BM25 on
-retrieval and site data, with ``cooccurrence``, ``transitions`` and ``popularity`` on recommendation data
+retrieval and site data, with ``cooccurrence``, ``transitions``, ``popularity`` and ``attributes`` on recommendation data
 (a user is a query), with weights chosen on the dev split only (:mod:`embedtune.eval.hybrid`), and the comparisons
 of ``hybrid`` with each part, ``base`` and ``base_hybrid``. When the fitted model weight is ~0 or the
 model learned nothing, the verdict and the warnings say so (:func:`~embedtune.eval.hybrid.hybrid_caveat`):
@@ -21,7 +21,7 @@ fusion must not hide a model that adds nothing.
       "systems": {"model": {"ndcg@10": 0.71, "recall@10": ..., "mrr@10": ..., "map@100": ...,
                             "accuracy@1": ..., "precision@1": ..., ...},
                   "base": {...}, "bm25": {...}, "hybrid": {...}, "base_hybrid": {...}},
-                  # recommendation data: "popularity", "cooccurrence", "transitions" instead of "bm25"
+                  # recommendation data: "popularity", "cooccurrence", "transitions", "attributes" instead of "bm25"
       "descriptions": {"model": "...", "base": "...", "bm25": "..."},
       "comparisons": [{"system": "model", "baseline": "base", "metric": "ndcg@10",
                        "system_score", "baseline_score", "mean_diff", "ci_low", "ci_high",
@@ -179,7 +179,7 @@ class EvalResult:
             return None
         vs = {c.baseline: c for c in self.comparisons if c.system == HYBRID}
         # On a tie the system that needs less wins: no model first, then no training, then no fusion.
-        servable = [n for n in ("popularity", "cooccurrence", "transitions", "bm25", "base", BASE_HYBRID, "model", HYBRID)
+        servable = [n for n in ("popularity", "cooccurrence", "transitions", "attributes", "bm25", "base", BASE_HYBRID, "model", HYBRID)
                     if n in self.systems]
         best = max(servable, key=lambda n: self.systems[n].metrics[PRIMARY_METRIC])
         others = data_kind(self.split.kind).hybrid_with
@@ -206,7 +206,7 @@ class EvalResult:
                     "hybrid scores " + over(BASE_HYBRID))
         served = {"model": "the fine-tuned model alone (dense)", "base": "the base model alone (dense, no training)",
                   "bm25": "bm25 alone", "cooccurrence": "cooccurrence alone (no model)",
-                  "transitions": "transitions alone (no model)",
+                  "transitions": "transitions alone (no model)", "attributes": "attributes alone (no model)",
                   "popularity": "popularity alone (no model)"}[best]
         return f"serve {served}: it scores best here; hybrid scores " + over(best)
 
@@ -366,7 +366,7 @@ def baseline_systems(
     data_dir: Path, split: RetrievalSplit, base_model: str, batch_size: int, max_seq_length: int | None, **dense_kw
 ) -> list[RankingSystem]:
     """The baselines that fit this kind of data (:class:`~embedtune.data.kinds.DataKind`): the base model
-    plus BM25, or the recommendation baselines (popularity, co-occurrence, transitions)."""
+    plus BM25, or the recommendation baselines (popularity, co-occurrence, transitions, attributes)."""
     systems: list[RankingSystem] = [
         DenseSystem("base", base_model, f"base model {base_model}, zero-shot", batch_size, max_seq_length, **dense_kw)
     ]
@@ -403,7 +403,7 @@ def evaluate(
     """Score ``model`` and the baselines on one split of a BEIR-layout folder.
 
     With baselines, also the ``hybrid`` (model ⊕ the kind's ``hybrid_with`` baselines: BM25, or
-    co-occurrence, transitions and popularity) and ``base_hybrid`` (the base model ⊕ the same) systems, fused as
+    co-occurrence, transitions, popularity and attributes) and ``base_hybrid`` (the base model ⊕ the same) systems, fused as
     :mod:`embedtune.eval.hybrid` says (``hybrid=False`` skips them; ``fusion`` imposes a fusion instead
     of choosing one on the dev split).
     """

@@ -12,8 +12,12 @@
   popularity breaks ties.
   Leave-one-out targets are a user's *next* item, which a symmetric co-occurrence cannot tell from
   an earlier one.
+* ``attributes``: the user's taste over the catalog's categorical fields (category, brand, genre, ...:
+  :mod:`embedtune.recsys.attributes`) from their last 50 items, shrunk toward the training events' shares,
+  then items within each value by popularity. It pools users by what items *are*, which item-to-item
+  statistics cannot, and scores cold items by their attributes.
 
-All three score with :class:`~embedtune.recsys.stats.ItemStats` (counts only from events labelled ``split ==
+All four score with :class:`~embedtune.recsys.stats.ItemStats` (counts only from events labelled ``split ==
 'train'`` in ``interactions.parquet``), the statistics ``train`` and ``index build`` save for serving;
 a query's own history is the user's events strictly before its target, as in the profile. No system returns
 an item in ``split.exclude[query_id]``; ties are broken by item id.
@@ -141,6 +145,29 @@ class TransitionsRecommender:
         return rank_by_history(self.data_dir, split, k, stats.transition_history, stats.transition_scores)
 
 
+class AttributesRecommender:
+    """Items whose categorical fields match the user's taste, revealed by their history, popular ones first."""
+
+    name = "attributes"
+
+    def __init__(self, data_dir: str | Path, stats: ItemStats | None = None):
+        self.data_dir = Path(data_dir)
+        self.stats = stats
+        fields = stats.attributes.fields if stats and stats.attributes else None
+        self.description = (
+            "the user's taste over the catalog's categorical fields"
+            + (f" ({', '.join(fields)})" if fields else "")
+            + f" from their last {stats.attributes.history_items if stats and stats.attributes else 50} items, shrunk "
+            "toward the training events' shares; within a value, items by training popularity"
+        )
+
+    def rank(self, split: RetrievalSplit, k: int) -> Run:
+        stats = self.stats or ItemStats.from_data_dir(self.data_dir, list(split.corpus))
+        if stats.attributes is None:
+            stats = stats.with_attributes(self.data_dir)
+        return rank_by_history(self.data_dir, split, k, stats.attributes.history_items, stats.attribute_scores)
+
+
 def rank_by_history(
     data_dir: Path, split: RetrievalSplit, k: int, history_items: int,
     score: Callable[[list[list[str]], list[str]], np.ndarray],
@@ -165,4 +192,4 @@ def recsys_baselines(data_dir: Path, split: RetrievalSplit) -> list[RankingSyste
         raise EmbedtuneError(f"{data_dir / INTERACTIONS_FILE} not found: rebuild with `embedtune recsys build`")
     stats = ItemStats.from_data_dir(data_dir, list(split.corpus))
     return [PopularityRecommender(data_dir, stats), CooccurrenceRecommender(data_dir, stats=stats),
-            TransitionsRecommender(data_dir, stats)]
+            TransitionsRecommender(data_dir, stats), AttributesRecommender(data_dir, stats)]

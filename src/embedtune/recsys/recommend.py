@@ -19,7 +19,7 @@ Modes (:data:`MODES`):
 * ``cooccurrence``: item-to-item co-occurrence with the history
   (:class:`~embedtune.recsys.stats.ItemStats`, the evaluation's ``cooccurrence`` system).
 * ``hybrid``: each part of the fusion — ``model``, ``cooccurrence``, ``transitions``, ``popularity``,
-  named as the evaluation's systems — ranks its top ``fusion.depth`` items for the user (history excluded as in
+  ``attributes``, named as the evaluation's systems — ranks its top ``fusion.depth`` items for the user (history excluded as in
   evaluation), and :func:`embedtune.fusion.fuse_runs` fuses them with the ``fusion.json`` chosen on
   dev: the ranking evaluation scored for a user with that history.
 
@@ -28,7 +28,7 @@ training), ``cooccurrence`` falls back to the text tower for that request and sa
 :attr:`Ranking.fallback`; so does ``hybrid`` when neither co-occurrence nor transitions know any of them. The default mode (:func:`choose_recommend_mode`) is ``hybrid`` when the
 ``fusion.json`` records that the hybrid beat the text tower on dev, else ``text``; without a
 ``fusion.json`` a requested hybrid uses :mod:`embedtune.fusion`'s documented default (equal z-score
-weights over the four parts, as :func:`~embedtune.fusion.choose_fusion` gives without judged queries).
+weights over the five parts, as :func:`~embedtune.fusion.choose_fusion` gives without judged queries).
 
 Example::
 
@@ -63,7 +63,7 @@ from embedtune.recsys.stats import STATS_DIR, ItemStats, recent_distinct
 
 MODES = RECOMMEND_MODES
 #: The parts of the hybrid, named as the evaluation's systems: ``fusion.json`` weighs parts by these names.
-HYBRID_PARTS: tuple[str, ...] = ("model", "cooccurrence", "transitions", "popularity")
+HYBRID_PARTS: tuple[str, ...] = ("model", "cooccurrence", "transitions", "popularity", "attributes")
 #: The parts scored from the history's items by the statistics (the text tower reads the profile instead).
 HISTORY_PARTS: tuple[str, ...] = ("cooccurrence", "transitions")
 #: The query id of a served request in the runs handed to :func:`~embedtune.fusion.fuse_runs`.
@@ -266,6 +266,8 @@ class Recommender:
         fusion weighs them."""
         if self.stats.transitions is None and "transitions" in self.modes.fusion.parts:
             self.stats = self.stats.with_transitions(self.data_dir)
+        if self.stats.attributes is None and "attributes" in self.modes.fusion.parts:
+            self.stats = self.stats.with_attributes(self.data_dir)
 
     def _open_profiles(self) -> None:
         index = self.index
@@ -383,7 +385,8 @@ class Recommender:
             raise EmbedtuneError("k must be at least 1")
         prompt, items = self._profile_and_history(user_id, history, with_profile=mode != "cooccurrence")
         exclude = set(items) if self.config.exclude_history else set()  # as the DATA_DIR's exclude/ files
-        recent = recent_distinct(items, self.stats.history_items)
+        attributes = self.stats.attributes
+        recent = recent_distinct(items, max(self.stats.history_items, attributes.history_items if attributes else 0))
         fusion = self.modes.fusion
         fallback = None
         if mode == "cooccurrence" and not self.stats.has_signal("cooccurrence", recent):
@@ -407,8 +410,8 @@ class Recommender:
         self, prompt: str | None, recent: list[str], exclude: set[str], depth: int, parts: Sequence[str] = HYBRID_PARTS
     ) -> dict[str, dict[str, list[tuple[str, float]]]]:
         """Each part's top ``depth`` for one request, as runs (``{part: {"now": [(item, score), ...]}}``) the
-        way evaluation ranks them: ``model`` by cosine with the profile, ``cooccurrence`` and ``transitions``
-        with the ``recent`` items (distinct, most recent first), ``popularity`` by training interactions; ``exclude`` left out,
+        way evaluation ranks them: ``model`` by cosine with the profile, ``cooccurrence``, ``transitions`` and
+        ``attributes`` with the ``recent`` items (distinct, most recent first), ``popularity`` by training interactions; ``exclude`` left out,
         ties settled by item id."""
         runs = {}
         for part in parts:
@@ -422,6 +425,9 @@ class Recommender:
                 top = self.index.top_by_scores(self._on_rows(self.stats.transition_scores([recent])[0]), depth, exclude)
             elif part == "popularity":
                 top = self.index.top_by_scores(self._popularity_rows, depth, exclude)
+            elif part == "attributes":
+                scores = self.stats.attribute_scores([recent])[0]
+                top = self.index.top_by_scores(self._on_rows(scores, fill=float(scores.min()) - 1.0), depth, exclude)
             else:
                 raise EmbedtuneError(f"unknown part {part!r} in the fusion: choose among {', '.join(HYBRID_PARTS)}")
             runs[part] = {_NOW: top}
@@ -444,9 +450,9 @@ class Recommender:
         fusion = self.modes.fusion
         fuse_runs(fusion, {p: {"warm-up": [("a", 1.0), ("b", 0.5)]} for p in fusion.parts}, k=1)
 
-    def _on_rows(self, scores: np.ndarray) -> np.ndarray:
-        """Scores in the statistics' item order → one per index row (0 for an item the statistics never saw)."""
-        out = np.zeros(len(self._stats_cols), dtype=np.float64)
+    def _on_rows(self, scores: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        """Scores in the statistics' item order → one per index row (``fill`` for an item the statistics never saw)."""
+        out = np.full(len(self._stats_cols), fill, dtype=np.float64)
         known = self._stats_cols >= 0
         out[known] = scores[self._stats_cols[known]]
         return out

@@ -1,6 +1,6 @@
-"""Item statistics from training interactions: co-occurrence, transitions and popularity, saved for serving.
+"""Item statistics from training interactions: co-occurrence, transitions, attributes and popularity, saved for serving.
 
-The ``popularity``, ``cooccurrence`` and ``transitions`` baselines (:mod:`embedtune.recsys.baselines`), the hybrid
+The ``popularity``, ``cooccurrence``, ``transitions`` and ``attributes`` baselines (:mod:`embedtune.recsys.baselines`), the hybrid
 recommender and ``embedtune recommend`` / ``POST /recommend`` all score with one :class:`ItemStats`,
 computed once from the events labelled ``split == 'train'`` in ``interactions.parquet`` — the dev and
 test targets never feed it — so what is served is what was evaluated.
@@ -12,6 +12,9 @@ test targets never feed it — so what is served is what was evaluated.
   i ≠ j, 1 ≤ d ≤ ``transition_window``); ``T[i, j]`` is that count over users divided by all pairs
   leaving i — the share of what followed i within the window that was j (a row-stochastic matrix).
 * ``popularity``: training interactions per item (every event, repeats included).
+* ``attributes``: the catalog's categorical fields with their values' shares of the training events
+  (:class:`~embedtune.recsys.attributes.AttributeStats`): a history's taste over each field's values, then
+  items within a value by popularity; cold items are scored by their attributes too.
 * A history (distinct items, most recent first, at most ``history_items``) scores item j as
   ``sum_k recency_decay**k * similarity[h_k, j]`` for co-occurrence, and as
   ``sum_k transition_decay**k * T[h_k, j]`` over its first ``transition_history`` items for transitions;
@@ -20,18 +23,20 @@ test targets never feed it — so what is served is what was evaluated.
 
 Saved beside a model (``train``) or inside an index (``index build``) as a folder ``recsys/``::
 
-    recsys/item_stats.json    {"schema_version": 2, "items": n, "users": n, "train_events": n,
+    recsys/item_stats.json    {"schema_version": 3, "items": n, "users": n, "train_events": n,
                                "similarity_nnz": n, "recency_decay": 0.9, "history_items": 50,
                                "transitions_nnz": n, "transition_window": 10, "transition_history": 10,
-                               "transition_decay": 0.7,
+                               "transition_decay": 0.7, "attribute_fields": [...], "attribute_alpha": 3.0,
                                "data_dir": "...", "created_at": "..."}
     recsys/item_ids.json      the item ids, in row order of the arrays
     recsys/cooccurrence.npz   scipy CSR (items × items, float32)
     recsys/transitions.npz    scipy CSR (items × items, float32; row = earlier item); since schema 2
     recsys/popularity.npy     float64 counts
+    recsys/attributes.json    {"alpha", "history_items", "fields": {name: {"values", "prior", "item_values"}}}; since schema 3
 
 A schema-1 folder (written before transitions existed) still loads; its ``transitions`` is ``None``
-and :meth:`ItemStats.with_transitions` computes them from the DATA_DIR when a fusion needs them.
+and :meth:`ItemStats.with_transitions` computes them from the DATA_DIR when a fusion needs them; likewise
+a schema-1 or -2 folder's ``attributes`` (:meth:`ItemStats.with_attributes`).
 
 Example::
 
@@ -39,6 +44,7 @@ Example::
     stats = ItemStats.from_data_dir("data/shop")
     scores = stats.cooccurrence_scores([["305", "17"]])     # (1, n_items), history most recent first
     scores = stats.transition_scores([["305", "17"]])       # what tends to come next
+    scores = stats.attribute_scores([["305", "17"]])        # the history's taste over categories, brands, ...
     stats.save("models/shop")                                # → models/shop/recsys/
     ItemStats.load("models/shop")
 """
@@ -62,11 +68,12 @@ from embedtune.data.beir import read_corpus
 from embedtune.errors import DataError, EmbedtuneError
 from embedtune.fileio import atomic_dir
 from embedtune.fusion import FUSION_FILE
+from embedtune.recsys.attributes import AttributeStats
 from embedtune.recsys.build import INTERACTIONS_FILE
 from embedtune.recsys.sql import literal
 
 STATS_DIR = "recsys"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_RECENCY_DECAY = 0.9
 DEFAULT_HISTORY_ITEMS = 50
 # Transitions: chosen on MovieLens-100K's dev users (docs/benchmarks.md, "Transitions").
@@ -74,6 +81,7 @@ DEFAULT_TRANSITION_WINDOW = 10
 DEFAULT_TRANSITION_HISTORY = 10
 DEFAULT_TRANSITION_DECAY = 0.7
 TRANSITIONS_FILE = "transitions.npz"
+ATTRIBUTES_FILE = "attributes.json"
 # Popularity is added to co-occurrence scores at this scale: far below any co-occurrence signal
 # (at most one millionth of it), so it only orders items the history says nothing about.
 POPULARITY_TIE_BREAK = 1e-6
@@ -109,9 +117,10 @@ def recent_distinct(items: Sequence[str], max_items: int = DEFAULT_HISTORY_ITEMS
 
 @dataclass
 class ItemStats:
-    """Co-occurrence, transitions and popularity of catalog items, from training interactions only.
+    """Co-occurrence, transitions, attributes and popularity of catalog items, from training interactions only.
 
-    ``transitions`` is ``None`` only for statistics loaded from a schema-1 folder (see the module docstring).
+    ``transitions`` is ``None`` only for statistics loaded from a schema-1 folder, ``attributes`` for a schema-1
+    or -2 folder (see the module docstring).
     """
 
     item_ids: list[str]
@@ -123,6 +132,7 @@ class ItemStats:
     transitions: sp.csr_matrix | None = None
     transition_history: int = DEFAULT_TRANSITION_HISTORY
     transition_decay: float = DEFAULT_TRANSITION_DECAY
+    attributes: AttributeStats | None = None
 
     def __post_init__(self) -> None:
         self.row = {item: i for i, item in enumerate(self.item_ids)}
@@ -173,8 +183,10 @@ class ItemStats:
         similarity = cooccurrence_similarity(users, cols, n_users, len(item_ids))
         info = {"users": n_users, "train_events": n_events, "data_dir": str(data_dir.resolve()),
                 "transition_window": int(transition_window)}
+        attributes = AttributeStats.from_data_dir(data_dir, item_ids, popularity)
+        info["attribute_fields"] = list(attributes.fields)
         return cls(item_ids, similarity, popularity, recency_decay, history_items, info, transitions,
-                   transition_history, transition_decay)
+                   transition_history, transition_decay, attributes)
 
     def with_transitions(self, data_dir: str | Path) -> ItemStats:
         """These statistics, with transitions computed from ``data_dir`` when they have none (a schema-1
@@ -186,7 +198,17 @@ class ItemStats:
         con.close()
         info = {**self.info, "transition_window": DEFAULT_TRANSITION_WINDOW}
         return ItemStats(self.item_ids, self.similarity, self.popularity, self.recency_decay, self.history_items,
-                         info, transitions, DEFAULT_TRANSITION_HISTORY, DEFAULT_TRANSITION_DECAY)
+                         info, transitions, DEFAULT_TRANSITION_HISTORY, DEFAULT_TRANSITION_DECAY, self.attributes)
+
+    def with_attributes(self, data_dir: str | Path) -> ItemStats:
+        """These statistics, with attributes read from ``data_dir``'s catalog when they have none (a schema-1
+        or -2 folder), priors from the saved popularity."""
+        if self.attributes is not None:
+            return self
+        attributes = AttributeStats.from_data_dir(data_dir, self.item_ids, self.popularity)
+        return ItemStats(self.item_ids, self.similarity, self.popularity, self.recency_decay, self.history_items,
+                         {**self.info, "attribute_fields": list(attributes.fields)}, self.transitions,
+                         self.transition_history, self.transition_decay, attributes)
 
     # ---- scoring ------------------------------------------------------------------------------
     def known(self, history: Sequence[str]) -> list[str]:
@@ -225,6 +247,16 @@ class ItemStats:
         scores = (h @ self.transitions).toarray().astype(np.float64) + self._transition_tie_break
         return self._align(scores, item_ids)
 
+    def attribute_scores(self, histories: Sequence[Sequence[str]], item_ids: Sequence[str] | None = None) -> np.ndarray:
+        """Scores (len(histories) × items): the log-probability of each item under the history's taste over
+        the catalog's categorical fields (:class:`~embedtune.recsys.attributes.AttributeStats`; a history's
+        items these statistics never saw are skipped). Columns as in :meth:`cooccurrence_scores`."""
+        if self.attributes is None:
+            raise EmbedtuneError("these statistics have no attributes (schema 1 or 2): rebuild them with this embedtune")
+        rows = [[self.row[i] for i in self.known(list(h))] for h in histories]
+        scores = self.attributes.scores(rows)
+        return self._align(scores, item_ids, fill=float(scores.min(initial=0.0)) - 1.0)
+
     def has_signal(self, part: str, history: Sequence[str]) -> bool:
         """Whether ``part`` (``cooccurrence`` or ``transitions``) has any statistic for the items of
         ``history`` (most recent first) that it reads."""
@@ -237,11 +269,11 @@ class ItemStats:
         """Training interactions per item (1 × items), columns as in :meth:`cooccurrence_scores`."""
         return self._align(self.popularity[None, :].astype(np.float64), item_ids)
 
-    def _align(self, scores: np.ndarray, item_ids: Sequence[str] | None) -> np.ndarray:
+    def _align(self, scores: np.ndarray, item_ids: Sequence[str] | None, fill: float = 0.0) -> np.ndarray:
         if item_ids is None or list(item_ids) == self.item_ids:
             return scores
         cols = np.array([self.row.get(item, -1) for item in item_ids], dtype=np.int64)
-        out = np.zeros((scores.shape[0], len(cols)), dtype=np.float64)
+        out = np.full((scores.shape[0], len(cols)), fill, dtype=np.float64)
         known = cols >= 0
         out[:, known] = scores[:, cols[known]]
         return out
@@ -268,6 +300,8 @@ class ItemStats:
             popularity = np.load(base / "popularity.npy")
             # Schema 1 had no transitions: they are computed when a fusion needs them (with_transitions).
             transitions = sp.load_npz(base / TRANSITIONS_FILE).tocsr() if info.get("schema_version", 1) >= 2 else None
+            attributes_json = (json.loads((base / ATTRIBUTES_FILE).read_text(encoding="utf-8"))
+                               if info.get("schema_version", 1) >= 3 else None)
         except (OSError, ValueError) as exc:
             raise DataError(base, f"cannot read the co-occurrence statistics: {exc}; retrain or rebuild the index") from None
         if info.get("schema_version", 0) > SCHEMA_VERSION:
@@ -276,9 +310,11 @@ class ItemStats:
         if any(shape != (len(item_ids), len(item_ids)) for shape in shapes) or len(popularity) != len(item_ids):
             raise DataError(base, f"item_ids, cooccurrence.npz, {TRANSITIONS_FILE} and popularity.npy disagree on the "
                                   "item count; rebuild them")
+        attributes = (AttributeStats.from_json(attributes_json, popularity, base / ATTRIBUTES_FILE)
+                      if attributes_json is not None else None)
         return cls(item_ids, similarity, popularity, float(info["recency_decay"]), int(info["history_items"]), info,
                    transitions, int(info.get("transition_history", DEFAULT_TRANSITION_HISTORY)),
-                   float(info.get("transition_decay", DEFAULT_TRANSITION_DECAY)))
+                   float(info.get("transition_decay", DEFAULT_TRANSITION_DECAY)), attributes)
 
 
 def write_stats_files(stats: ItemStats, folder: Path) -> None:
@@ -286,9 +322,12 @@ def write_stats_files(stats: ItemStats, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     if stats.transitions is None:
         raise EmbedtuneError("statistics without transitions cannot be saved: call with_transitions(DATA_DIR) first")
+    if stats.attributes is None:
+        raise EmbedtuneError("statistics without attributes cannot be saved: call with_attributes(DATA_DIR) first")
     sp.save_npz(folder / "cooccurrence.npz", stats.similarity.astype(np.float32), compressed=False)
     sp.save_npz(folder / TRANSITIONS_FILE, stats.transitions.astype(np.float32), compressed=False)
     np.save(folder / "popularity.npy", stats.popularity)
+    (folder / ATTRIBUTES_FILE).write_text(json.dumps(stats.attributes.to_json(), ensure_ascii=False), encoding="utf-8")
     (folder / "item_ids.json").write_text(json.dumps(stats.item_ids, ensure_ascii=False), encoding="utf-8")
     info = {
         **{k: v for k, v in stats.info.items() if k not in ("schema_version", "items", "similarity_nnz", "transitions_nnz")},
@@ -300,6 +339,8 @@ def write_stats_files(stats: ItemStats, folder: Path) -> None:
         "transitions_nnz": int(stats.transitions.nnz),
         "transition_history": stats.transition_history,
         "transition_decay": stats.transition_decay,
+        "attribute_fields": list(stats.attributes.fields),
+        "attribute_alpha": stats.attributes.alpha,
         "created_at": stats.info.get("created_at") or datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (folder / "item_stats.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

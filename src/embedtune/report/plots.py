@@ -27,7 +27,7 @@ CURVE_KS = tuple(range(1, 101))
 #: One colour per system, stable across plots and runs (colour-blind-safe Okabe-Ito palette).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 SYSTEM_COLORS = {"model": PALETTE[0], "base": PALETTE[1], "bm25": PALETTE[2], "popularity": PALETTE[2],
-                 "cooccurrence": PALETTE[3], "transitions": PALETTE[6], "hybrid": PALETTE[5], "base_hybrid": PALETTE[4]}
+                 "cooccurrence": PALETTE[3], "transitions": PALETTE[6], "attributes": PALETTE[7], "hybrid": PALETTE[5], "base_hybrid": PALETTE[4]}
 WIN, TIE, LOSS = "#2e8b57", "#9a9a9a", "#c0392b"
 
 _STYLE = {

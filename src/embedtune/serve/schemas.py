@@ -83,7 +83,7 @@ class RecommendRequest(BaseModel):
         None, max_length=MAX_TEXTS * 16, description="item ids the user interacted with")
     k: int = Field(10, ge=1, le=MAX_K)
     mode: RecommendMode | None = Field(
-        None, description="text (the model), cooccurrence (item to item) or hybrid (the model, co-occurrence, transitions and popularity, fused "
+        None, description="text (the model), cooccurrence (item to item) or hybrid (the model, co-occurrence, transitions, popularity and attributes, fused "
                           "with the fusion.json chosen on dev); default: the server's (GET /health, "
                           "recommend_modes.default_mode)")
 
