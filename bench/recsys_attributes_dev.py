@@ -56,6 +56,7 @@ from embedtune.data.runs import top_k_from_scores
 from embedtune.dense import DenseSystem
 from embedtune.eval.bootstrap import compare
 from embedtune.eval.evaluate import RUN_DEPTH, _read_slices
+from embedtune.recsys.attributes import categorical_fields
 from embedtune.recsys.baselines import query_histories, recsys_baselines
 from embedtune.recsys.stats import ItemStats
 
@@ -66,26 +67,6 @@ DECAYS = (1.0, 0.9)
 HISTORY_ITEMS = 50
 #: The hybrid's parts before this study (``embedtune eval``'s fusion at 70cbc9f), named as eval names them.
 TODAY = ("model", "cooccurrence", "transitions", "popularity")
-
-
-def attribute_fields(metadata: list[dict], separators: dict[str, str], max_share: float) -> dict[str, list[list[str]]]:
-    """Each categorical field's values per item (a list: one value, several for a split field, none if missing)."""
-    keys = dict.fromkeys(k for m in metadata for k in m)
-    fields = {}
-    for key in keys:
-        per_item = []
-        for m in metadata:
-            value = m.get(key)
-            if value is None or value == "" or isinstance(value, (dict, list)):
-                per_item.append([])
-            elif key in separators:
-                per_item.append([v for v in str(value).split(separators[key]) if v])
-            else:
-                per_item.append([str(value)])
-        distinct = {v for vs in per_item for v in vs}
-        if 2 <= len(distinct) <= max_share * len(metadata):
-            fields[key] = per_item
-    return fields
 
 
 class AttributeProfile:
@@ -220,8 +201,8 @@ def main() -> None:
     listed_base = np.any([listed_by(runs[p]) for p in parts], axis=0)
 
     separator = (read_manifest(args.data).get("config") or {}).get("category_separator")
-    fields = attribute_fields([dev.corpus[d].metadata for d in docs], {"category": separator} if separator else {},
-                              args.max_share)
+    fields = categorical_fields([dev.corpus[d].metadata for d in docs], {"category": separator} if separator else {},
+                                args.max_share)
     popularity = ItemStats.from_data_dir(args.data, docs).popularity
     profile = AttributeProfile(fields, popularity)
     print(f"{args.data}: {len(qids)} dev users ({is_cold.sum()} cold targets), {n} items; fields "
