@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 from recsys_fusion_cv import (  # bench/ is on sys.path when a bench script runs
+    cv_splits,
     grid,
     held_out,
     per_user_ndcg,
@@ -141,16 +142,11 @@ def held_out_nested(scores: np.ndarray, alone: np.ndarray, folds: int, repeats: 
     on the other folds (``alone``: [variant, user]), then the best weights with it (``scores``: [variant ×
     weighting, user], variant-major)."""
     n_weights = scores.shape[0] // alone.shape[0]
-    n = scores.shape[1]
-    out = np.zeros((repeats, n))
-    for seed in range(repeats):
-        order = np.random.default_rng(seed).permutation(n)
-        for f in range(folds):
-            test = order[f::folds]
-            train = np.setdiff1d(order, test)
-            v = int(np.argmax(alone[:, train].mean(1)))
-            block = scores[v * n_weights:(v + 1) * n_weights]
-            out[seed, test] = block[int(np.argmax(block[:, train].mean(1))), test]
+    out = np.zeros((repeats, scores.shape[1]))
+    for seed, train, test in cv_splits(scores.shape[1], folds, repeats):
+        v = int(np.argmax(alone[:, train].mean(1)))
+        block = scores[v * n_weights:(v + 1) * n_weights]
+        out[seed, test] = block[int(np.argmax(block[:, train].mean(1))), test]
     return out
 
 

@@ -53,18 +53,22 @@ def grid(n: int) -> list[tuple[float, ...]]:
     return [w for w in itertools.product(steps, repeat=n) if abs(sum(w) - 1) < 1e-9]
 
 
-def held_out(scores: np.ndarray, folds: int, repeats: int) -> np.ndarray:
-    """[shuffle, user]: each user's NDCG@10 under the configuration that was best on the other folds
-    (``scores``: [config, user]); shuffle ``s`` uses seed ``s``, so two calls split users alike."""
-    n = scores.shape[1]
-    out = np.zeros((repeats, n))
+def cv_splits(n: int, folds: int, repeats: int):
+    """(shuffle, train users, held-out users) of ``folds``-fold cross-validation over ``n`` users, ``repeats``
+    times; shuffle ``s`` uses seed ``s``, so every caller splits users alike."""
     for seed in range(repeats):
         order = np.random.default_rng(seed).permutation(n)
         for f in range(folds):
             test = order[f::folds]
-            train = np.setdiff1d(order, test)
-            best = int(np.argmax(scores[:, train].mean(1)))
-            out[seed, test] = scores[best, test]
+            yield seed, np.setdiff1d(order, test), test
+
+
+def held_out(scores: np.ndarray, folds: int, repeats: int) -> np.ndarray:
+    """[shuffle, user]: each user's NDCG@10 under the configuration that was best on the other folds
+    (``scores``: [config, user]; folds from :func:`cv_splits`)."""
+    out = np.zeros((repeats, scores.shape[1]))
+    for seed, train, test in cv_splits(scores.shape[1], folds, repeats):
+        out[seed, test] = scores[int(np.argmax(scores[:, train].mean(1))), test]
     return out
 
 

@@ -41,6 +41,7 @@ import numpy as np
 from embedtune.data.records import RetrievalSplit
 from embedtune.data.runs import RankingSystem, Run, top_k_from_scores
 from embedtune.errors import EmbedtuneError
+from embedtune.recsys.attributes import DEFAULT_HISTORY_ITEMS as ATTRIBUTE_HISTORY_ITEMS
 from embedtune.recsys.build import INTERACTIONS_FILE
 from embedtune.recsys.stats import (
     DEFAULT_HISTORY_ITEMS,
@@ -153,11 +154,11 @@ class AttributesRecommender:
     def __init__(self, data_dir: str | Path, stats: ItemStats | None = None):
         self.data_dir = Path(data_dir)
         self.stats = stats
-        fields = stats.attributes.fields if stats and stats.attributes else None
+        attributes = stats.attributes if stats else None
+        fields = f" ({', '.join(attributes.fields)})" if attributes and attributes.fields else ""
+        history = attributes.history_items if attributes else ATTRIBUTE_HISTORY_ITEMS
         self.description = (
-            "the user's taste over the catalog's categorical fields"
-            + (f" ({', '.join(fields)})" if fields else "")
-            + f" from their last {stats.attributes.history_items if stats and stats.attributes else 50} items, shrunk "
+            f"the user's taste over the catalog's categorical fields{fields} from their last {history} items, shrunk "
             "toward the training events' shares; within a value, items by training popularity"
         )
 
