@@ -111,3 +111,33 @@ def test_fusion_json_round_trip_and_bad_files(tmp_path):
         FusionSpec.load(tmp_path / "none.json")
     with pytest.raises(EmbedtuneError, match="needs a run for bm25"):
         fuse_runs(spec, {"model": DENSE})
+
+
+def test_five_parts_are_searched_coarse_to_fine_to_a_local_optimum_of_ranxs_grid(monkeypatch):
+    import random
+
+    import embedtune.fusion as fusion
+
+    rng = random.Random(3)
+    parts = ["text", "cooc", "trans", "pop", "attr"]
+    docs = [f"d{i}" for i in range(10)]
+    qrels = {f"q{i}": {rng.choice(docs): 1} for i in range(20)}
+    signal = {"text": 1.0, "cooc": 1.5, "trans": 0.3, "pop": 0.5, "attr": 1.2}  # how much each part knows
+    runs = {p: {q: sorted(((d, rng.gauss(0, 1) + (signal[p] * rng.random() * 2 if d in judged else 0.0))
+                           for d in docs), key=lambda x: (-x[1], x[0])) for q, judged in qrels.items()}
+            for p in parts}
+    query_ids = list(qrels)
+    searched = fusion._optimize(runs, qrels, parts, query_ids, 100, "wsum", "zmuv", "ndcg@10")
+    monkeypatch.setattr(fusion, "FULL_GRID_MAX_PARTS", 5)
+    full = {fusion._parse_config(c): s for c, s in
+            fusion._optimize(runs, qrels, parts, query_ids, 100, "wsum", "zmuv", "ndcg@10").items()}
+    assert len(searched) < len(full) / 3  # a fraction of ranx's 0.1 grid
+    assert all(full[c] == pytest.approx(s) for c, s in searched.items())  # a subset of it, scored as ranx scores it
+    best = max(searched, key=searched.get)
+    neighbours = [c for c in full if max(abs(a - b) for a, b in zip(c, best, strict=True)) <= 0.1 + 1e-9]
+    assert all(c in searched and searched[c] <= searched[best] for c in neighbours)  # a local optimum of the grid
+    # (on 20 queries the grid is ragged: this local optimum is 0.006 below the full grid's best)
+    assert searched[best] > max(full[c] for c in full if all(w in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) for w in c)) - 1e-9
+    monkeypatch.undo()
+    chosen = choose_fusion(runs, qrels, split="dev", norms=("zmuv",))
+    assert f"best of {len(searched)} configurations" in chosen.note
