@@ -1,0 +1,154 @@
+"""Benchmark (DEV split only): which fusion rule keeps the text tower's cold-item advantage at least cost?
+
+Issue 14 asks two things of the recommendation hybrid: be the best ranking overall, and "not lose the text
+tower's advantage on cold items" (targets with at most ``cold_threshold`` = 5 training events: the
+DATA_DIR's ``target_popularity`` slice). The five-part hybrid chosen on dev overall scores 0 on the demo
+shop's cold targets. This script scores, on the dev users only, each rule below over the five parts' dev
+runs (depth 100, history excluded, z-scored per user over each part's list; an item a part does not list
+scores 0 there — ranx's convention), and chooses each rule's configuration two ways: **unconstrained** (best
+dev NDCG@10 overall) and **constrained** (best overall among configurations whose cold-target NDCG@10 is at
+least the tower's own on the same users):
+
+- ``weights``: the 0.1-step weight grid of the five parts (what ``embedtune eval`` searches).
+- ``cold part``: a sixth part, the tower's scores of cold items only (z-scored among them), with its own
+  weight on the 0.1 grid: cold items the tower likes are lifted, warm ones untouched.
+- ``slot r``: the five-part fusion, then the tower's best cold candidate put at rank ``r`` (5 or 10) of the
+  list when it is not already above it ("reserved slot", a common merge rule for new items); optionally
+  only when its tower z-score is at least τ.
+
+Both choices are cross-validated across dev users (5 folds × 10 shuffles of ``recsys_fusion_cv.cv_splits``:
+configuration chosen — with the constraint checked — on the other folds, scored on the held-out one);
+printed: in-sample and cross-validated overall, cold and warm NDCG@10. The test split is never read::
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/recsys_cold_rule_dev.py --data bench/out/shop0/data \\
+        --model bench/out/shop0/model --out bench/out/shop0/cold-rule-dev.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+from recsys_cold_dev import dev_part_runs  # bench/ is on sys.path when a bench script runs
+from recsys_fusion_cv import PARTS, cv_splits, grid, zscored
+
+from embedtune.eval.evaluate import _read_slices
+from embedtune.recsys.config import RecsysConfig
+from embedtune.recsys.sql import literal
+
+
+def ranks(fused: np.ndarray, listed: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """1-based rank of ``items[u]`` in user u's fused list, ties at their expected rank (rounded down: the
+    middle of the tied block); inf if unlisted."""
+    s = np.where(listed, fused, -np.inf)
+    at = s[np.arange(len(items)), items]
+    higher = (s > at[:, None]).sum(1)
+    tied = (s == at[:, None]).sum(1) - 1
+    return np.where(np.isfinite(at), higher + tied // 2 + 1, np.inf)
+
+
+def ndcg_of(rank: np.ndarray) -> np.ndarray:
+    return np.where(rank <= 10, 1 / np.log2(np.minimum(rank, 10) + 1), 0.0)
+
+
+def choose(scores: np.ndarray, cold_scores: np.ndarray, floor: np.ndarray | None, users: np.ndarray,
+           cold_users: np.ndarray) -> int:
+    """The configuration best on ``users`` overall (``scores``: [config, user]); with ``floor`` ([user]: the
+    tower's NDCG@10) only among those whose cold-user mean is at least the tower's (else the best cold one)."""
+    overall = scores[:, users].mean(1)
+    if floor is None:
+        return int(np.argmax(overall))
+    cold = users[cold_users[users]]
+    if len(cold) == 0:
+        return int(np.argmax(overall))
+    ok = cold_scores[:, cold].mean(1) >= floor[cold].mean() - 1e-12
+    if not ok.any():
+        return int(np.argmax(cold_scores[:, cold].mean(1)))
+    return int(np.flatnonzero(ok)[np.argmax(overall[ok])])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    dev, docs, col, qids, runs = dev_part_runs(args.data, args.model, 100)
+    n_users, n_items = len(qids), len(docs)
+    z = {p: zscored(runs[p], qids, col, n_items) for p in PARTS}
+    listed = np.zeros((n_users, n_items), dtype=bool)
+    for p in PARTS:
+        for r, q in enumerate(qids):
+            listed[r, [col[d] for d, _ in runs[p].get(q, [])[:100]]] = True
+    events = dict(duckdb.sql(f"SELECT item_id, count(*) FROM read_parquet({literal(args.data / 'interactions.parquet')}) "
+                             "WHERE split = 'train' GROUP BY item_id").fetchall())
+    cold_item = np.array([events.get(d, 0) <= RecsysConfig().cold_threshold for d in docs])
+    target = np.array([col[next(iter(dev.relevant(q)))] for q in qids])
+    cold_users = np.array([q in set(_read_slices(args.data, dev).get("target_popularity", {}).get("cold", [])) for q in qids])
+    tower = ndcg_of(ranks(z["model"], listed, target))
+    print(f"{n_users} dev users ({cold_users.sum()} cold targets; {cold_item.sum()} cold items); tower alone "
+          f"{tower.mean():.4f}, cold {tower[cold_users].mean():.4f}")
+
+    # the cold part: the tower's run restricted to cold items, z-scored among them
+    cold_run = {q: [(d, s) for d, s in runs["model"][q] if cold_item[col[d]]] for q in qids}
+    z_cold = zscored(cold_run, qids, col, n_items)
+    # the tower's best listed cold candidate per user, and its z-score
+    tower_cold = np.where(listed & cold_item[None, :], z["model"], -np.inf)
+    best_cold = tower_cold.argmax(1)
+    best_cold_z = tower_cold.max(1)
+
+    rules: dict[str, tuple[list, np.ndarray]] = {}
+    configs5 = grid(len(PARTS))
+    fused5 = [sum(w * z[p] for w, p in zip(ws, PARTS, strict=True)) for ws in configs5]
+    rank5 = np.stack([ranks(f, listed, target) for f in fused5])
+    rules["weights"] = ([dict(zip(PARTS, ws, strict=True)) for ws in configs5], ndcg_of(rank5))
+    configs6 = grid(len(PARTS) + 1)
+    parts6 = (*PARTS, "cold")
+    zz = {**z, "cold": z_cold}
+    rules["cold part"] = ([dict(zip(parts6, ws, strict=True)) for ws in configs6],
+                          np.stack([ndcg_of(ranks(sum(w * zz[p] for w, p in zip(ws, parts6, strict=True)), listed, target))
+                                    for ws in configs6]))
+    slot_configs, slot_scores = [], []
+    for i, ws in enumerate(configs5):
+        rank_c = ranks(fused5[i], listed, best_cold)
+        for r in (10, 5):
+            for tau in (-np.inf, 1.0, 2.0):
+                moves = np.isfinite(best_cold_z) & (best_cold_z >= tau) & (rank_c > r)
+                new = rank5[i].copy()
+                new[moves & (target == best_cold)] = r
+                shifted = moves & (target != best_cold) & (rank5[i] >= r) & (rank5[i] < rank_c)
+                new[shifted] += 1
+                slot_configs.append({**dict(zip(PARTS, ws, strict=True)), "slot": r, "tau": float(tau)})
+                slot_scores.append(ndcg_of(new))
+    rules["slot"] = (slot_configs, np.stack(slot_scores))
+
+    results = {"dev_users": int(n_users), "cold_users": int(cold_users.sum()),
+               "tower": {"all": float(tower.mean()), "cold": float(tower[cold_users].mean())}, "rules": {}}
+    everyone = np.arange(n_users)
+    print("| rule | choice | in-sample all / cold / warm | cross-validated all / cold / warm | configuration |")
+    print("|---|---|---:|---:|---|")
+    for name, (configs, scores) in rules.items():
+        for label, floor in (("unconstrained", None), ("cold ≥ tower", tower)):
+            pick = choose(scores, scores, floor, everyone, cold_users)
+            held = np.zeros((args.repeats, n_users))
+            for seed, train, test in cv_splits(n_users, args.folds, args.repeats):
+                held[seed, test] = scores[choose(scores, scores, floor, train, cold_users), test]
+            row = {"in_sample": [float(scores[pick].mean()), float(scores[pick][cold_users].mean()),
+                                 float(scores[pick][~cold_users].mean())],
+                   "cv": [float(held.mean()), float(held[:, cold_users].mean()), float(held[:, ~cold_users].mean())],
+                   "config": {k: (v if isinstance(v, str) else float(v)) for k, v in configs[pick].items()}}
+            results["rules"][f"{name} / {label}"] = row
+            cfg = ", ".join(f"{k} {v:g}" for k, v in row["config"].items() if v)
+            print(f"| {name} | {label} | {' / '.join(f'{x:.4f}' for x in row['in_sample'])} | "
+                  f"{' / '.join(f'{x:.4f}' for x in row['cv'])} | {cfg} |", flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
