@@ -74,6 +74,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--model", required=True)
+    parser.add_argument("--cold-model", help="the tower whose cold-item scores make the cold part and the slot "
+                        "(default: --model; the base model keeps more of its cold advantage than a fine-tune)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", type=Path)
@@ -94,11 +96,20 @@ def main() -> None:
     print(f"{n_users} dev users ({cold_users.sum()} cold targets; {cold_item.sum()} cold items); tower alone "
           f"{tower.mean():.4f}, cold {tower[cold_users].mean():.4f}")
 
-    # the cold part: the tower's run restricted to cold items, z-scored among them
-    cold_run = {q: [(d, s) for d, s in runs["model"][q] if cold_item[col[d]]] for q in qids}
+    # the cold part: the (cold) tower's run restricted to cold items, z-scored among them
+    if args.cold_model:
+        from embedtune.dense import DenseSystem
+
+        cold_source = DenseSystem("cold", args.cold_model).rank(dev, 100)
+        z_source = zscored(cold_source, qids, col, n_items)
+        source = ndcg_of(ranks(z_source, listed | (z_source != 0), target))
+        print(f"cold tower {args.cold_model}: alone {source.mean():.4f}, cold {source[cold_users].mean():.4f}")
+    else:
+        cold_source, z_source = runs["model"], z["model"]
+    cold_run = {q: [(d, s) for d, s in cold_source[q] if cold_item[col[d]]] for q in qids}
     z_cold = zscored(cold_run, qids, col, n_items)
     # the tower's best listed cold candidate per user, and its z-score
-    tower_cold = np.where(listed & cold_item[None, :], z["model"], -np.inf)
+    tower_cold = np.where(listed & cold_item[None, :], z_source, -np.inf)
     best_cold = tower_cold.argmax(1)
     best_cold_z = tower_cold.max(1)
 

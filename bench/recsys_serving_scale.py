@@ -7,8 +7,10 @@ one user's `recommend` latency against a 100,000-item index. Not a test; prints 
 ``stats``: a synthetic Tmall-style log (:mod:`embedtune.recsys.generate`: 100,000 items in 20
 categories, Zipf popularity, ~20 clicks + funnel events per user) written as an ``interactions.parquet``
 whose last two events per user are held out (not ``train``), then :meth:`ItemStats.from_data_dir`
-timed (co-occurrence, transitions and popularity), both CSRs sized (data + indices + indptr bytes), saved
-and loaded again, and one history scored by each. Each size runs in a
+and a ``corpus.jsonl`` of its items (category, shop, brand: the fields ``recsys build`` writes), then
+:meth:`ItemStats.from_data_dir` timed (co-occurrence, transitions, attributes and popularity), both CSRs
+sized (data + indices + indptr bytes), saved and loaded again, and one history scored by each of
+co-occurrence, transitions and attributes. Each size runs in a
 fresh process, so the peak RSS is that size's own.
 
 ``latency``: a real DATA_DIR (``embedtune recsys build``) of that log, an index of its items with
@@ -16,9 +18,9 @@ fresh process, so the peak RSS is that size's own.
 the search cost) built as ``index build`` builds it (HNSW from 50,000 rows, recsys statistics
 attached), then :meth:`Recommender.from_index` with the real MiniLM encoder (torch) timing
 ``rank(user_id=…)`` for known users, per mode: ``text`` = profile (DuckDB) + one encode + index search;
-``cooccurrence`` = profile + co-occurrence scoring of 100,000 items; ``hybrid`` = profile + the four
-parts' top 100 (text, co-occurrence, transitions, popularity) + ``fuse_runs`` (no fusion.json here: the documented
-default weights; the cost does not depend on them). ``served_as`` counts the modes that answered (a
+``cooccurrence`` = profile + co-occurrence scoring of 100,000 items; ``hybrid`` = profile + the
+parts' top 100 (text, co-occurrence, transitions, popularity, attributes) + ``fuse_runs`` (no fusion.json here: the documented
+default weights; the cost does not depend on them; since statistics schema 3 a fifth part, attributes). ``served_as`` counts the modes that answered (a
 user whose history has no co-occurrence statistics is answered by the text tower).
 """
 
@@ -57,6 +59,12 @@ def write_interactions(n_users: int, n_items: int, folder: Path, seed: int = 0) 
     )
     rows = len(shop.log)
     con.close()
+    # the catalog's categorical fields, named as `recsys build` names them: the attributes part reads them
+    with (folder / "corpus.jsonl").open("w", encoding="utf-8") as f:
+        for item in shop.items.itertuples():
+            f.write(json.dumps({"_id": str(item.item_id), "title": "", "text": item.title, "category": item.cat_id,
+                                "shop": item.seller_id, "brand": item.brand_id, "item_title": item.title,
+                                "price": f"{item.price:.2f}"}) + "\n")
     return [str(i) for i in shop.items.item_id], rows
 
 
@@ -88,6 +96,10 @@ def stats_one(n_users: int, n_items: int, out: Path) -> dict:
     for h in histories:
         stats.transition_scores([h])
     t_transition = (time.perf_counter() - t5) / len(histories)
+    t6 = time.perf_counter()
+    for h in histories:
+        stats.attribute_scores([h])
+    t_attributes = (time.perf_counter() - t6) / len(histories)
     trans = stats.transitions
     return {
         "users": n_users, "items": n_items, "log_rows": rows, "train_events": stats.info["train_events"],
@@ -99,6 +111,8 @@ def stats_one(n_users: int, n_items: int, out: Path) -> dict:
         "transitions_csr_mib": round((trans.data.nbytes + trans.indices.nbytes + trans.indptr.nbytes) / 2**20, 1),
         "save_s": round(t_save, 2), "load_s": round(t_load, 2), "score_one_history_ms": round(t_score * 1000, 2),
         "transitions_one_history_ms": round(t_transition * 1000, 2),
+        "attribute_fields": list(stats.attributes.fields), "attributes_one_history_ms": round(t_attributes * 1000, 2),
+        "attributes_json_mib": round((out / "model" / "recsys" / "attributes.json").stat().st_size / 2**20, 1),
         "peak_rss_gib_before_build": round(rss_before, 2), "peak_rss_gib": round(rss_after, 2),
     }
 

@@ -23,6 +23,12 @@ def test_categorical_fields_skip_ids_free_text_and_constants_and_split_the_separ
     assert fields["brand"][:2] == [["b2"], ["b1"]] and fields["brand"][5] == []  # a missing value: none
 
 
+def test_a_numeric_field_with_many_values_is_a_quantity_but_a_year_is_a_category():
+    # 1,000 items: 300 prices (3.3 items each, under the 0.5 share) and 40 years, both numeric
+    metadata = [{"price": f"{i % 300}.99", "year": str(1950 + i % 40), "label": f"L{i % 300}"} for i in range(1000)]
+    assert list(categorical_fields(metadata)) == ["year", "label"]  # a 300-value text field stays a category
+
+
 def test_scores_are_the_hand_computed_mixture_of_taste_and_popularity_within_a_value():
     # x1, x2 in category A; x3, x4 in B (x4 cold: no training event). Training events 3, 1, 4, 0.
     attrs = AttributeStats.from_fields({"category": [["A"], ["A"], ["B"], ["B"]]}, np.array([3.0, 1.0, 4.0, 0.0]))

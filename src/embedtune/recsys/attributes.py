@@ -4,7 +4,8 @@ Co-occurrence and transitions pool users item by item; tastes are often shares o
 genres — which a history reveals even when its items were never met together. For every categorical
 field of the catalog (any metadata field of ``corpus.jsonl`` with at least 2 and at most
 :data:`MAX_VALUE_SHARE` × items distinct values: titles, descriptions, prices and other id-like fields
-are skipped; the manifest's ``category_separator`` splits a multi-valued category), a history (the last
+are skipped, and a numeric one with more than :data:`MAX_NUMERIC_VALUES` values; the manifest's
+``category_separator`` splits a multi-valued category), a history (the last
 :data:`DEFAULT_HISTORY_ITEMS` distinct items before the target, weight 1 each) gives the user's count
 per value, shrunk toward the share of training events (``split == 'train'``) on that value::
 
@@ -38,6 +39,9 @@ from embedtune.errors import DataError
 
 #: A field with more distinct values than this share of the items is an id or free text, not a category.
 MAX_VALUE_SHARE = 0.5
+#: A numeric field is a category only when it takes at most this many values (a year: MovieLens has ~70);
+#: a price on a 100,000-item catalog takes thousands, shared by a few items each — a quantity, not a category.
+MAX_NUMERIC_VALUES = 100
 DEFAULT_ALPHA = 3.0
 DEFAULT_HISTORY_ITEMS = 50
 
@@ -59,9 +63,18 @@ def categorical_fields(
             else:
                 per_item.append([str(value)])
         distinct = {v for vs in per_item for v in vs}
-        if 2 <= len(distinct) <= max_share * len(metadata):
+        if 2 <= len(distinct) <= max_share * len(metadata) and not (
+                len(distinct) > MAX_NUMERIC_VALUES and all(_is_number(v) for v in distinct)):
             fields[key] = per_item
     return fields
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass
