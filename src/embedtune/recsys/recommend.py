@@ -59,7 +59,7 @@ from embedtune.recsys.build import INTERACTIONS_FILE, USERS_FILE
 from embedtune.recsys.config import RECOMMEND_MODES, RecsysConfig
 from embedtune.recsys.profiles import ProfileOptions, build_profiles, iter_user_prompts
 from embedtune.recsys.sql import literal
-from embedtune.recsys.stats import STATS_DIR, ItemStats, recent_distinct
+from embedtune.recsys.stats import STATS_DIR, ItemStats, below_every, recent_distinct
 
 MODES = RECOMMEND_MODES
 #: The parts of the hybrid, named as the evaluation's systems: ``fusion.json`` weighs parts by these names.
@@ -427,7 +427,7 @@ class Recommender:
                 top = self.index.top_by_scores(self._popularity_rows, depth, exclude)
             elif part == "attributes":
                 scores = self.stats.attribute_scores([recent])[0]
-                top = self.index.top_by_scores(self._on_rows(scores, fill=float(scores.min()) - 1.0), depth, exclude)
+                top = self.index.top_by_scores(self._on_rows(scores, fill=below_every(scores)), depth, exclude)
             else:
                 raise EmbedtuneError(f"unknown part {part!r} in the fusion: choose among {', '.join(HYBRID_PARTS)}")
             runs[part] = {_NOW: top}

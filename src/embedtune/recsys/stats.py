@@ -115,6 +115,12 @@ def recent_distinct(items: Sequence[str], max_items: int = DEFAULT_HISTORY_ITEMS
     return list(seen)
 
 
+def below_every(scores: np.ndarray) -> float:
+    """The score given to an item the statistics never saw where scores are log-probabilities (attributes):
+    one below the lowest, so it ranks last without a gap the normalisation would stretch."""
+    return float(scores.min(initial=0.0)) - 1.0
+
+
 @dataclass
 class ItemStats:
     """Co-occurrence, transitions, attributes and popularity of catalog items, from training interactions only.
@@ -255,7 +261,7 @@ class ItemStats:
             raise EmbedtuneError("these statistics have no attributes (schema 1 or 2): rebuild them with this embedtune")
         rows = [[self.row[i] for i in self.known(list(h))] for h in histories]
         scores = self.attributes.scores(rows)
-        return self._align(scores, item_ids, fill=float(scores.min(initial=0.0)) - 1.0)
+        return self._align(scores, item_ids, fill=below_every(scores))
 
     def has_signal(self, part: str, history: Sequence[str]) -> bool:
         """Whether ``part`` (``cooccurrence`` or ``transitions``) has any statistic for the items of
