@@ -112,8 +112,12 @@ def main() -> None:
         cold_source, z_source = runs["model"], z["model"]
     cold_run = {q: [(d, s) for d, s in cold_source[q] if cold_item[col[d]]] for q in qids}
     z_cold = zscored(cold_run, qids, col, n_items)
-    # the tower's best listed cold candidate per user, and its z-score
-    tower_cold = np.where(listed & cold_item[None, :], z_source, -np.inf)
+    # the cold part's items are candidates too (a sixth part, or the slot's source, lists them)
+    with_cold = listed.copy()
+    for r, q in enumerate(qids):
+        with_cold[r, [col[d] for d, _ in cold_run[q][:100]]] = True
+    # the cold tower's best cold candidate per user, and its z-score
+    tower_cold = np.where(with_cold & cold_item[None, :], z_source, -np.inf)
     best_cold = tower_cold.argmax(1)
     best_cold_z = tower_cold.max(1)
 
@@ -126,7 +130,7 @@ def main() -> None:
     parts6 = (*PARTS, "cold")
     zz = {**z, "cold": z_cold}
     rules["cold part"] = ([dict(zip(parts6, ws, strict=True)) for ws in configs6],
-                          np.stack([ndcg_of(ranks(sum(w * zz[p] for w, p in zip(ws, parts6, strict=True)), listed, target))
+                          np.stack([ndcg_of(ranks(sum(w * zz[p] for w, p in zip(ws, parts6, strict=True)), with_cold, target))
                                     for ws in configs6]))
     slot_configs, slot_scores = [], []
     for i, ws in enumerate(configs5):
