@@ -54,8 +54,7 @@ def ndcg_of(rank: np.ndarray) -> np.ndarray:
     return np.where(rank <= 10, 1 / np.log2(np.minimum(rank, 10) + 1), 0.0)
 
 
-def choose(scores: np.ndarray, cold_scores: np.ndarray, floor: np.ndarray | None, users: np.ndarray,
-           cold_users: np.ndarray) -> int:
+def choose(scores: np.ndarray, floor: np.ndarray | None, users: np.ndarray, cold_users: np.ndarray) -> int:
     """The configuration best on ``users`` overall (``scores``: [config, user]); with ``floor`` ([user]: the
     tower's NDCG@10) only among those whose cold-user mean is at least the tower's (else the best cold one)."""
     overall = scores[:, users].mean(1)
@@ -64,9 +63,9 @@ def choose(scores: np.ndarray, cold_scores: np.ndarray, floor: np.ndarray | None
     cold = users[cold_users[users]]
     if len(cold) == 0:
         return int(np.argmax(overall))
-    ok = cold_scores[:, cold].mean(1) >= floor[cold].mean() - 1e-12
+    ok = scores[:, cold].mean(1) >= floor[cold].mean() - 1e-12
     if not ok.any():
-        return int(np.argmax(cold_scores[:, cold].mean(1)))
+        return int(np.argmax(scores[:, cold].mean(1)))
     return int(np.flatnonzero(ok)[np.argmax(overall[ok])])
 
 
@@ -93,7 +92,8 @@ def main() -> None:
                              "WHERE split = 'train' GROUP BY item_id").fetchall())
     cold_item = np.array([events.get(d, 0) <= RecsysConfig().cold_threshold for d in docs])
     target = np.array([col[next(iter(dev.relevant(q)))] for q in qids])
-    cold_users = np.array([q in set(_read_slices(args.data, dev).get("target_popularity", {}).get("cold", [])) for q in qids])
+    cold_ids = set(_read_slices(args.data, dev).get("target_popularity", {}).get("cold", []))
+    cold_users = np.array([q in cold_ids for q in qids])
     tower = ndcg_of(ranks(z["model"], listed, target))
     print(f"{n_users} dev users ({cold_users.sum()} cold targets; {cold_item.sum()} cold items); tower alone "
           f"{tower.mean():.4f}, cold {tower[cold_users].mean():.4f}")
@@ -154,10 +154,10 @@ def main() -> None:
     print("|---|---|---:|---:|---|")
     for name, (configs, scores) in rules.items():
         for label, floor in (("unconstrained", None), (f"cold ≥ {args.floor}", tower)):
-            pick = choose(scores, scores, floor, everyone, cold_users)
+            pick = choose(scores, floor, everyone, cold_users)
             held = np.zeros((args.repeats, n_users))
             for seed, train, test in cv_splits(n_users, args.folds, args.repeats):
-                held[seed, test] = scores[choose(scores, scores, floor, train, cold_users), test]
+                held[seed, test] = scores[choose(scores, floor, train, cold_users), test]
             row = {"in_sample": [float(scores[pick].mean()), float(scores[pick][cold_users].mean()),
                                  float(scores[pick][~cold_users].mean())],
                    "cv": [float(held.mean()), float(held[:, cold_users].mean()), float(held[:, ~cold_users].mean())],

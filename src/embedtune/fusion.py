@@ -326,11 +326,11 @@ def _coarse_to_fine(qrels, ranx_runs, norm, metric, nearest) -> dict[tuple[float
     from ranx import evaluate, fuse, normalize, optimize_fusion
     from ranx.fusion_optimization.optimize_weights import get_possible_weights, get_trial_configs
 
-    _, report = optimize_fusion(qrels, ranx_runs, norm=norm, method="wsum", metric=metric, step=COARSE_STEP,
+    normalised = [normalize(run, norm) for run in ranx_runs]  # once, for both stages
+    _, report = optimize_fusion(qrels, normalised, norm=None, method="wsum", metric=metric, step=COARSE_STEP,
                                 show_progress=False, return_optimization_report=True)
     scores = {_parse_config(c): float(r) for c, r in zip(report.configs, report.results, strict=True)}
     grid = get_trial_configs(get_possible_weights(WEIGHT_STEP), len(ranx_runs))
-    normalised = [normalize(run, norm) for run in ranx_runs]
 
     def best() -> tuple[float, ...]:
         top = max(scores.values())
