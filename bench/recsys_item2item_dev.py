@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from embedtune.data.beir import load_retrieval_split
 from embedtune.data.runs import top_k_from_scores
-from embedtune.fusion import _metric, choose_fusion
+from embedtune.fusion import choose_fusion, mean_metric
 from embedtune.recsys.baselines import query_histories
 from embedtune.recsys.stats import ItemStats, connect_interactions
 
@@ -165,7 +165,7 @@ def main() -> None:
             fusions[label] = spec.model_dump()
             print(f"{label:50s} {spec.dev_metric['hybrid']:.4f}  {spec.describe()}  "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)
-        table.update({f"alone: {p}": _metric(r, qrels, "ndcg@10") for p, r in runs.items()})
+        table.update({f"alone: {p}": mean_metric(r, qrels, "ndcg@10") for p, r in runs.items()})
     if args.out is not None:
         args.out.write_text(json.dumps({"dev_ndcg@10": table, "fusions": fusions}, indent=1), encoding="utf-8")
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from embedtune.errors import DataError, EmbedtuneError
-from embedtune.fusion import DEFAULT_FUSION, FusionSpec, choose_fusion, fuse_runs
+from embedtune.fusion import DEFAULT_FUSION, ColdPart, FusionSpec, Keep, choose_fusion, cold_run, fuse_runs
 
 DENSE = {"q1": [("d1", 0.9), ("d2", 0.5), ("d3", 0.1)]}
 BM25 = {"q1": [("d2", 6.0), ("d4", 3.0), ("d3", 0.0)]}
@@ -141,3 +142,63 @@ def test_five_parts_are_searched_coarse_to_fine_to_a_local_optimum_of_ranxs_grid
     monkeypatch.undo()
     chosen = choose_fusion(runs, qrels, split="dev", norms=("zmuv",))
     assert f"best of {len(searched)} configurations" in chosen.note
+
+
+# ---- a cold part, and a floor on the cold targets (recommendation) ----
+MODEL = {"u1": [("n", 0.9), ("a", 0.5), ("b", 0.1)], "u2": [("n", 0.9), ("b", 0.5), ("a", 0.1)],
+         "u3": [("a", 0.9), ("b", 0.5), ("n", 0.1)]}
+COOC = {u: [(w, 3.0), ("c", 1.0), ("d", 0.9), ("e", 0.8), ("n", 0.0)] for u, w in (("u1", "a"), ("u2", "b"), ("u3", "a"))}
+
+
+def test_the_cold_part_is_the_source_parts_ranking_of_cold_items():
+    assert cold_run(MODEL, {"n", "b"}, depth=2) == {"u1": [("n", 0.9)], "u2": [("n", 0.9), ("b", 0.5)], "u3": [("b", 0.5)]}
+    spec = FusionSpec(weights={"model": 0.2, "cooccurrence": 0.5, "cold": 0.3}, cold=ColdPart(source="model"))
+    with pytest.raises(EmbedtuneError, match="cold items must be given"):
+        fuse_runs(spec, {"model": MODEL, "cooccurrence": COOC})
+    made = fuse_runs(spec, {"model": MODEL, "cooccurrence": COOC}, cold={"n"})
+    given = fuse_runs(spec, {"model": MODEL, "cooccurrence": COOC, "cold": cold_run(MODEL, {"n"}, 100)})
+    assert made == given
+    plain = FusionSpec(weights={"model": 0.2, "cooccurrence": 0.5, "attributes": 0.3})
+    # the cold part lifts n for u1 (only n is listed there: its z-score is 0, the other items' absent ones 0 too),
+    # so check the scores by hand for u1: model z (0.9, 0.5, 0.1) → (1.2247, 0, -1.2247)
+    z = 1.5 ** 0.5
+    cooc = np.array([3.0, 1.0, 0.9, 0.8, 0.0])
+    cz = dict(zip("acden", (cooc - cooc.mean()) / cooc.std(), strict=True))
+    expected = {"n": 0.2 * z + 0.5 * cz["n"], "a": 0.5 * cz["a"], "b": 0.2 * -z, "c": 0.5 * cz["c"],
+                "d": 0.5 * cz["d"], "e": 0.5 * cz["e"]}
+    assert dict(made["u1"]) == pytest.approx(expected)
+    assert plain.cold is None
+
+
+def test_a_floor_on_the_cold_targets_picks_the_best_weighting_that_keeps_the_models_score_there():
+    # six users; the model ranks the new item n first for all, co-occurrence ranks a first and n last; two users'
+    # target is n, four users' a: the best weighting overall puts a first, the floor (the model's 1.0 on the two
+    # cold targets) asks for n first
+    users = [f"u{i}" for i in range(6)]
+    model = {u: [("n", 0.9), ("a", 0.5), ("b", 0.1)] for u in users}
+    cooc = {u: [("a", 3.0), ("c", 1.0), ("d", 0.9), ("e", 0.8), ("n", 0.0)] for u in users}
+    runs = {"model": model, "cooccurrence": cooc, "cold": cold_run(model, {"n"}, 100)}
+    qrels = {u: {"n" if i < 2 else "a": 1} for i, u in enumerate(users)}
+    free = choose_fusion(runs, qrels, split="dev", norms=("zmuv",), cold=ColdPart())
+    assert [fuse_runs(free, runs)[u][0][0] for u in users] == ["a"] * 6
+    keep = Keep(frozenset(users[:2]), 1.0)
+    kept = choose_fusion(runs, qrels, split="dev", norms=("zmuv",), keep=keep, cold=ColdPart(floor=1.0, queries=2))
+    assert [fuse_runs(kept, runs)[u][0][0] for u in users] == ["n"] * 6  # the floor holds, at a cost
+    assert kept.dev_metric["hybrid"] == pytest.approx((2 + 4 / math.log2(3)) / 6)
+    assert kept.dev_metric["hybrid"] < free.dev_metric["hybrid"]
+    assert "that reach 1.0000 on 2 given queries" in kept.note
+    # a floor nobody reaches: the weightings that come nearest it
+    high = choose_fusion(runs, qrels, split="dev", norms=("zmuv",), keep=Keep(frozenset(users[:2]), 2.0),
+                         cold=ColdPart())
+    assert [fuse_runs(high, runs)[u][0][0] for u in users[:2]] == ["n", "n"]
+    with pytest.raises(ValueError, match="needs a 'cold' record"):
+        FusionSpec(weights={"model": 0.5, "cold": 0.5})
+
+
+def test_a_cold_part_round_trips_in_fusion_json_and_follows_a_renamed_source(tmp_path):
+    spec = FusionSpec(weights={"model": 0.5, "cooccurrence": 0.3, "cold": 0.2},
+                      cold=ColdPart(source="model", max_events=3, floor=0.19, queries=14, reached=0.2))
+    assert FusionSpec.load(spec.save(tmp_path / "fusion.json")) == spec
+    assert spec.renamed({"model": "base"}).cold.source == "base"
+    with pytest.raises(ValueError, match="not a part of the fusion"):
+        FusionSpec(weights={"model": 0.5, "cold": 0.5}, cold=ColdPart(source="bm25"))

@@ -37,13 +37,19 @@ shape every :class:`~embedtune.eval.systems.RankingSystem` returns)::
   the default weights. The first call in a process pays numba's start-up (seconds; compiled code is cached).
 - The fused ranking is sorted by (-score, doc id) and cut at ``k``; serving a query through
   :func:`fuse_runs` with the same parts' top ``spec.depth`` gives the ranking evaluation scored.
+- ``cold`` (recommendation): a part named ``cold`` made from another part's run — the text tower's top ``depth``
+  restricted to cold items (at most ``max_events`` training events; :class:`ColdPart`) — so that the weights can
+  lift the new items the tower ranks well. ``keep`` in :func:`choose_fusion` constrains the choice: the best
+  weighting among those whose mean metric over a slice of queries (the cold targets) reaches a floor (the text
+  tower's own there).
 
 ``fusion.json`` (``FusionSpec``, schema version 1)::
 
     {"schema_version": 1, "method": "wsum", "norm": "zmuv", "weights": {"model": 0.6, "bm25": 0.4},
      "rrf_k": null, "depth": 100, "metric": "ndcg@10",
      "dev_metric": {"hybrid": 0.81, "model": 0.77, "bm25": 0.74}, "split": "dev", "data": "data/site",
-     "n_queries": 200, "rule": "tuned", "default": false, "note": "..."}
+     "n_queries": 200, "rule": "tuned", "default": false, "note": "...",
+     "cold": null}   # recommendation: {"source": "model", "max_events": 5, "floor": 0.19, ...} and a "cold" weight
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -79,6 +85,28 @@ Norm = Literal["zmuv", "min-max"]
 Rule = Literal["tuned", "default", "shrunk"]
 
 
+#: The name of the part a :class:`ColdPart` makes.
+COLD_PART = "cold"
+
+
+class ColdPart(BaseModel):
+    """How the ``cold`` part is made (recommendation): the ``source`` part's top ``depth`` for the query,
+    restricted to cold items (at most ``max_events`` training events), so its normalised scores rank the new
+    items against each other. A weighted sum of per-user scores otherwise ranks cold items below the warm ones
+    co-occurrence backs, and the text tower's knowledge of new items is lost (docs/recsys.md, "Cold items")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field("model", description="the part whose ranking of cold items makes the cold part")
+    max_events: int = Field(5, ge=0, description="an item with at most this many training events is cold")
+    share: float | None = Field(None, gt=0, le=1, description="the share of the source's dev metric over cold "
+                                "targets the choice had to keep")
+    floor: float | None = Field(None, description="the dev metric over cold targets the choice had to reach "
+                                "(share × the source's own there); null when unconstrained")
+    queries: int = Field(0, ge=0, description="dev queries whose target is cold")
+    reached: float | None = Field(None, description="the chosen fusion's dev metric over those queries")
+
+
 class FusionSpec(BaseModel):
     """How to fuse named parts, and the evidence it was chosen on (saved as ``fusion.json``)."""
 
@@ -98,6 +126,7 @@ class FusionSpec(BaseModel):
     rule: Rule = "tuned"
     default: bool = Field(False, description="true when these are the documented defaults, not chosen on data")
     note: str = ""
+    cold: ColdPart | None = Field(None, description="how the 'cold' part is made (recommendation)")
 
     @model_validator(mode="after")
     def _check(self) -> FusionSpec:
@@ -109,6 +138,10 @@ class FusionSpec(BaseModel):
             raise ValueError("wsum needs a norm (zmuv or min-max)")
         if self.method == "rrf" and self.rrf_k is None:
             raise ValueError("rrf needs rrf_k")
+        if (self.cold is not None) != (COLD_PART in self.weights):
+            raise ValueError(f"a {COLD_PART!r} part needs a 'cold' record saying how it is made, and the reverse")
+        if self.cold is not None and self.cold.source not in self.weights:
+            raise ValueError(f"the cold part's source {self.cold.source!r} is not a part of the fusion")
         return self
 
     @property
@@ -123,9 +156,11 @@ class FusionSpec(BaseModel):
 
     def renamed(self, names: Mapping[str, str]) -> FusionSpec:
         """The same fusion over parts renamed (``{"model": "base"}`` applies a model's weights to its base)."""
+        cold = self.cold
         return self.model_copy(update={
             "weights": {names.get(p, p): w for p, w in self.weights.items()},
             "dev_metric": {names.get(p, p): v for p, v in self.dev_metric.items()},
+            "cold": cold.model_copy(update={"source": names.get(cold.source, cold.source)}) if cold else None,
         })
 
     def save(self, path: str | Path) -> Path:
@@ -207,8 +242,26 @@ def _query_ids(runs: Mapping[str, Run]) -> list[str]:
     return list(dict.fromkeys(q for run in runs.values() for q in run))
 
 
-def fuse_runs(spec: FusionSpec, runs: Mapping[str, Run], k: int | None = None) -> Run:
-    """The fused ranking of every query found in ``runs`` (one run per part of ``spec``), best first."""
+def fuse_runs(spec: FusionSpec, runs: Mapping[str, Run], k: int | None = None,
+              cold: Container[str] | None = None) -> Run:
+    """The fused ranking of every query found in ``runs`` (one run per part of ``spec``), best first.
+
+    With a :class:`ColdPart` in ``spec``, ``cold`` holds the cold items and the ``cold`` part is made from the
+    source part's run (:func:`cold_run`) unless ``runs`` has it."""
+    if spec.cold is not None and COLD_PART not in runs:
+        if cold is None:
+            raise EmbedtuneError("this fusion has a cold part: the cold items must be given")
+        _check_parts([spec.cold.source], runs)
+        runs = {**runs, COLD_PART: cold_run(runs[spec.cold.source], cold, spec.depth)}
+    return _fuse(spec, runs, k)
+
+
+def cold_run(run: Run, cold: Container[str], depth: int) -> Run:
+    """Each query's top ``depth`` of ``run`` restricted to the ``cold`` items (the ``cold`` part's run)."""
+    return {q: [(doc, score) for doc, score in ranked[:depth] if doc in cold] for q, ranked in run.items()}
+
+
+def _fuse(spec: FusionSpec, runs: Mapping[str, Run], k: int | None) -> Run:
     from ranx import fuse
 
     _check_parts(spec.parts, runs)
@@ -267,7 +320,7 @@ def _read_fused(fused, query_ids: list[str], k: int | None) -> dict[str, dict[st
     return out
 
 
-def _metric(run: Run, qrels: Mapping[str, Mapping[str, int]], metric: str) -> float:
+def mean_metric(run: Run, qrels: Mapping[str, Mapping[str, int]], metric: str) -> float:
     """Mean ``metric`` over the judged queries, with embedtune's own definitions (those of the eval tables)."""
     import numpy as np
 
@@ -283,12 +336,22 @@ def _metric(run: Run, qrels: Mapping[str, Mapping[str, int]], metric: str) -> fl
     return float(np.mean([m[metric] for m in scores.values()]))
 
 
-def _optimize(runs, qrels, parts, query_ids, depth, method, norm, metric, nearest=None):
+@dataclass(frozen=True)
+class Keep:
+    """A floor on a slice of the dev queries: a weighting is eligible only when its mean metric over
+    ``query_ids`` is at least ``floor`` (recommendation: the cold targets, and the text tower's own there)."""
+
+    query_ids: frozenset[str]
+    floor: float
+
+
+def _optimize(runs, qrels, parts, query_ids, depth, method, norm, metric, nearest=None, keep: Keep | None = None):
     """ranx's grid search: returns ``{config: dev score}`` (weights tuples for wsum, k for rrf).
 
     Up to :data:`FULL_GRID_MAX_PARTS` parts a weighted sum searches ranx's whole 0.1 grid; above, the grid is
     searched coarse to fine (:func:`_coarse_to_fine`). ``nearest`` orders configurations tied on dev (smaller
-    first), as :func:`choose_fusion` does.
+    first), as :func:`choose_fusion` does. With ``keep`` (weighted sum only) only the weightings that reach its
+    floor are returned — or, when none does, those that come nearest it.
     """
     from ranx import Qrels, optimize_fusion
 
@@ -299,10 +362,13 @@ def _optimize(runs, qrels, parts, query_ids, depth, method, norm, metric, neares
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if by_rank:
+            if keep is not None:
+                raise EmbedtuneError("a floor on a slice is for weighted sums, not RRF")
             _, report = optimize_fusion(ranx_qrels, ranx_runs, norm=None, method="rrf", metric=metric,
                                         show_progress=False, return_optimization_report=True)
-        elif len(parts) > FULL_GRID_MAX_PARTS:
-            return _coarse_to_fine(ranx_qrels, ranx_runs, norm, metric, nearest or (lambda _: 0.0))
+        elif len(parts) > FULL_GRID_MAX_PARTS or keep is not None:
+            return _coarse_to_fine(ranx_qrels, ranx_runs, norm, metric, nearest or (lambda _: 0.0), keep,
+                                   coarse_step=COARSE_STEP if len(parts) > FULL_GRID_MAX_PARTS else WEIGHT_STEP)
         else:
             _, report = optimize_fusion(ranx_qrels, ranx_runs, norm=norm, method="wsum", metric=metric,
                                         step=WEIGHT_STEP, show_progress=False, return_optimization_report=True)
@@ -316,25 +382,51 @@ FULL_GRID_MAX_PARTS = 4
 COARSE_STEP = 0.2
 
 
-def _coarse_to_fine(qrels, ranx_runs, norm, metric, nearest) -> dict[tuple[float, ...], float]:
-    """Weights of many parts, searched coarse to fine: ranx's grid at :data:`COARSE_STEP`, then on ranx's
+def _coarse_to_fine(qrels, ranx_runs, norm, metric, nearest, keep: Keep | None = None,
+                    coarse_step: float = COARSE_STEP) -> dict[tuple[float, ...], float]:
+    """Weights of many parts, searched coarse to fine: ranx's grid at ``coarse_step``, then on ranx's
     :data:`WEIGHT_STEP` grid the neighbours of the best weighting found so far (each weight within one step
     of it) until the best is a local optimum of that grid. The configurations scored are a subset of ranx's
     full grid, each scored exactly as ``ranx.optimize_fusion`` scores it (one ``ranx.normalize`` per part,
     then ``ranx.fuse`` and ``ranx.evaluate`` per weighting); about a fifth of the full grid's cost for five
-    parts. Returns ``{weights: dev score}`` for every configuration scored."""
+    parts. Returns ``{weights: dev score}`` for every configuration scored; with ``keep``, "best" means best
+    among the weightings that reach its floor, and only those are returned (none does: those nearest it)."""
     from ranx import evaluate, fuse, normalize, optimize_fusion
     from ranx.fusion_optimization.optimize_weights import get_possible_weights, get_trial_configs
 
     normalised = [normalize(run, norm) for run in ranx_runs]  # once, for both stages
-    _, report = optimize_fusion(qrels, normalised, norm=None, method="wsum", metric=metric, step=COARSE_STEP,
-                                show_progress=False, return_optimization_report=True)
-    scores = {_parse_config(c): float(r) for c, r in zip(report.configs, report.results, strict=True)}
+    scores: dict[tuple[float, ...], float] = {}
+    kept: dict[tuple[float, ...], float] = {}  # with keep: each weighting's mean over keep's queries
+
+    def score(weights: tuple[float, ...]) -> None:
+        fused = fuse(normalised, norm=None, method="wsum", params={"weights": list(weights)})
+        scores[weights] = float(evaluate(qrels, fused, metric, save_results_in_run=keep is not None))
+        if keep is not None:
+            per_query = fused.scores[metric]
+            kept[weights] = sum(float(per_query[q]) for q in keep.query_ids) / max(len(keep.query_ids), 1)
+
+    if keep is None:
+        _, report = optimize_fusion(qrels, normalised, norm=None, method="wsum", metric=metric, step=coarse_step,
+                                    show_progress=False, return_optimization_report=True)
+        scores.update({_parse_config(c): float(r) for c, r in zip(report.configs, report.results, strict=True)})
+    else:
+        for weights in get_trial_configs(get_possible_weights(coarse_step), len(ranx_runs)):
+            score(tuple(weights))
     grid = get_trial_configs(get_possible_weights(WEIGHT_STEP), len(ranx_runs))
 
+    def eligible() -> list[tuple[float, ...]]:
+        if keep is None:
+            return list(scores)
+        ok = [c for c in scores if kept[c] >= keep.floor - 1e-9]
+        if ok:
+            return ok
+        nearest_floor = max(kept.values())
+        return [c for c in scores if kept[c] >= nearest_floor - 1e-9]
+
     def best() -> tuple[float, ...]:
-        top = max(scores.values())
-        return min((c for c, v in scores.items() if v >= top - 1e-9), key=nearest)
+        candidates = eligible()
+        top = max(scores[c] for c in candidates)
+        return min((c for c in candidates if scores[c] >= top - 1e-9), key=nearest)
 
     centre = None
     while (found := best()) != centre:
@@ -342,9 +434,8 @@ def _coarse_to_fine(qrels, ranx_runs, norm, metric, nearest) -> dict[tuple[float
         for weights in grid:
             if weights in scores or max(abs(w - c) for w, c in zip(weights, centre, strict=True)) > WEIGHT_STEP + 1e-9:
                 continue
-            fused = fuse(normalised, norm=None, method="wsum", params={"weights": list(weights)})
-            scores[weights] = float(evaluate(qrels, fused, metric, save_results_in_run=False))
-    return scores
+            score(weights)
+    return scores if keep is None else {c: scores[c] for c in eligible()}
 
 
 def _parse_config(config) -> tuple[float, ...]:
@@ -367,12 +458,16 @@ def choose_fusion(
     rule: Rule = "tuned",
     default: FusionSpec | None = None,
     shrink: float = 0.5,
+    keep: Keep | None = None,
+    cold: ColdPart | None = None,
 ) -> FusionSpec:
     """Choose the fusion of ``runs`` (one per part, in fusion order) on ``split``'s ``qrels`` only.
 
     ``split`` must not be a test split: choosing there would leak the test into what it judges. Among
     configurations scoring within 1e-9 of the best, the one nearest the default weights wins (stable
-    across reruns). Without judged queries the default is returned, marked ``default: true``.
+    across reruns). Without judged queries the default is returned, marked ``default: true``. With ``keep``
+    (weighted sums) the best among the weightings whose mean over its queries reaches its floor. ``cold``
+    says how the ``cold`` part among ``runs`` was made (:class:`ColdPart`).
     """
     if split == "test":
         raise EmbedtuneError("fusion weights are chosen on a dev split, never on test")
@@ -385,7 +480,7 @@ def choose_fusion(
                                               if len(default.weights) == len(parts)
                                               else {p: 1.0 / len(parts) for p in parts}})
     query_ids = [q for q in qrels if any(g > 0 for g in qrels[q].values())]
-    base = {"metric": metric, "depth": depth, "split": split, "data": data, "n_queries": len(query_ids)}
+    base = {"metric": metric, "depth": depth, "split": split, "data": data, "n_queries": len(query_ids), "cold": cold}
     if not query_ids or rule == "default":
         spec = default.model_copy(update={**base, "rule": "default", "default": True, "note": "documented default"})
         if not query_ids:
@@ -401,7 +496,8 @@ def choose_fusion(
     search_methods = (default.method,) if rule == "shrunk" else methods
     for method in search_methods:
         for norm in ((default.norm,) if rule == "shrunk" else norms) if method == "wsum" else (None,):
-            scores = _optimize(runs, qrels, parts, query_ids, depth, method, norm, metric, nearest=distance)
+            scores = _optimize(runs, qrels, parts, query_ids, depth, method, norm, metric, nearest=distance,
+                               keep=keep if method == "wsum" else None)
             for config, score in scores.items():
                 values = _parse_config(config)
                 if method == "rrf":
@@ -422,15 +518,17 @@ def choose_fusion(
         })
     else:
         how = " (coarse to fine on ranx's 0.1 grid)" if len(parts) > FULL_GRID_MAX_PARTS and "wsum" in methods else ""
+        if keep is not None:
+            how += f" that reach {keep.floor:.4f} on {len(keep.query_ids)} given queries"
         chosen = chosen.model_copy(update={"rule": "tuned",
                                            "note": f"best of {len(candidates)} configurations{how} on {split}"})
     return _with_dev_metrics(chosen, runs, qrels, query_ids)
 
 
-def _with_dev_metrics(spec: FusionSpec, runs, qrels, query_ids) -> FusionSpec:
+def _with_dev_metrics(spec: FusionSpec, runs, qrels, query_ids, cold: Container[str] | None = None) -> FusionSpec:
     judged = {q: qrels[q] for q in query_ids}
-    dev = {"hybrid": round(_metric(fuse_runs(spec, runs), judged, spec.metric), 6)}
-    dev.update({p: round(_metric(runs[p], judged, spec.metric), 6) for p in spec.parts})
+    dev = {"hybrid": round(mean_metric(fuse_runs(spec, runs, cold=cold), judged, spec.metric), 6)}
+    dev.update({p: round(mean_metric(runs[p], judged, spec.metric), 6) for p in spec.parts})
     return spec.model_copy(update={"dev_metric": dev})
 
 

@@ -181,3 +181,39 @@ def test_a_part_that_does_not_list_an_item_abstains_under_z_scores_and_sinks_it_
     # min-max: cold gets co-occurrence's minimum (0) and falls below a (0.5 · 0.5 + 0.5 · 1).
     minmax = fuse_runs(FusionSpec(method="wsum", norm="min-max", weights=weights), runs)["u"]
     assert [d for d, _ in minmax] == ["a", "cold", "b"]
+
+
+def test_keep_cold_fuses_a_cold_part_chosen_on_dev_to_keep_the_models_cold_score(shop_data, base_model, tmp_path):
+    from embedtune.errors import EmbedtuneError
+    from embedtune.fusion import cold_run, mean_metric
+    from embedtune.recsys.stats import cold_items
+
+    result = _evaluate(shop_data, base_model, keep_cold=1.0)
+    spec = result.fusions["hybrid"]
+    assert list(spec.weights) == [*PARTS, "cold"] and spec.cold is not None and spec.cold.source == "model"
+    assert list(result.fusions["base_hybrid"].weights)[-1] == "cold" and result.fusions["base_hybrid"].cold.source == "base"
+    # the floor is the model's own NDCG@10 on the dev users whose target is cold, and the chosen hybrid reaches it
+    from embedtune.data.beir import load_retrieval_split
+    from embedtune.eval.systems import DenseSystem
+
+    dev = load_retrieval_split(shop_data, "dev")
+    cold, threshold = cold_items(shop_data, list(dev.corpus))
+    assert spec.cold.max_events == threshold == 5
+    targets = {q: dev.qrels[q] for q in dev.query_ids if set(dev.relevant(q)) & cold}
+    assert targets and spec.cold.queries == len(targets)
+    model_run = DenseSystem("model", "all-MiniLM-L6-v2", model=base_model, use_cache=False).rank(dev, 100)
+    assert spec.cold.floor == pytest.approx(mean_metric(model_run, targets, "ndcg@10"), abs=1e-6)
+    assert spec.cold.reached >= spec.cold.floor - 1e-9 and "that reach" in spec.note
+    assert "weights kept 1 of model's dev ndcg@10 on the" in result.systems["hybrid"].description
+    # the test ranking is the fusion of the parts' test runs with the cold part made from the model's
+    test_cold = cold_items(shop_data, list(result.split.corpus), 5)[0]
+    runs = {p: result.systems[p].run for p in PARTS}
+    assert result.systems["hybrid"].run == fuse_runs(spec, {**runs, "cold": cold_run(runs["model"], test_cold, 100)},
+                                                     k=100)
+    # the slices still report every part; the choice never read the test split
+    poisoned = poisoned_copy(shop_data, tmp_path / "poisoned")
+    dirty = _evaluate(poisoned, base_model, keep_cold=1.0).fusions["hybrid"].model_dump()
+    clean_spec = spec.model_dump()
+    assert dirty.pop("data") != clean_spec.pop("data") and dirty == clean_spec
+    with pytest.raises(EmbedtuneError, match=r"in \(0, 1\]"):
+        _evaluate(shop_data, base_model, keep_cold=1.5)

@@ -16,11 +16,18 @@ from embedtune.cli import app
 from embedtune.data import load_retrieval_split
 from embedtune.errors import DataError, EmbedtuneError
 from embedtune.eval.systems import DenseSystem
-from embedtune.fusion import FusionSpec, fuse_runs
+from embedtune.fusion import ColdPart, FusionSpec, fuse_runs
 from embedtune.recsys.baselines import query_histories, recsys_baselines
 from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.recommend import Recommender, choose_recommend_mode
-from embedtune.recsys.stats import ATTRIBUTES_FILE, STATS_DIR, TRANSITIONS_FILE, ItemStats, recent_distinct
+from embedtune.recsys.stats import (
+    ATTRIBUTES_FILE,
+    STATS_DIR,
+    TRANSITIONS_FILE,
+    ItemStats,
+    cold_items,
+    recent_distinct,
+)
 from embedtune.recsys.templates import DEFAULT_USER_TEMPLATE
 from tests.recsys.conftest import cooccurrence_shop
 
@@ -64,17 +71,18 @@ def histories_before_targets(data: Path, query_ids: list[str]) -> dict[str, list
     return {query: list(items) for query, items in rows if query in query_ids}
 
 
-@pytest.mark.parametrize("split_name", ["dev", "test"])
-def test_served_hybrid_is_the_fused_ranking_evaluation_scores(shop, recommender, base_model, split_name):
-    data, _ = shop
+def served_and_evaluated(data: Path, recommender: Recommender, spec: FusionSpec, base_model, split_name: str,
+                         cold=None) -> dict[str, tuple[list[str], list[str]]]:
+    """Each query's served hybrid top 6 and the evaluation's fused top 6 (same parts, same ``spec``), after
+    checking that serving saw the user as evaluation did; also the parts the fusion differs from."""
     split = load_retrieval_split(data, split_name)
-    # The evaluation's three systems, their runs at the evaluation's depth, fused by the same spec.
+    # The evaluation's systems, their runs at the evaluation's depth, fused by the same spec.
     systems = [DenseSystem("model", "all-MiniLM-L6-v2", model=base_model, use_cache=False), *recsys_baselines(data, split)]
     runs = {system.name: system.rank(split, 100) for system in systems}
-    evaluated = fuse_runs(SPEC, {part: runs[part] for part in SPEC.parts}, k=6)
+    evaluated = fuse_runs(spec, {part: runs[part] for part in spec.parts if part in runs}, k=6, cold=cold)
     histories = histories_before_targets(data, split.query_ids)
     assert set(histories) == set(split.query_ids) and len(histories) >= 3
-    differs = set()
+    out = {}
     for query, history in histories.items():
         assert recommender.profile(history=history) == split.queries[query]  # the same user, as evaluated
         assert set(history) == split.exclude[query]
@@ -84,13 +92,41 @@ def test_served_hybrid_is_the_fused_ranking_evaluation_scores(shop, recommender,
         assert recent_distinct(history)[:2] == query_histories(data, [query], 2)[query]
         served = recommender.rank(history=history, k=6, mode="hybrid")
         assert served.mode == "hybrid" and served.fallback is None
-        assert [r.item_id for r in served.items] == [item for item, _ in evaluated[query]], query
         # Scores agree to float noise: evaluation encodes the profiles in one padded batch, serving one at a time.
         assert [r.score for r in served.items] == pytest.approx([score for _, score in evaluated[query]], abs=1e-4)
-        for part in SPEC.parts:
-            if [item for item, _ in runs[part][query][:6]] != [r.item_id for r in served.items]:
-                differs.add(part)
+        out[query] = ([r.item_id for r in served.items], [item for item, _ in evaluated[query]],
+                      {part: [item for item, _ in runs[part][query][:6]] for part in spec.parts if part in runs})
+    return out
+
+
+@pytest.mark.parametrize("split_name", ["dev", "test"])
+def test_served_hybrid_is_the_fused_ranking_evaluation_scores(shop, recommender, base_model, split_name):
+    data, _ = shop
+    differs = set()
+    for query, (served, evaluated, parts) in served_and_evaluated(data, recommender, SPEC, base_model, split_name).items():
+        assert served == evaluated, query
+        differs |= {part for part, top in parts.items() if top != served}
     assert differs == set(SPEC.parts)  # the fusion is none of its parts alone
+
+
+def test_a_cold_part_is_served_as_evaluated(shop, recommender, base_model, tmp_path):
+    data, model = shop
+    with_cold = SPEC.model_copy(update={"weights": {**SPEC.weights, "cold": 0.6},
+                                        "cold": ColdPart(source="model", max_events=1)})
+    folder = tmp_path / "model"
+    shutil.copytree(model, folder, symlinks=True)
+    with_cold.save(folder / "fusion.json")
+    served_cold = Recommender(folder, data, model=base_model, use_cache=False)
+    cold = cold_items(data, list("abcdef"), 1)[0]
+    assert cold and cold != set("abcdef")
+    moved = 0
+    for split_name in ("dev", "test"):
+        lifted = served_and_evaluated(data, served_cold, with_cold, base_model, split_name, cold=cold)
+        without = served_and_evaluated(data, recommender, SPEC, base_model, split_name)
+        for query, (served, evaluated, _) in lifted.items():
+            assert served == evaluated, query
+            moved += served != without[query][0]
+    assert moved  # the cold part changed some served rankings
 
 
 def test_default_mode_is_hybrid_when_fusion_json_says_it_beat_the_text_tower_on_dev(shop, recommender):

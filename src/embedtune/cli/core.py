@@ -102,6 +102,12 @@ def eval_command(
         Path | None,
         typer.Option(help="Fuse the hybrids with this fusion.json instead of choosing weights on the dev split."),
     ] = None,
+    keep_cold: Annotated[
+        float | None,
+        typer.Option(help="Recommendation data: fuse a 'cold' part too and choose the weights among those that keep "
+                     "this share (0-1] of the model's dev NDCG@10 on cold targets (new items; costs overall score: "
+                     "docs/recsys.md).", min=0.0, max=1.0),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
     max_seq_length: Annotated[int | None, typer.Option(help="Override the model's max tokens.")] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
@@ -134,7 +140,7 @@ def eval_command(
     result = evaluate(
         model, data, split, base_model=base_model, baselines=not no_baselines, batch_size=batch_size,
         max_seq_length=max_seq_length, n_resamples=resamples, use_cache=not no_cache, show_progress=not quiet,
-        hybrid=not no_hybrid, fusion=FusionSpec.load(fusion) if fusion is not None else None,
+        hybrid=not no_hybrid, fusion=FusionSpec.load(fusion) if fusion is not None else None, keep_cold=keep_cold,
     )
     typer.echo(result.to_markdown())
     if HYBRID in result.fusions:

@@ -64,6 +64,9 @@ class DataKind:
     logq_default: bool = False
     #: the doctor's severity for relevant eval documents that are also training positives
     eval_overlap_severity: str = "warning"
+    #: the hybrids can fuse a ``cold`` part (the model's ranking of cold items, :class:`embedtune.fusion.ColdPart`),
+    #: with weights chosen on dev among those that keep a share of the model's score on cold targets (``keep_cold``)
+    cold_part: bool = False
 
 
 RETRIEVAL = DataKind("retrieval", RETRIEVAL_METRICS, ("ndcg@10", "recall@10", "mrr@10", "map@100", "accuracy@1",
@@ -78,7 +81,7 @@ RECSYS = DataKind("recsys", RECSYS_METRICS, ("ndcg@10", "recall@10", "recall@50"
                   ("popularity", "cooccurrence", "transitions", "attributes"),
                   hybrid_with=("cooccurrence", "transitions", "popularity", "attributes"),
                   fusion_norms=("zmuv",), unit="user", units="users", items="items", logq_default=True,
-                  eval_overlap_severity="info")
+                  eval_overlap_severity="info", cold_part=True)
 KINDS = {k.name: k for k in (RETRIEVAL, SITE, RECSYS)}
 
 

@@ -66,11 +66,13 @@ from embedtune.data.beir import load_retrieval_split
 from embedtune.data.kinds import data_kind
 from embedtune.data.origin import GENERATED, HOW_TO_ADD_REAL_QUESTIONS, REAL, split_query_origin
 from embedtune.data.records import RetrievalSplit
+from embedtune.errors import EmbedtuneError
 from embedtune.eval.bootstrap import BETTER, SAME, Comparison, compare, on_generated_queries
 from embedtune.eval.hybrid import (
     BASE_HYBRID,
     HYBRID,
     check_fusion,
+    cold_items,
     hybrid_caveat,
     hybrid_fusions,
 )
@@ -399,13 +401,15 @@ def evaluate(
     model_description: str | None = None,
     hybrid: bool = True,
     fusion: FusionSpec | None = None,
+    keep_cold: float | None = None,
 ) -> EvalResult:
     """Score ``model`` and the baselines on one split of a BEIR-layout folder.
 
     With baselines, also the ``hybrid`` (model ⊕ the kind's ``hybrid_with`` baselines: BM25, or
     co-occurrence, transitions, popularity and attributes) and ``base_hybrid`` (the base model ⊕ the same) systems, fused as
     :mod:`embedtune.eval.hybrid` says (``hybrid=False`` skips them; ``fusion`` imposes a fusion instead
-    of choosing one on the dev split).
+    of choosing one on the dev split; ``keep_cold``, on recommendation data, keeps that share of the model's
+    dev score on cold targets in the hybrid: :func:`~embedtune.eval.hybrid.hybrid_fusions`).
     """
     data_dir = Path(data_dir)
     ret = loaded_split if loaded_split is not None else load_retrieval_split(data_dir, split)
@@ -414,6 +418,10 @@ def evaluate(
     depth = max(RUN_DEPTH, spec.max_k, fusion.depth if fusion is not None else 0)
     if fusion is not None and hybrid and baselines:
         check_fusion(fusion, kind.hybrid_with)  # before minutes of ranking
+    if keep_cold is not None and not kind.cold_part:
+        raise EmbedtuneError("keep_cold is for recommendation data (cold items are items with few training events)")
+    if keep_cold is not None and not 0 < keep_cold <= 1:
+        raise EmbedtuneError(f"keep_cold is a share of the model's cold-target score: in (0, 1], not {keep_cold:g}")
     dense_kw = {"use_cache": use_cache, "show_progress": show_progress}
     model_system = DenseSystem(
         "model", model, model_description or f"model under test: {model}", batch_size, max_seq_length,
@@ -455,10 +463,12 @@ def evaluate(
     others = {s.name: s for name in kind.hybrid_with for s in systems if s.name == name}
     if hybrid and kind.hybrid_with and len(others) == len(kind.hybrid_with):
         fusions = hybrid_fusions(ret, data_dir, {k: v for k, v in dense.items() if k in ("model", "base")},
-                                 others, depth, model_dir=model_folder(model), fusion=fusion)
+                                 others, depth, model_dir=model_folder(model), fusion=fusion, keep_cold=keep_cold)
         for name, fspec in fusions.items():
             started = time.perf_counter()
-            run = fuse_runs(fspec, {p: results[p].run for p in fspec.parts}, k=depth)
+            cold = cold_items(data_dir, list(ret.corpus), fspec.cold.max_events)[0] if fspec.cold is not None else None
+            # a cold part is made by fuse_runs from its source's run
+            run = fuse_runs(fspec, {p: results[p].run for p in fspec.parts if p in results}, k=depth, cold=cold)
             results[name] = _scored_run(name, describe_fusion(fspec, " ⊕ ".join(fspec.parts)), run, ret, spec,
                                         time.perf_counter() - started)
         comparisons += [compare(HYBRID, name, PRIMARY_METRIC, scores_of(HYBRID), scores_of(name), n_resamples, seed)

@@ -13,7 +13,9 @@ Where the fusion comes from (:func:`hybrid_fusions`), first that applies:
 2. the data folder's ``dev`` split, when it is not the split being evaluated: the weights are chosen
    there for each of ``hybrid`` and ``base_hybrid`` (the test split never influences them) — rule
    ``tuned`` on real dev queries (and on recommendation data's dev users: each user's second-to-last
-   item, with the history before it), :data:`GENERATED_DEV_RULE` on generated ones (site data);
+   item, with the history before it), :data:`GENERATED_DEV_RULE` on generated ones (site data); on
+   recommendation data with ``keep_cold`` a sixth part, ``cold`` (the model's ranking of cold items), and the
+   weights the best among those that keep a share of the model's NDCG@10 on the dev users whose target is cold;
 3. the model folder's ``fusion.json`` (written when it was trained or evaluated), unless it was chosen
    on the split now evaluated, is itself a default, or fuses other parts;
 4. the documented default (:data:`~embedtune.fusion.DEFAULT_FUSION` for BM25,
@@ -34,12 +36,18 @@ from embedtune.data.records import RetrievalSplit
 from embedtune.errors import EmbedtuneError
 from embedtune.eval.systems import RankingSystem
 from embedtune.fusion import (
+    COLD_PART,
     DEFAULT_FUSION,
     DEFAULT_RECSYS_FUSION,
     FUSION_FILE,
+    ColdPart,
     FusionSpec,
+    Keep,
     Rule,
     choose_fusion,
+    cold_run,
+    fuse_runs,
+    mean_metric,
     model_folder,
 )
 
@@ -49,6 +57,34 @@ HYBRID, BASE_HYBRID = "hybrid", "base_hybrid"
 #: How weights are chosen on a dev split of generated queries (site data); see docs/benchmarks.md, "Hybrid".
 GENERATED_DEV_RULE: Rule = "default"
 DEV_SPLIT = "dev"
+
+
+def cold_items(data_dir: Path, item_ids: list[str], max_events: int | None = None) -> tuple[frozenset[str], int]:
+    """The cold items of a recommendation DATA_DIR (:func:`embedtune.recsys.stats.cold_items`)."""
+    from embedtune.recsys.stats import cold_items as count_cold
+
+    return count_cold(data_dir, item_ids, max_events)
+
+
+def _choose_keeping_cold(runs: dict, qrels: dict, part: str, cold: tuple[frozenset[str], int], data_dir: Path,
+                         depth: int, norms: tuple[str, ...], default: FusionSpec, share: float = 1.0) -> FusionSpec:
+    """Recommendation: the weights of ``runs`` plus a ``cold`` part (``part``'s ranking of the cold items),
+    chosen on dev as the best overall among the weightings whose NDCG@10 on the dev users with a cold target
+    is at least ``share`` of ``part``'s own there — so the hybrid keeps what the text tower knows of new items."""
+    if not 0 < share <= 1:
+        raise EmbedtuneError(f"keep_cold is a share of the model's cold-target score: in (0, 1], not {share:g}")
+    items, max_events = cold
+    runs = {**runs, COLD_PART: cold_run(runs[part], items, depth)}
+    targets = [q for q in qrels if any(g > 0 and d in items for d, g in qrels[q].items())]
+    judged = {q: qrels[q] for q in targets}
+    floor = round(share * mean_metric(runs[part], judged, default.metric), 6) if targets else None
+    record = ColdPart(source=part, max_events=max_events, share=share, floor=floor, queries=len(targets))
+    default = default.model_copy(update={"weights": {**default.weights, COLD_PART: 0.0}, "cold": record})
+    keep = Keep(frozenset(targets), floor) if floor is not None else None
+    spec = choose_fusion(runs, qrels, split=DEV_SPLIT, data=str(data_dir), depth=depth, norms=norms, default=default,
+                         keep=keep, cold=record)
+    reached = round(mean_metric(fuse_runs(spec, runs), judged, spec.metric), 6) if targets else None
+    return spec.model_copy(update={"cold": record.model_copy(update={"reached": reached})})
 
 
 def _chosen_on(spec: FusionSpec, data_dir: Path, split: str) -> bool:
@@ -70,7 +106,7 @@ def default_fusion(others: tuple[str, ...]) -> FusionSpec:
 
 def _dense_part(spec: FusionSpec, others: tuple[str, ...]) -> str | None:
     """The one part of ``spec`` that is not a baseline in ``others`` (``None`` if the spec fuses other parts)."""
-    dense = [p for p in spec.parts if p not in others]
+    dense = [p for p in spec.parts if p not in (*others, COLD_PART)]
     return dense[0] if len(dense) == 1 else None
 
 
@@ -92,13 +128,16 @@ def hybrid_fusions(
     *,
     model_dir: Path | None = None,
     fusion: FusionSpec | None = None,
+    keep_cold: float | None = None,
 ) -> dict[str, FusionSpec]:
     """The fusion of each hybrid: ``{"hybrid": spec over (model, *others), "base_hybrid": spec over (base, *others)}``.
 
     ``dense`` maps ``"model"`` (and ``"base"`` when there is a base model) to its ranking system and
     ``others`` the baselines fused with it, in fusion order (``{"bm25": ...}``, or
     ``{"cooccurrence": ..., "popularity": ...}``); they rank the dev split when the weights are chosen
-    there (source 2 of the module docstring).
+    there (source 2 of the module docstring). ``keep_cold`` (recommendation data, a share in (0, 1]): the weights
+    are chosen with a sixth part, ``cold``, among those that keep that share of each dense part's NDCG@10 on the
+    dev users whose target is cold (:func:`_choose_keeping_cold`).
     """
     data_dir = Path(data_dir)
     names = tuple(others)
@@ -124,10 +163,16 @@ def hybrid_fusions(
                     origin, rule)
         other_runs = {name: system.rank(dev, depth) for name, system in others.items()}
         out = {}
+        kind = data_kind(dev.kind)
+        cold = cold_items(data_dir, list(dev.corpus)) if keep_cold is not None and rule == "tuned" else None
         for name, part in wanted.items():
-            out[name] = choose_fusion({part: dense[part].rank(dev, depth), **other_runs}, qrels, split=DEV_SPLIT,
-                                      data=str(data_dir), depth=depth, rule=rule, norms=data_kind(dev.kind).fusion_norms,
-                                      default=default.renamed({"model": part}))
+            runs = {part: dense[part].rank(dev, depth), **other_runs}
+            if cold is not None:
+                out[name] = _choose_keeping_cold(runs, qrels, part, cold, data_dir, depth, kind.fusion_norms,
+                                                 default.renamed({"model": part}), keep_cold)
+                continue
+            out[name] = choose_fusion(runs, qrels, split=DEV_SPLIT, data=str(data_dir), depth=depth, rule=rule,
+                                      norms=kind.fusion_norms, default=default.renamed({"model": part}))
             if origin == GENERATED:
                 out[name] = out[name].model_copy(update={
                     "note": f"{out[name].note}: dev holds generated queries, whose best weights do not carry over to "
@@ -184,6 +229,12 @@ def describe(spec: FusionSpec, parts: str) -> str:
     else:
         dev = ", ".join(f"{k} {v:.4f}" for k, v in spec.dev_metric.items())
         source = f"chosen on split {spec.split!r} ({spec.n_queries} queries, rule {spec.rule}; dev {spec.metric}: {dev})"
+    cold = spec.cold
+    if cold is not None:
+        source += (f"; cold = {cold.source}'s ranking of items with at most {cold.max_events} training events"
+                   + (f", weights kept {cold.share:g} of {cold.source}'s dev {spec.metric} on the {cold.queries} cold "
+                      f"targets (floor {cold.floor:.4f}, reached {cold.reached:.4f})"
+                      if cold.floor is not None and cold.reached is not None and cold.share is not None else ""))
     return f"{parts} fused: {spec.describe()}, top {spec.depth} of each; {source}"
 
 

@@ -54,7 +54,15 @@ import pandas as pd
 
 from embedtune.data.beir import read_corpus, read_manifest
 from embedtune.errors import EmbedtuneError
-from embedtune.fusion import DEFAULT_FUSION, FUSION_FILE, FusionSpec, ServedModes, fuse_runs, model_folder
+from embedtune.fusion import (
+    COLD_PART,
+    DEFAULT_FUSION,
+    FUSION_FILE,
+    FusionSpec,
+    ServedModes,
+    fuse_runs,
+    model_folder,
+)
 from embedtune.recsys.build import INTERACTIONS_FILE, USERS_FILE
 from embedtune.recsys.config import RECOMMEND_MODES, RecsysConfig
 from embedtune.recsys.profiles import ProfileOptions, build_profiles, iter_user_prompts
@@ -127,7 +135,7 @@ def choose_recommend_mode(fusion_path: Path | None) -> RecommendModes:
         return RecommendModes("text", "no fusion.json beside the model or in the index (`embedtune eval` or `train` "
                                       "on recommendation data with a dev split writes one): text; hybrid on request "
                                       "uses the documented default fusion", default_hybrid_fusion(), "documented default")
-    others = [p for p in spec.parts if p not in HYBRID_PARTS]
+    others = [p for p in spec.parts if p not in (*HYBRID_PARTS, COLD_PART)]
     if others:
         return RecommendModes("text", f"{fusion_path} fuses {', '.join(spec.parts)}, not the recommendation parts "
                                       f"{', '.join(HYBRID_PARTS)}: text; hybrid on request uses the documented default "
@@ -277,6 +285,11 @@ class Recommender:
         # statistics parts score every row per request.
         self._stats_cols = np.array([self.stats.row.get(i, -1) for i in index.ids], dtype=np.int64)
         self._popularity_rows = self._on_rows(self.stats.popularity_scores()[0])
+        # The fusion's cold part ranks the items with at most max_events training events (an item the
+        # statistics never saw has none), as evaluation counts them.
+        cold = self.modes.fusion.cold
+        self._cold = (frozenset(i for i, n in zip(index.ids, self._popularity_rows, strict=True)
+                                if n <= cold.max_events and i in index) if cold is not None else None)
         self._lock = threading.Lock()
         self._con = duckdb.connect()
         self._con.execute(f"CREATE VIEW interactions AS SELECT * FROM read_parquet({literal(self._interactions)})")
@@ -400,7 +413,9 @@ class Recommender:
         if prompt is None and mode != "cooccurrence":
             prompt = self.profile(user_id=user_id, history=history)
         if mode == "hybrid":
-            ranked = fuse_runs(fusion, self.part_runs(prompt, recent, exclude, fusion.depth, fusion.parts), k=k)[_NOW]
+            parts = [p for p in fusion.parts if p != COLD_PART]  # fuse_runs makes the cold part from its source
+            ranked = fuse_runs(fusion, self.part_runs(prompt, recent, exclude, fusion.depth, parts), k=k,
+                               cold=self._cold)[_NOW]
         else:
             part = "model" if mode == "text" else mode
             ranked = self.part_runs(prompt, recent, exclude, k, [part])[part][_NOW]
@@ -448,7 +463,7 @@ class Recommender:
         """Pay a one-off cost now rather than on the first hybrid request: ranx's numba compilation
         (seconds in a fresh process; cached on disk after)."""
         fusion = self.modes.fusion
-        fuse_runs(fusion, {p: {"warm-up": [("a", 1.0), ("b", 0.5)]} for p in fusion.parts}, k=1)
+        fuse_runs(fusion, {p: {"warm-up": [("a", 1.0), ("b", 0.5)]} for p in fusion.parts}, k=1, cold=())
 
     def _on_rows(self, scores: np.ndarray, fill: float = 0.0) -> np.ndarray:
         """Scores in the statistics' item order → one per index row (``fill`` for an item the statistics never saw)."""

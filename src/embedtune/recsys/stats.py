@@ -104,6 +104,30 @@ def catalog_connection(data_dir: Path, item_ids: Sequence[str]) -> duckdb.DuckDB
     return con
 
 
+def cold_items(data_dir: str | Path, item_ids: Sequence[str], max_events: int | None = None) -> tuple[frozenset[str], int]:
+    """The items of ``item_ids`` with at most ``max_events`` training events (default: the DATA_DIR's
+    ``cold_threshold``, as its ``target_popularity`` slice counts them), and that threshold."""
+    if max_events is None:
+        max_events = cold_threshold(data_dir)
+    con = connect_interactions(Path(data_dir))
+    counts = dict(con.execute("SELECT item_id, count(*) FROM inter WHERE split = 'train' GROUP BY item_id").fetchall())
+    con.close()
+    return frozenset(i for i in item_ids if counts.get(i, 0) <= max_events), max_events
+
+
+def cold_threshold(data_dir: str | Path) -> int:
+    """The DATA_DIR's ``cold_threshold`` (its ``embedtune.json`` config; the documented default otherwise)."""
+    import json
+
+    from embedtune.recsys.config import RecsysConfig
+
+    try:
+        config = json.loads((Path(data_dir) / "embedtune.json").read_text(encoding="utf-8")).get("config") or {}
+    except (OSError, ValueError):
+        config = {}
+    return int(config.get("cold_threshold", RecsysConfig.model_fields["cold_threshold"].default))
+
+
 def recent_distinct(items: Sequence[str], max_items: int = DEFAULT_HISTORY_ITEMS) -> list[str]:
     """A time-ordered item list (oldest first, repeats allowed) → distinct items, most recent first."""
     seen: dict[str, None] = {}

@@ -237,4 +237,4 @@ def _warm(index: Any, modes: ModeChoice) -> None:
     if index.lexical is not None:
         from embedtune.fusion import fuse_runs
 
-        fuse_runs(modes.fusion, {p: {"warm-up": [("a", 1.0), ("b", 0.5)]} for p in modes.fusion.parts}, k=1)
+        fuse_runs(modes.fusion, {p: {"warm-up": [("a", 1.0), ("b", 0.5)]} for p in modes.fusion.parts}, k=1, cold=())
