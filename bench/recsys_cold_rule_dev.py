@@ -77,6 +77,8 @@ def main() -> None:
                         "(default: --model; the base model keeps more of its cold advantage than a fine-tune)")
     parser.add_argument("--floor", choices=["model", "cold-model"], default="model",
                         help="whose cold-target NDCG@10 the constrained choice must reach (default: the tower's)")
+    parser.add_argument("--floor-share", type=float, default=1.0,
+                        help="the constrained choice must reach this share of the floor (embedtune eval --keep-cold SHARE)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", type=Path)
@@ -147,13 +149,14 @@ def main() -> None:
     rules["slot"] = (slot_configs, np.stack(slot_scores))
 
     results = {"dev_users": int(n_users), "cold_users": int(cold_users.sum()),
-               "floor": args.floor, "floor_ndcg": {"all": float(tower.mean()), "cold": float(tower[cold_users].mean())},
+               "floor": args.floor, "floor_share": args.floor_share, "floor_ndcg": {"all": float(tower.mean()), "cold": float(tower[cold_users].mean())},
                "rules": {}}
     everyone = np.arange(n_users)
     print("| rule | choice | in-sample all / cold / warm | cross-validated all / cold / warm | configuration |")
     print("|---|---|---:|---:|---|")
     for name, (configs, scores) in rules.items():
-        for label, floor in (("unconstrained", None), (f"cold ≥ {args.floor}", tower)):
+        share = f"{args.floor_share:g} × " if args.floor_share != 1 else ""
+        for label, floor in (("unconstrained", None), (f"cold ≥ {share}{args.floor}", tower * args.floor_share)):
             pick = choose(scores, floor, everyone, cold_users)
             held = np.zeros((args.repeats, n_users))
             for seed, train, test in cv_splits(n_users, args.folds, args.repeats):
