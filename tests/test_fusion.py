@@ -193,6 +193,8 @@ def test_a_floor_on_the_cold_targets_picks_the_best_weighting_that_keeps_the_mod
     assert [fuse_runs(high, runs)[u][0][0] for u in users[:2]] == ["n", "n"]
     with pytest.raises(ValueError, match="needs a 'cold' record"):
         FusionSpec(weights={"model": 0.5, "cold": 0.5})
+    with pytest.raises(EmbedtuneError, match="weighted sums only"):
+        choose_fusion(runs, qrels, split="dev", methods=("wsum", "rrf"), keep=keep, cold=ColdPart())
 
 
 def test_a_cold_part_round_trips_in_fusion_json_and_follows_a_renamed_source(tmp_path):

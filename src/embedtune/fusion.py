@@ -474,6 +474,8 @@ def choose_fusion(
     parts = list(runs)
     if len(parts) < 2:
         raise EmbedtuneError("fusion needs at least two runs")
+    if keep is not None and methods != ("wsum",):
+        raise EmbedtuneError("a floor on a slice of the queries constrains weighted sums only: methods=('wsum',)")
     default = default or DEFAULT_FUSION
     if list(default.weights) != parts:  # the default names generic parts: map them onto these, in order
         default = default.model_copy(update={"weights": dict(zip(parts, default.weights.values(), strict=False))
@@ -496,8 +498,7 @@ def choose_fusion(
     search_methods = (default.method,) if rule == "shrunk" else methods
     for method in search_methods:
         for norm in ((default.norm,) if rule == "shrunk" else norms) if method == "wsum" else (None,):
-            scores = _optimize(runs, qrels, parts, query_ids, depth, method, norm, metric, nearest=distance,
-                               keep=keep if method == "wsum" else None)
+            scores = _optimize(runs, qrels, parts, query_ids, depth, method, norm, metric, nearest=distance, keep=keep)
             for config, score in scores.items():
                 values = _parse_config(config)
                 if method == "rrf":
