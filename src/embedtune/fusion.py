@@ -207,6 +207,8 @@ DEFAULT_RECSYS_FUSION = FusionSpec(
 
 #: A query added to every run handed to ranx, which cannot hold a run without any document; dropped after.
 _PAD = "\x00embedtune-pad"
+#: A document no run holds: judged relevant for the queries a slice's evaluation leaves out, they score 0.
+_ABSENT = "\x00embedtune-absent"
 
 
 def _ranx_run(run: Run, query_ids: list[str], depth: int, by_rank: bool):
@@ -397,13 +399,21 @@ def _coarse_to_fine(qrels, ranx_runs, norm, metric, nearest, keep: Keep | None =
     normalised = [normalize(run, norm) for run in ranx_runs]  # once, for both stages
     scores: dict[tuple[float, ...], float] = {}
     kept: dict[tuple[float, ...], float] = {}  # with keep: each weighting's mean over keep's queries
+    if keep is not None:
+        # keep's queries judged as they are, every other query (the pad too) on a document no run holds: it
+        # scores 0, so the mean over all of them, rescaled, is the mean over keep's queries (one ranx evaluation
+        # per weighting; reading per-query scores back from numba costs ~20x more)
+        from ranx import Qrels
+
+        judged = qrels.to_dict()
+        keep_qrels = Qrels({q: rel if q in keep.query_ids else {_ABSENT: 1} for q, rel in judged.items()})
+        rescale = len(judged) / max(len(keep.query_ids & judged.keys()), 1)
 
     def score(weights: tuple[float, ...]) -> None:
         fused = fuse(normalised, norm=None, method="wsum", params={"weights": list(weights)})
-        scores[weights] = float(evaluate(qrels, fused, metric, save_results_in_run=keep is not None))
+        scores[weights] = float(evaluate(qrels, fused, metric, save_results_in_run=False))
         if keep is not None:
-            per_query = fused.scores[metric]
-            kept[weights] = sum(float(per_query[q]) for q in keep.query_ids) / max(len(keep.query_ids), 1)
+            kept[weights] = float(evaluate(keep_qrels, fused, metric, save_results_in_run=False)) * rescale
 
     if keep is None:
         _, report = optimize_fusion(qrels, normalised, norm=None, method="wsum", metric=metric, step=coarse_step,

@@ -210,9 +210,16 @@ def test_keep_cold_fuses_a_cold_part_chosen_on_dev_to_keep_the_models_cold_score
     runs = {p: result.systems[p].run for p in PARTS}
     assert result.systems["hybrid"].run == fuse_runs(spec, {**runs, "cold": cold_run(runs["model"], test_cold, 100)},
                                                      k=100)
-    # the slices still report every part; the choice never read the test split
+    # the choice never read the test split (the hybrid's choice alone, as `evaluate` makes it)
+    from embedtune.eval.hybrid import hybrid_fusions
+    from embedtune.recsys.baselines import recsys_baselines
+
     poisoned = poisoned_copy(shop_data, tmp_path / "poisoned")
-    dirty = _evaluate(poisoned, base_model, keep_cold=1.0).fusions["hybrid"].model_dump()
+    split = load_retrieval_split(poisoned, "test")
+    others = {s.name: s for s in recsys_baselines(poisoned, split)}
+    dense = {"model": DenseSystem("model", "all-MiniLM-L6-v2", model=base_model, use_cache=False)}
+    dirty = hybrid_fusions(split, poisoned, dense, {p: others[p] for p in PARTS[1:]}, 100,
+                           keep_cold=1.0)["hybrid"].model_dump()
     clean_spec = spec.model_dump()
     assert dirty.pop("data") != clean_spec.pop("data") and dirty == clean_spec
     with pytest.raises(EmbedtuneError, match=r"in \(0, 1\]"):
