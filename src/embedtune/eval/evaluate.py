@@ -72,6 +72,7 @@ from embedtune.eval.hybrid import (
     BASE_HYBRID,
     HYBRID,
     check_fusion,
+    check_keep_cold,
     cold_items,
     hybrid_caveat,
     hybrid_fusions,
@@ -420,8 +421,8 @@ def evaluate(
         check_fusion(fusion, kind.hybrid_with)  # before minutes of ranking
     if keep_cold is not None and not kind.cold_part:
         raise EmbedtuneError("keep_cold is for recommendation data (cold items are items with few training events)")
-    if keep_cold is not None and not 0 < keep_cold <= 1:
-        raise EmbedtuneError(f"keep_cold is a share of the model's cold-target score: in (0, 1], not {keep_cold:g}")
+    if keep_cold is not None:
+        check_keep_cold(keep_cold)  # before minutes of ranking
     dense_kw = {"use_cache": use_cache, "show_progress": show_progress}
     model_system = DenseSystem(
         "model", model, model_description or f"model under test: {model}", batch_size, max_seq_length,

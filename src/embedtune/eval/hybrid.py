@@ -66,13 +66,18 @@ def cold_items(data_dir: Path, item_ids: list[str], max_events: int | None = Non
     return count_cold(data_dir, item_ids, max_events)
 
 
+def check_keep_cold(share: float) -> None:
+    """``keep_cold`` is a share of the model's dev score on cold targets: in (0, 1]."""
+    if not 0 < share <= 1:
+        raise EmbedtuneError(f"keep_cold is a share of the model's cold-target score: in (0, 1], not {share:g}")
+
+
 def _choose_keeping_cold(runs: dict, qrels: dict, part: str, cold: tuple[frozenset[str], int], data_dir: Path,
                          depth: int, norms: tuple[str, ...], default: FusionSpec, share: float = 1.0) -> FusionSpec:
     """Recommendation: the weights of ``runs`` plus a ``cold`` part (``part``'s ranking of the cold items),
     chosen on dev as the best overall among the weightings whose NDCG@10 on the dev users with a cold target
     is at least ``share`` of ``part``'s own there — so the hybrid keeps what the text tower knows of new items."""
-    if not 0 < share <= 1:
-        raise EmbedtuneError(f"keep_cold is a share of the model's cold-target score: in (0, 1], not {share:g}")
+    check_keep_cold(share)
     items, max_events = cold
     runs = {**runs, COLD_PART: cold_run(runs[part], items, depth)}
     targets = [q for q in qrels if any(g > 0 and d in items for d, g in qrels[q].items())]

@@ -64,7 +64,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from embedtune.data.beir import read_corpus
+from embedtune.data.beir import read_corpus, read_manifest
 from embedtune.errors import DataError, EmbedtuneError
 from embedtune.fileio import atomic_dir
 from embedtune.fusion import FUSION_FILE
@@ -117,14 +117,9 @@ def cold_items(data_dir: str | Path, item_ids: Sequence[str], max_events: int | 
 
 def cold_threshold(data_dir: str | Path) -> int:
     """The DATA_DIR's ``cold_threshold`` (its ``embedtune.json`` config; the documented default otherwise)."""
-    import json
-
     from embedtune.recsys.config import RecsysConfig
 
-    try:
-        config = json.loads((Path(data_dir) / "embedtune.json").read_text(encoding="utf-8")).get("config") or {}
-    except (OSError, ValueError):
-        config = {}
+    config = read_manifest(data_dir).get("config") or {}
     return int(config.get("cold_threshold", RecsysConfig.model_fields["cold_threshold"].default))
 
 
