@@ -363,9 +363,7 @@ def _optimize(runs, qrels, parts, query_ids, depth, method, norm, metric, neares
     ranx_qrels = Qrels({_PAD: {_PAD: 1}, **{q: {d: int(g) for d, g in qrels[q].items()} for q in query_ids}})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if by_rank:
-            if keep is not None:
-                raise EmbedtuneError("a floor on a slice is for weighted sums, not RRF")
+        if by_rank:  # choose_fusion refuses a floor with RRF among its methods
             _, report = optimize_fusion(ranx_qrels, ranx_runs, norm=None, method="rrf", metric=metric,
                                         show_progress=False, return_optimization_report=True)
         elif len(parts) > FULL_GRID_MAX_PARTS or keep is not None:

@@ -419,10 +419,10 @@ def evaluate(
     depth = max(RUN_DEPTH, spec.max_k, fusion.depth if fusion is not None else 0)
     if fusion is not None and hybrid and baselines:
         check_fusion(fusion, kind.hybrid_with)  # before minutes of ranking
-    if keep_cold is not None and not kind.cold_part:
-        raise EmbedtuneError("keep_cold is for recommendation data (cold items are items with few training events)")
-    if keep_cold is not None:
-        check_keep_cold(keep_cold)  # before minutes of ranking
+    if keep_cold is not None:  # before minutes of ranking
+        if not kind.cold_part:
+            raise EmbedtuneError("keep_cold is for recommendation data (cold items are items with few training events)")
+        check_keep_cold(keep_cold)
     dense_kw = {"use_cache": use_cache, "show_progress": show_progress}
     model_system = DenseSystem(
         "model", model, model_description or f"model under test: {model}", batch_size, max_seq_length,
@@ -465,9 +465,15 @@ def evaluate(
     if hybrid and kind.hybrid_with and len(others) == len(kind.hybrid_with):
         fusions = hybrid_fusions(ret, data_dir, {k: v for k, v in dense.items() if k in ("model", "base")},
                                  others, depth, model_dir=model_folder(model), fusion=fusion, keep_cold=keep_cold)
+        cold_by_threshold: dict[int, frozenset[str]] = {}  # the training events are counted once per threshold
         for name, fspec in fusions.items():
             started = time.perf_counter()
-            cold = cold_items(data_dir, list(ret.corpus), fspec.cold.max_events)[0] if fspec.cold is not None else None
+            cold = None
+            if fspec.cold is not None:
+                if fspec.cold.max_events not in cold_by_threshold:
+                    cold_by_threshold[fspec.cold.max_events] = cold_items(data_dir, list(ret.corpus),
+                                                                          fspec.cold.max_events)[0]
+                cold = cold_by_threshold[fspec.cold.max_events]
             # a cold part is made by fuse_runs from its source's run
             run = fuse_runs(fspec, {p: results[p].run for p in fspec.parts if p in results}, k=depth, cold=cold)
             results[name] = _scored_run(name, describe_fusion(fspec, " ⊕ ".join(fspec.parts)), run, ret, spec,
