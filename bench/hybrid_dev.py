@@ -9,6 +9,9 @@ records as ``dev_metric.hybrid`` when ``embedtune eval`` chooses the fusion on t
     HF_HUB_OFFLINE=1 /work/heavy .venv/bin/python bench/hybrid_dev.py --data bench/out/scifact-e3keep/data \\
         --model bench/out/scifact-e3keep/model --depths 50,100,200 --bm25 1.2:0.75,0.9:0.4
 
+``--third PATH`` also fuses three parts per model — the model, a second dense model (e.g. the base model) and
+BM25 — chosen the same way, to see whether the base model adds to the fine-tune's hybrid.
+
 ``--model PATH@512`` scores the same model with documents encoded up to 512 tokens (the model's own
 ``max_seq_length`` otherwise), to see whether truncation costs it.
 
@@ -40,6 +43,7 @@ def main() -> None:
                              "model's own max_seq_length")
     parser.add_argument("--depths", default="100", help="comma-separated candidates per part")
     parser.add_argument("--bm25", default="", help="extra k1:b pairs, comma-separated (1.5:0.75 is always run)")
+    parser.add_argument("--third", default=None, help="a second dense model fused as a third part (model, PATH, bm25)")
     parser.add_argument("--name", default="scifact")
     parser.add_argument("--compare", action="store_true",
                         help="paired bootstrap (NDCG@10 per dev query) of each model's hybrid against the first model's")
@@ -83,6 +87,14 @@ def main() -> None:
                     print(f"{model} | {lex_name} | depth {depth} | {spec.describe():32s} | hybrid "
                           f"{spec.dev_metric['hybrid']:.4f} model {spec.dev_metric['model']:.4f} "
                           f"bm25 {spec.dev_metric['bm25']:.4f}", flush=True)
+        if args.third:
+            runs3 = {"model": dense, "third": third_run(args.third, ret, top), "bm25": next(iter(lexical.values()))}
+            for depth in depths:
+                spec = choose_fusion(runs3, qrels, split=args.split, data=str(args.data), depth=depth, methods=("wsum",))
+                rows.append({"lexical": next(iter(lexical)), "depth": depth, "fusion": spec.describe(), "parts": 3,
+                             **{k: spec.dev_metric[k] for k in ("hybrid", "model", "third", "bm25")}})
+                print(f"{model} + {args.third} + bm25 | depth {depth} | {spec.describe():48s} | hybrid "
+                      f"{spec.dev_metric['hybrid']:.4f} third {spec.dev_metric['third']:.4f}", flush=True)
         result["models"][model] = rows
     if args.compare:
         first = args.model[0]
@@ -95,6 +107,18 @@ def main() -> None:
     path = OUT / f"dev-{args.name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+_THIRD: dict = {}
+
+
+def third_run(path: str, ret, top: int):
+    """The second dense model's run, ranked once for all models."""
+    from embedtune.eval.systems import DenseSystem
+
+    if path not in _THIRD:
+        _THIRD[path] = DenseSystem("third", path).rank(ret, top)
+    return _THIRD[path]
 
 
 if __name__ == "__main__":
