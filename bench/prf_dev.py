@@ -71,7 +71,7 @@ def main() -> None:
         docs = system.corpus_embeddings([ret.corpus[d].full_text for d in doc_ids])
         queries = system.encode([ret.queries[q] for q in qids], "query")
 
-        def search(query_emb):
+        def search(query_emb, docs=docs):
             return top_k_from_scores(query_emb @ docs.T, qids, doc_ids, depth, ret.exclude)
 
         dense = search(queries)
