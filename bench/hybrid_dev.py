@@ -15,8 +15,9 @@ BM25 — chosen the same way, to see whether the base model adds to the fine-tun
 ``--model PATH@512`` scores the same model with documents encoded up to 512 tokens (the model's own
 ``max_seq_length`` otherwise), to see whether truncation costs it.
 
-With ``--compare``, each model's hybrid (the product's choice: default BM25, the first depth, weighted
-sum) is also compared with the first model's by the paired bootstrap over the dev queries, so a difference
+Each model's hybrid at the documented default fusion (z-score 0.7 / 0.3: what a folder without real dev
+queries gets) is scored too. With ``--compare``, each model's hybrid (the product's choice: default BM25, the
+first depth, weighted sum; and the documented default) is also compared with the first model's by the paired bootstrap over the dev queries, so a difference
 between two recipes can be read against its noise.
 
 Results: ``bench/out/hybrid/dev-<name>.json``.
@@ -55,7 +56,7 @@ def main() -> None:
     from embedtune.data.beir import load_retrieval_split
     from embedtune.eval.bootstrap import compare
     from embedtune.eval.systems import BM25System, DenseSystem
-    from embedtune.fusion import choose_fusion, fuse_runs
+    from embedtune.fusion import DEFAULT_FUSION, choose_fusion, fuse_runs
     from embedtune.metrics import per_query_metrics
 
     depths = [int(d) for d in args.depths.split(",")]
@@ -67,6 +68,7 @@ def main() -> None:
     result: dict = {"data": str(args.data), "split": args.split, "n_queries": len(qrels), "models": {}}
     relevant = {q: ret.relevant(q) for q in ret.query_ids}
     product_ndcg: dict[str, list[float]] = {}  # model -> NDCG@10 per dev query of the product's hybrid
+    default_ndcg: dict[str, list[float]] = {}  # the same at the documented default fusion (no dev queries to choose on)
     for model in args.model:
         path, _, tokens = model.partition("@")
         dense = DenseSystem("model", path, max_seq_length=int(tokens) if tokens else None).rank(ret, top)
@@ -87,6 +89,12 @@ def main() -> None:
                     print(f"{model} | {lex_name} | depth {depth} | {spec.describe():32s} | hybrid "
                           f"{spec.dev_metric['hybrid']:.4f} model {spec.dev_metric['model']:.4f} "
                           f"bm25 {spec.dev_metric['bm25']:.4f}", flush=True)
+        fused = fuse_runs(DEFAULT_FUSION, {"model": dense, "bm25": next(iter(lexical.values()))}, k=top)
+        per_query = per_query_metrics({q: [d for d, _ in fused.get(q, [])] for q in ret.query_ids}, relevant)
+        default_ndcg[model] = [per_query[q]["ndcg@10"] for q in ret.query_ids]
+        rows.append({"lexical": next(iter(lexical)), "depth": top, "fusion": f"{DEFAULT_FUSION.describe()} (documented default)",
+                     "hybrid": sum(default_ndcg[model]) / len(default_ndcg[model])})
+        print(f"{model} | documented default {DEFAULT_FUSION.describe()} | hybrid {rows[-1]['hybrid']:.4f}", flush=True)
         if args.third:
             runs3 = {"model": dense, "third": third_run(args.third, ret, top), "bm25": next(iter(lexical.values()))}
             for depth in depths:
@@ -101,6 +109,10 @@ def main() -> None:
         result["comparisons"] = []
         for model in args.model[1:]:
             c = compare(f"hybrid of {model}", f"hybrid of {first}", "ndcg@10", product_ndcg[model], product_ndcg[first])
+            result["comparisons"].append(c.to_dict())
+            print(c.sentence(), flush=True)
+            c = compare(f"default-fusion hybrid of {model}", f"default-fusion hybrid of {first}", "ndcg@10",
+                        default_ndcg[model], default_ndcg[first])
             result["comparisons"].append(c.to_dict())
             print(c.sentence(), flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
