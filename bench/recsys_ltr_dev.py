@@ -48,7 +48,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    import lightgbm
+    try:
+        import lightgbm
+    except ImportError:
+        parser.error("this benchmark needs LightGBM, which embedtune does not depend on: .venv/bin/pip install lightgbm")
 
     params = {**PARAMS, "num_leaves": args.leaves or 2, "n_estimators": 200, "min_child_samples": 50} if args.stumps else PARAMS
 
