@@ -53,20 +53,17 @@ def main() -> None:
         parser.error("this script chooses on dev; the test split is evaluated once, with embedtune eval")
 
     from embedtune import bm25
-    from embedtune.data.beir import load_retrieval_split
     from embedtune.eval.bootstrap import compare
     from embedtune.eval.systems import BM25System, DenseSystem
     from embedtune.fusion import DEFAULT_FUSION, choose_fusion, fuse_runs
-    from embedtune.metrics import per_query_metrics
 
     depths = [int(d) for d in args.depths.split(",")]
     top = max(depths)
-    ret = load_retrieval_split(args.data, args.split)
-    qrels = {q: dict(ret.qrels[q]) for q in ret.query_ids}
+    ret, qrels, relevant = load_dev(args.data, args.split)
     grid = [(bm25.K1, bm25.B)] + [tuple(float(x) for x in kb.split(":")) for kb in args.bm25.split(",") if kb]
     lexical = {f"bm25 k1={k1:g} b={b:g}": BM25System(k1, b).rank(ret, top) for k1, b in grid}
     result: dict = {"data": str(args.data), "split": args.split, "n_queries": len(qrels), "models": {}}
-    relevant = {q: ret.relevant(q) for q in ret.query_ids}
+    third = DenseSystem("third", args.third).rank(ret, top) if args.third else None  # ranked once for all models
     product_ndcg: dict[str, list[float]] = {}  # model -> NDCG@10 per dev query of the product's hybrid
     default_ndcg: dict[str, list[float]] = {}  # the same at the documented default fusion (no dev queries to choose on)
     for model in args.model:
@@ -80,23 +77,19 @@ def main() -> None:
                     spec = choose_fusion(runs, qrels, split=args.split, data=str(args.data), depth=depth,
                                          methods=methods)
                     if methods == ("wsum",) and lex_name == next(iter(lexical)) and depth == depths[0]:
-                        fused = fuse_runs(spec, runs, k=depth)
-                        per_query = per_query_metrics({q: [d for d, _ in fused.get(q, [])] for q in ret.query_ids},
-                                                      relevant)
-                        product_ndcg[model] = [per_query[q]["ndcg@10"] for q in ret.query_ids]
+                        product_ndcg[model] = per_query_ndcg(fuse_runs(spec, runs, k=depth), ret.query_ids, relevant)
                     rows.append({"lexical": lex_name, "depth": depth, "fusion": spec.describe(),
                                  **{k: spec.dev_metric[k] for k in ("hybrid", "model", "bm25")}})
                     print(f"{model} | {lex_name} | depth {depth} | {spec.describe():32s} | hybrid "
                           f"{spec.dev_metric['hybrid']:.4f} model {spec.dev_metric['model']:.4f} "
                           f"bm25 {spec.dev_metric['bm25']:.4f}", flush=True)
         fused = fuse_runs(DEFAULT_FUSION, {"model": dense, "bm25": next(iter(lexical.values()))}, k=top)
-        per_query = per_query_metrics({q: [d for d, _ in fused.get(q, [])] for q in ret.query_ids}, relevant)
-        default_ndcg[model] = [per_query[q]["ndcg@10"] for q in ret.query_ids]
+        default_ndcg[model] = per_query_ndcg(fused, ret.query_ids, relevant)
         rows.append({"lexical": next(iter(lexical)), "depth": top, "fusion": f"{DEFAULT_FUSION.describe()} (documented default)",
                      "hybrid": sum(default_ndcg[model]) / len(default_ndcg[model])})
         print(f"{model} | documented default {DEFAULT_FUSION.describe()} | hybrid {rows[-1]['hybrid']:.4f}", flush=True)
         if args.third:
-            runs3 = {"model": dense, "third": third_run(args.third, ret, top), "bm25": next(iter(lexical.values()))}
+            runs3 = {"model": dense, "third": third, "bm25": next(iter(lexical.values()))}
             for depth in depths:
                 spec = choose_fusion(runs3, qrels, split=args.split, data=str(args.data), depth=depth, methods=("wsum",))
                 rows.append({"lexical": next(iter(lexical)), "depth": depth, "fusion": spec.describe(), "parts": 3,
@@ -121,16 +114,20 @@ def main() -> None:
     print(f"wrote {path}")
 
 
-_THIRD: dict = {}
+def load_dev(data: Path, split: str):
+    """The split, its qrels (``{query: {doc: grade}}``) and each query's relevant documents."""
+    from embedtune.data.beir import load_retrieval_split
+
+    ret = load_retrieval_split(data, split)
+    return ret, {q: dict(ret.qrels[q]) for q in ret.query_ids}, {q: ret.relevant(q) for q in ret.query_ids}
 
 
-def third_run(path: str, ret, top: int):
-    """The second dense model's run, ranked once for all models."""
-    from embedtune.eval.systems import DenseSystem
+def per_query_ndcg(run, query_ids: list[str], relevant: dict) -> list[float]:
+    """NDCG@10 of ``run`` per query, in ``query_ids`` order (what the paired bootstrap compares)."""
+    from embedtune.metrics import per_query_metrics
 
-    if path not in _THIRD:
-        _THIRD[path] = DenseSystem("third", path).rank(ret, top)
-    return _THIRD[path]
+    per_query = per_query_metrics({q: [d for d, _ in run.get(q, [])] for q in query_ids}, relevant)
+    return [per_query[q]["ndcg@10"] for q in query_ids]
 
 
 if __name__ == "__main__":

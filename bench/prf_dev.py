@@ -21,9 +21,9 @@ import json
 import os
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from hybrid_dev import OUT, load_dev, per_query_ndcg  # bench/ is on sys.path when a bench script runs
 
-OUT = Path(__file__).resolve().parent / "out" / "hybrid"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main() -> None:
@@ -40,25 +40,20 @@ def main() -> None:
 
     import numpy as np
 
-    from embedtune.data.beir import load_retrieval_split
     from embedtune.data.runs import top_k_from_scores
     from embedtune.eval.bootstrap import compare
     from embedtune.eval.systems import BM25System, DenseSystem
     from embedtune.fusion import choose_fusion, fuse_runs
-    from embedtune.metrics import per_query_metrics
 
     depth = 100
-    ret = load_retrieval_split(args.data, args.split)
+    ret, qrels, relevant = load_dev(args.data, args.split)
     qids = ret.query_ids
-    qrels = {q: dict(ret.qrels[q]) for q in qids}
-    relevant = {q: ret.relevant(q) for q in qids}
     doc_ids = list(ret.corpus)
     index = {d: i for i, d in enumerate(doc_ids)}
     lexical = BM25System().rank(ret, depth)
 
     def ndcg(run) -> list[float]:
-        per_query = per_query_metrics({q: [d for d, _ in run.get(q, [])] for q in qids}, relevant)
-        return [per_query[q]["ndcg@10"] for q in qids]
+        return per_query_ndcg(run, qids, relevant)
 
     def hybrid(dense_run):
         runs = {"model": dense_run, "bm25": lexical}
