@@ -54,8 +54,7 @@ def main() -> None:
     depth = 100
     dense = DenseSystem("model", base, max_seq_length=args.max_seq_length).rank(train, depth)
     lexical = BM25System().rank(train, depth)
-    spec = DEFAULT_FUSION.model_copy(update={"weights": dict(zip(("model", "bm25"), DEFAULT_FUSION.weights.values(), strict=True))})
-    teacher = fuse_runs(spec, {"model": dense, "bm25": lexical}, k=depth)
+    teacher = fuse_runs(DEFAULT_FUSION, {"model": dense, "bm25": lexical}, k=depth)  # parts: model, bm25
     rng = random.Random(args.seed)
     rows: dict[str, list] = {"query": [], "positive": [], "negative": [], "label": []}
     skipped = 0
@@ -88,7 +87,7 @@ def main() -> None:
     (args.out / "distil.json").write_text(json.dumps({
         "data": str(args.data), "rows": len(rows["query"]), "skipped": skipped, **{k: v for k, v in vars(args).items()
                                                                                  if k not in ("data", "out")},
-        "teacher": "base ⊕ BM25, " + spec.describe(), "seconds": round(time.time() - started)}, indent=1) + "\n")
+        "teacher": "base ⊕ BM25, " + DEFAULT_FUSION.describe(), "seconds": round(time.time() - started)}, indent=1) + "\n")
     print(f"saved {args.out} in {time.time() - started:.0f} s")
 
 
