@@ -21,10 +21,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+from hybrid_dev import OUT, load_dev, per_query_ndcg  # bench/ is on sys.path when a bench script runs
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-OUT = Path(__file__).resolve().parent / "out" / "hybrid"
 
 
 def windows(title: str, text: str, tokenizer, size: int) -> list[str]:
@@ -49,17 +48,13 @@ def main() -> None:
     if args.split == "test":
         parser.error("this script chooses on dev; the test split is evaluated once, with embedtune eval")
 
-    from embedtune.data.beir import load_retrieval_split
     from embedtune.data.runs import top_k_from_scores
     from embedtune.eval.bootstrap import compare
     from embedtune.eval.systems import BM25System, DenseSystem
     from embedtune.fusion import choose_fusion, fuse_runs
-    from embedtune.metrics import per_query_metrics
 
     depth = 100
-    ret = load_retrieval_split(args.data, args.split)
-    qrels = {q: dict(ret.qrels[q]) for q in ret.query_ids}
-    relevant = {q: ret.relevant(q) for q in ret.query_ids}
+    ret, qrels, relevant = load_dev(args.data, args.split)
     dense = DenseSystem("model", args.model)
     doc_ids = list(ret.corpus)
     texts, owner = [], []
@@ -86,8 +81,7 @@ def main() -> None:
     for name, run in runs.items():
         spec = choose_fusion({"model": run, "bm25": bm25}, qrels, split=args.split, data=str(args.data), depth=depth)
         fused = fuse_runs(spec, {"model": run, "bm25": bm25}, k=depth)
-        per_query = per_query_metrics({q: [d for d, _ in fused.get(q, [])] for q in ret.query_ids}, relevant)
-        hybrid_ndcg[name] = [per_query[q]["ndcg@10"] for q in ret.query_ids]
+        hybrid_ndcg[name] = per_query_ndcg(fused, ret.query_ids, relevant)
         result["systems"][name] = {"fusion": spec.describe(), **spec.dev_metric}
         print(f"{name:6s} | {spec.describe():32s} | hybrid {spec.dev_metric['hybrid']:.4f} "
               f"dense {spec.dev_metric['model']:.4f} bm25 {spec.dev_metric['bm25']:.4f}", flush=True)
