@@ -130,6 +130,9 @@ def main() -> None:
     parser.add_argument("--multi-dataset-sampler", default="round_robin", choices=["round_robin", "proportional"],
                         help="with --extra-pairs: how batches of the datasets interleave (TrainConfig.multi_dataset_sampler)")
     parser.add_argument("--stock-epochs", type=int, default=1, help="0 skips the stock throughput run")
+    parser.add_argument("--bm25-logits", type=float, default=None, metavar="W",
+                        help="train the dense model as the dense part of a hybrid with dense weight W: MNRL logits "
+                             "plus BM25's z-score (bench/fusion_aware.py)")
     parser.add_argument("--dev-share", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
@@ -154,6 +157,11 @@ def main() -> None:
         final_split="dev" if args.dev_only else "test", multi_dataset_sampler=args.multi_dataset_sampler,
         **dict(item.split("=", 1) for item in args.overrides),
     )
+    fusion_aware = None
+    if args.bm25_logits is not None:
+        from fusion_aware import install
+
+        fusion_aware = install(args.bm25_logits)
     start = time.perf_counter()
     result = train(config, show_progress=False)
     wall = time.perf_counter() - start
@@ -172,6 +180,8 @@ def main() -> None:
         "embedtune_pairs_per_second": result.pairs_per_second,
         "n_pairs": result.n_pairs,
     }
+    if fusion_aware is not None:
+        summary["bm25_logits"] = fusion_aware
     if args.dev_only:
         summary["dev_fusion"] = dev_fusion(result.output, split_dir)
     (args.out / "result.json").write_text(json.dumps(summary, indent=2))
