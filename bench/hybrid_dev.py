@@ -36,21 +36,16 @@ OUT = Path(__file__).resolve().parent / "out" / "hybrid"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--split", default="dev")
+    parser = dev_parser(__doc__)
     parser.add_argument("--model", action="append", required=True,
                         help="repeatable; PATH@N encodes queries and documents with at most N tokens instead of the "
                              "model's own max_seq_length")
     parser.add_argument("--depths", default="100", help="comma-separated candidates per part")
     parser.add_argument("--bm25", default="", help="extra k1:b pairs, comma-separated (1.5:0.75 is always run)")
     parser.add_argument("--third", default=None, help="a second dense model fused as a third part (model, PATH, bm25)")
-    parser.add_argument("--name", default="scifact")
     parser.add_argument("--compare", action="store_true",
                         help="paired bootstrap (NDCG@10 per dev query) of each model's hybrid against the first model's")
-    args = parser.parse_args()
-    if args.split == "test":
-        parser.error("this script chooses on dev; the test split is evaluated once, with embedtune eval")
+    args = parse_dev_args(parser)
 
     from embedtune import bm25
     from embedtune.eval.bootstrap import compare
@@ -112,6 +107,23 @@ def main() -> None:
     path = OUT / f"dev-{args.name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+def dev_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The arguments every dev-only SciFact bench takes: ``--data``, ``--split`` (never test), ``--name``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--split", default="dev")
+    parser.add_argument("--name", default="scifact", help="names the result file")
+    return parser
+
+
+def parse_dev_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse; a test split is refused (these scripts choose on dev — test is read once, by embedtune eval)."""
+    args = parser.parse_args()
+    if args.split == "test":
+        parser.error("this script chooses on dev; the test split is evaluated once, with embedtune eval")
+    return args
 
 
 def load_dev(data: Path, split: str):

@@ -15,13 +15,17 @@ Results: ``bench/out/hybrid/maxp-<name>.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-from pathlib import Path
 
 import numpy as np
-from hybrid_dev import OUT, load_dev, per_query_ndcg  # bench/ is on sys.path when a bench script runs
+from hybrid_dev import (  # bench/ is on sys.path when a bench script runs
+    OUT,
+    dev_parser,
+    load_dev,
+    parse_dev_args,
+    per_query_ndcg,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -38,15 +42,10 @@ def windows(title: str, text: str, tokenizer, size: int) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--split", default="dev")
+    parser = dev_parser(__doc__)
     parser.add_argument("--model", required=True)
     parser.add_argument("--window", type=int, default=250, help="tokens per window (room left for [CLS]/[SEP])")
-    parser.add_argument("--name", default="scifact")
-    args = parser.parse_args()
-    if args.split == "test":
-        parser.error("this script chooses on dev; the test split is evaluated once, with embedtune eval")
+    args = parse_dev_args(parser)
 
     from embedtune.data.runs import top_k_from_scores
     from embedtune.eval.bootstrap import compare

@@ -16,27 +16,26 @@ Results: ``bench/out/hybrid/prf-<name>.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-from pathlib import Path
 
-from hybrid_dev import OUT, load_dev, per_query_ndcg  # bench/ is on sys.path when a bench script runs
+from hybrid_dev import (  # bench/ is on sys.path when a bench script runs
+    OUT,
+    dev_parser,
+    load_dev,
+    parse_dev_args,
+    per_query_ndcg,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--split", default="dev")
+    parser = dev_parser(__doc__)
     parser.add_argument("--model", action="append", required=True, help="repeatable")
     parser.add_argument("--ks", default="1,3,5", help="feedback documents")
     parser.add_argument("--betas", default="0.5,1,2", help="weight of the feedback centroid")
-    parser.add_argument("--name", default="scifact")
-    args = parser.parse_args()
-    if args.split == "test":
-        parser.error("this script chooses on dev; the test split is evaluated once, with embedtune eval")
+    args = parse_dev_args(parser)
 
     import numpy as np
 
