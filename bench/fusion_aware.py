@@ -51,27 +51,36 @@ class BM25AwareMNRL(MultipleNegativesRankingLoss):
         return {"scale": self.scale, "similarity_fct": self.similarity_fct.__name__, "bm25_gamma": self.gamma}
 
 
-def bm25_table(queries: list[str], doc_texts: list[str]) -> np.ndarray:
-    """``[len(queries), len(doc_texts)]``: BM25's per-query z-score over its top ``DEPTH``, 0 elsewhere."""
-    from embedtune import bm25
+def training_split(corpus: dict, anchors: list[str]):
+    """The training anchors as the queries of a :class:`RetrievalSplit` over ``corpus`` (query id = row). Each is
+    judged against the first document only so that ``query_ids`` lists it; no judgment is read."""
+    from embedtune.data.records import RetrievalSplit
 
-    retriever = bm25.build(bm25.tokenize(doc_texts))
-    table = np.zeros((len(queries), len(doc_texts)), dtype=np.float32)
-    for row, words in enumerate(bm25.tokenize(queries)):
-        scores = np.asarray(bm25.scores(retriever, words), dtype=np.float32)
-        top = np.argsort(-scores, kind="stable")[:DEPTH]
-        mu, sd = scores[top].mean(), scores[top].std()
-        table[row, top] = (scores[top] - mu) / sd if sd > 0 else 0.0
+    first = next(iter(corpus))
+    ids = [str(row) for row in range(len(anchors))]
+    return RetrievalSplit("train", corpus, dict(zip(ids, anchors, strict=True)), {q: {first: 1} for q in ids})
+
+
+def bm25_table(split) -> np.ndarray:
+    """``[queries, documents]`` (split order): BM25's top ``DEPTH`` per query (the product's BM25System),
+    z-scored by ranx as the fusion does (``zmuv``), 0 elsewhere (ranx's fusion value for a missing document)."""
+    from ranx import Run, normalize
+
+    from embedtune.eval.systems import BM25System
+
+    ranked = BM25System().rank(split, DEPTH)
+    z = normalize(Run({q: dict(docs) for q, docs in ranked.items()}), "zmuv").to_dict()
+    column = {d: j for j, d in enumerate(split.corpus)}
+    table = np.zeros((len(split.queries), len(column)), dtype=np.float32)
+    for q, scores in z.items():
+        for d, value in scores.items():
+            table[int(q), column[d]] = value
     return table
 
 
-def cosine_spread(model, queries: list[str], doc_texts: list[str]) -> float:
-    """Median over queries of the standard deviation of cos(q, d) over the model's top ``DEPTH``."""
-    q = model.encode(queries, normalize_embeddings=True, batch_size=64, convert_to_numpy=True)
-    d = model.encode(doc_texts, normalize_embeddings=True, batch_size=64, convert_to_numpy=True)
-    sims = q @ d.T
-    top = -np.sort(-sims, axis=1)[:, :DEPTH]
-    return float(np.median(top.std(axis=1)))
+def cosine_spread(split, dense) -> float:
+    """Median over queries of the standard deviation of cosine over ``dense``'s top ``DEPTH`` (a DenseSystem)."""
+    return float(np.median([np.std([score for _, score in docs]) for docs in dense.rank(split, DEPTH).values()]))
 
 
 def install(dense_weight: float, echo=print) -> dict:
@@ -86,15 +95,18 @@ def install(dense_weight: float, echo=print) -> dict:
         if world_size != 1 or config.mini_batch_size:
             raise SystemExit("--bm25-logits: one process, plain MNRL only")
         prepared = original(config, echo, world_size=world_size)
-        corpus = list(prepared.inputs.eval_corpus.values())
-        doc_texts = [d.full_text for d in corpus]
-        doc_index = {t: i for i, t in enumerate(doc_texts)}
+        from embedtune.dense import DenseSystem
+
+        corpus = prepared.inputs.eval_corpus
+        doc_index = {doc.full_text: i for i, doc in enumerate(corpus.values())}
         anchors = sorted({a for ds in prepared.train_datasets.values() for a in ds["anchor"]})
         anchor_index = {a: i for i, a in enumerate(anchors)}
-        table = bm25_table(anchors, doc_texts)
-        spread = cosine_spread(prepared.model, anchors, doc_texts)
+        split = training_split(corpus, anchors)
+        table = bm25_table(split)
+        # The base model as the final evaluation's `base` system: its corpus embeddings are cached for it.
+        spread = cosine_spread(split, DenseSystem("base", config.base_model, model=prepared.model))
         gamma = config.scale * spread * (1 - dense_weight) / dense_weight
-        chosen.update(cosine_spread=spread, gamma=gamma, queries=len(anchors), docs=len(doc_texts))
+        chosen.update(cosine_spread=spread, gamma=gamma, queries=len(anchors), docs=len(corpus))
         echo(f"BM25-aware MNRL: γ = {config.scale:g} × {spread:.4f} × {1 - dense_weight:g}/{dense_weight:g} = {gamma:.3f}")
         for name, ds in prepared.train_datasets.items():
             text_columns = [c for c in ds.column_names if c != "anchor"]
