@@ -103,10 +103,7 @@ def main() -> None:
                         default_ndcg[model], default_ndcg[first])
             result["comparisons"].append(c.to_dict())
             print(c.sentence(), flush=True)
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"dev-{args.name}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {path}")
+    write_result(result, f"dev-{args.name}")
 
 
 def dev_parser(doc: str | None) -> argparse.ArgumentParser:
@@ -124,6 +121,15 @@ def parse_dev_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
     if args.split == "test":
         parser.error("this script chooses on dev; the test split is evaluated once, with embedtune eval")
     return args
+
+
+def write_result(result: dict, stem: str) -> Path:
+    """``bench/out/hybrid/<stem>.json``."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{stem}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path
 
 
 def load_dev(data: Path, split: str):

@@ -15,17 +15,10 @@ Results: ``bench/out/hybrid/maxp-<name>.json``.
 
 from __future__ import annotations
 
-import json
 import os
 
+import hybrid_dev as dev  # bench/ is on sys.path when a bench script runs
 import numpy as np
-from hybrid_dev import (  # bench/ is on sys.path when a bench script runs
-    OUT,
-    dev_parser,
-    load_dev,
-    parse_dev_args,
-    per_query_ndcg,
-)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -42,10 +35,10 @@ def windows(title: str, text: str, tokenizer, size: int) -> list[str]:
 
 
 def main() -> None:
-    parser = dev_parser(__doc__)
+    parser = dev.dev_parser(__doc__)
     parser.add_argument("--model", required=True)
     parser.add_argument("--window", type=int, default=250, help="tokens per window (room left for [CLS]/[SEP])")
-    args = parse_dev_args(parser)
+    args = dev.parse_dev_args(parser)
 
     from embedtune.data.runs import top_k_from_scores
     from embedtune.eval.bootstrap import compare
@@ -53,7 +46,7 @@ def main() -> None:
     from embedtune.fusion import choose_fusion, fuse_runs
 
     depth = 100
-    ret, qrels, relevant = load_dev(args.data, args.split)
+    ret, qrels, relevant = dev.load_dev(args.data, args.split)
     dense = DenseSystem("model", args.model)
     doc_ids = list(ret.corpus)
     texts, owner = [], []
@@ -80,17 +73,14 @@ def main() -> None:
     for name, run in runs.items():
         spec = choose_fusion({"model": run, "bm25": bm25}, qrels, split=args.split, data=str(args.data), depth=depth)
         fused = fuse_runs(spec, {"model": run, "bm25": bm25}, k=depth)
-        hybrid_ndcg[name] = per_query_ndcg(fused, ret.query_ids, relevant)
+        hybrid_ndcg[name] = dev.per_query_ndcg(fused, ret.query_ids, relevant)
         result["systems"][name] = {"fusion": spec.describe(), **spec.dev_metric}
         print(f"{name:6s} | {spec.describe():32s} | hybrid {spec.dev_metric['hybrid']:.4f} "
               f"dense {spec.dev_metric['model']:.4f} bm25 {spec.dev_metric['bm25']:.4f}", flush=True)
     c = compare("hybrid, MaxP", "hybrid, first window", "ndcg@10", hybrid_ndcg["maxp"], hybrid_ndcg["first"])
     result["comparison"] = c.to_dict()
     print(c.sentence(), flush=True)
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"maxp-{args.name}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {path}")
+    dev.write_result(result, f"maxp-{args.name}")
 
 
 if __name__ == "__main__":

@@ -16,26 +16,19 @@ Results: ``bench/out/hybrid/prf-<name>.json``.
 
 from __future__ import annotations
 
-import json
 import os
 
-from hybrid_dev import (  # bench/ is on sys.path when a bench script runs
-    OUT,
-    dev_parser,
-    load_dev,
-    parse_dev_args,
-    per_query_ndcg,
-)
+import hybrid_dev as dev  # bench/ is on sys.path when a bench script runs
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main() -> None:
-    parser = dev_parser(__doc__)
+    parser = dev.dev_parser(__doc__)
     parser.add_argument("--model", action="append", required=True, help="repeatable")
     parser.add_argument("--ks", default="1,3,5", help="feedback documents")
     parser.add_argument("--betas", default="0.5,1,2", help="weight of the feedback centroid")
-    args = parse_dev_args(parser)
+    args = dev.parse_dev_args(parser)
 
     import numpy as np
 
@@ -45,14 +38,14 @@ def main() -> None:
     from embedtune.fusion import choose_fusion, fuse_runs
 
     depth = 100
-    ret, qrels, relevant = load_dev(args.data, args.split)
+    ret, qrels, relevant = dev.load_dev(args.data, args.split)
     qids = ret.query_ids
     doc_ids = list(ret.corpus)
     index = {d: i for i, d in enumerate(doc_ids)}
     lexical = BM25System().rank(ret, depth)
 
     def ndcg(run) -> list[float]:
-        return per_query_ndcg(run, qids, relevant)
+        return dev.per_query_ndcg(run, qids, relevant)
 
     def hybrid(dense_run):
         runs = {"model": dense_run, "bm25": lexical}
@@ -92,10 +85,7 @@ def main() -> None:
                     print(f"{model} | {source} k={k} beta={beta:g} | dense {row['dense']:.4f} | hybrid "
                           f"{row['hybrid']:.4f} ({prf_spec.describe()}) | {c.sentence()}", flush=True)
         result["models"][model] = rows
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"prf-{args.name}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {path}")
+    dev.write_result(result, f"prf-{args.name}")
 
 
 if __name__ == "__main__":
