@@ -29,40 +29,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
-from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
 DEPTH = 100
 ALL_HISTORY = 10**9
-
-
-class ResidualMNRL(MultipleNegativesRankingLoss):
-    """(logQ-corrected) MNRL with ``γ · table[query, item]`` added to every logit (one process only).
-
-    ``labels`` per row: ``[log q, query row, positive column, negative columns…]`` (log q 0 when off)."""
-
-    def __init__(self, model, table: torch.Tensor, gamma: float, scale: float, logq: bool) -> None:
-        super().__init__(model, scale=scale)
-        self.table, self.gamma, self.logq = table, gamma, logq
-
-    def compute_loss_from_embeddings(self, embeddings, labels):
-        anchors, columns = embeddings[0], embeddings[1:]
-        candidates = torch.cat(columns, dim=0)
-        logits = self.similarity_fct(anchors, candidates) * self.scale
-        labels = labels.to(torch.float64)
-        if self.logq:  # as LogQCorrectedMNRL: in-batch positives only, centred on the batch mean
-            log_q = labels[:, 0].to(logits.dtype).to(logits.device)
-            correction = torch.zeros(candidates.size(0), dtype=logits.dtype, device=logits.device)
-            correction[: anchors.size(0)] = log_q - log_q.mean()
-            logits = logits - correction.unsqueeze(0)
-        rows = labels[:, 1].long()
-        docs = labels[:, 2:].long().T.reshape(-1)  # the candidate order of the cat above
-        logits = logits + self.gamma * self.table[rows][:, docs].to(logits.dtype).to(logits.device)
-        return torch.nn.functional.cross_entropy(logits, torch.arange(anchors.size(0), device=logits.device))
-
-    def get_config_dict(self):
-        return {"scale": self.scale, "similarity_fct": self.similarity_fct.__name__, "logq_correction": self.logq,
-                "residual_gamma": self.gamma}
 
 
 def fold_stats(data_dir: Path, users_out: set[str], item_ids: list[str]):
@@ -138,65 +107,40 @@ def cosine_spread(model, queries: list[str], corpus: list[str]) -> float:
 
 
 def install(model_weight: float, weights: dict[str, float], folds: int, echo=print) -> dict:
-    """Make :func:`embedtune.training.train` train with :class:`ResidualMNRL`; returns what it chose."""
-    import embedtune.training as training
+    """:func:`fusion_aware.install_bias` with the parts' cross-fitted table (the tower's fusion weight
+    ``model_weight``)."""
+    from fusion_aware import install_bias
+
     from embedtune.data.beir import load_retrieval_split
 
-    original = training.prepare
-    chosen: dict = {"model_weight": model_weight, "weights": weights, "folds": folds}
-
-    def prepare(config, echo=echo, world_size: int = 1):
-        if world_size != 1 or config.mini_batch_size or len(config.data) != 1:
-            raise SystemExit("recsys_residual: one process, one DATA_DIR, plain MNRL only")
-        prepared = original(config, echo, world_size=world_size)
+    def build(prepared, config):
+        if len(config.data) != 1:
+            raise SystemExit("recsys_residual: one DATA_DIR")
         data_dir = Path(config.data[0])
         train = load_retrieval_split(data_dir, "train")
         row_of = {train.queries[q]: r for r, q in enumerate(train.query_ids)}
         col_of = {doc.full_text: j for j, doc in enumerate(train.corpus.values())}
         table = residual_table(data_dir, train, weights, folds, seed=config.seed)
-        spread = cosine_spread(prepared.model, list(row_of), list(col_of))
-        gamma = config.scale * spread * (1 - model_weight) / model_weight
-        chosen.update(cosine_spread=spread, gamma=gamma, queries=len(row_of), items=len(col_of),
-                      table_nonzero=float((table != 0).mean()))
-        echo(f"residual MNRL: γ = {config.scale:g} × {spread:.4f} × {1 - model_weight:g}/{model_weight:g} = {gamma:.3f}")
-        for name, ds in prepared.train_datasets.items():
-            text_columns = [c for c in ds.column_names if c not in ("anchor", "label")]
-            log_q = ds["label"] if prepared.use_logq else [0.0] * len(ds)
-            labels = [[lq, row_of[row["anchor"]], *(col_of[row[c]] for c in text_columns)]
-                      for lq, row in zip(log_q, ds, strict=True)]
-            if "label" in ds.column_names:
-                ds = ds.remove_columns("label")
-            prepared.train_datasets[name] = ds.add_column("label", labels)
-        prepared.loss = ResidualMNRL(prepared.model, torch.from_numpy(table), gamma, config.scale, prepared.use_logq)
-        return prepared
+        return (table, row_of, col_of, cosine_spread(prepared.model, list(row_of), list(col_of)),
+                {"parts": weights, "folds": folds, "queries": len(row_of), "items": len(col_of),
+                 "table_nonzero": float((table != 0).mean())})
 
-    training.prepare = prepare
-    return chosen
+    return install_bias(model_weight, build, echo, name="residual MNRL")
 
 
 def main() -> None:
-    import argparse
-    import json
     import os
 
+    from fusion_aware import train_and_report, training_parser
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--output", required=True)
+    parser = training_parser(__doc__)
     parser.add_argument("--model-weight", type=float, required=True, help="the tower's fusion weight w")
     parser.add_argument("--weights", required=True, help="the other parts' weights: PART=W,... (normalised to 1)")
     parser.add_argument("--folds", type=int, default=5, help="cross-fitting folds of users (default 5)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                        help="any TrainConfig field (as embedtune train's flags)")
     args = parser.parse_args()
     weights = {k: float(v) for k, v in (item.split("=") for item in args.weights.split(","))}
-
-    import embedtune
-
-    chosen = install(args.model_weight, weights, args.folds)
-    run = embedtune.train(data=[args.data], output=args.output, show_progress=False,
-                          **dict(item.split("=", 1) for item in args.overrides))
-    print(json.dumps({"output": str(run.output), "residual": chosen, "verdict": run.eval.verdict}, indent=2))
+    train_and_report(args, install(args.model_weight, weights, args.folds), "residual")
 
 
 if __name__ == "__main__":
