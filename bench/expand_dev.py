@@ -26,26 +26,44 @@ import hybrid_dev as dev  # bench/ is on sys.path when a bench script runs
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def expanded_corpus(corpus: dict, embeddings, k: int) -> dict:
-    """``corpus`` with each document's text followed by its ``k`` nearest other documents' titles."""
+def appended(corpus: dict, extra: dict[str, list[str]]) -> dict:
+    """``corpus`` with each document's text followed by its ``extra`` texts (documents without any unchanged)."""
+    return {d: replace(doc, text=" ".join([doc.text, *extra[d]])) if extra.get(d) else doc for d, doc in corpus.items()}
+
+
+def neighbour_titles(corpus: dict, embeddings, k: int) -> dict[str, list[str]]:
+    """Each document's ``k`` nearest other documents' titles (cosine of ``embeddings``, corpus order)."""
     import numpy as np
 
     ids = list(corpus)
     sims = embeddings @ embeddings.T
     np.fill_diagonal(sims, -np.inf)
     nearest = np.argsort(-sims, axis=1)[:, :k]
-    out = {}
-    for i, doc_id in enumerate(ids):
-        doc = corpus[doc_id]
-        titles = " ".join(corpus[ids[j]].title for j in nearest[i] if corpus[ids[j]].title)
-        out[doc_id] = replace(doc, text=f"{doc.text} {titles}".strip())
-    return out
+    return {d: [corpus[ids[j]].title for j in nearest[i] if corpus[ids[j]].title] for i, d in enumerate(ids)}
+
+
+def training_queries(data, corpus: dict) -> dict[str, list[str]]:
+    """Each document's training queries (the ``train`` split's queries that judge it relevant)."""
+    from embedtune.data.beir import load_retrieval_split
+
+    train = load_retrieval_split(data, "train")
+    extra: dict[str, list[str]] = {}
+    for q in train.query_ids:
+        for d in train.relevant(q):
+            if d in corpus:
+                extra.setdefault(d, []).append(train.queries[q])
+    return extra
 
 
 def main() -> None:
     parser = dev.dev_parser(__doc__)
     parser.add_argument("--model", required=True, help="the dense model (its neighbours, and the dense part)")
-    parser.add_argument("--ks", default="1,3,5", help="neighbour titles per document")
+    parser.add_argument("--ks", default="1,3,5", help="neighbour titles per document ('' for none)")
+    parser.add_argument("--train-queries", action="store_true",
+                        help="also: each document expanded with the training queries that judge it relevant")
+    parser.add_argument("--read-test", action="store_true",
+                        help="a gate's one test read: plain and training-query BM25, each fused with the model as chosen "
+                             "on dev, scored on the test split")
     args = dev.parse_dev_args(parser)
 
     from embedtune.eval.bootstrap import compare
@@ -66,7 +84,7 @@ def main() -> None:
         runs = {"model": dense, "bm25": lexical}
         spec = choose_fusion(runs, qrels, split=args.split, data=str(args.data), depth=depth)
         return {"bm25": ndcg(lexical), "choice": ndcg(fuse_runs(spec, runs, k=depth)), "fusion": spec.describe(),
-                "default": ndcg(fuse_runs(DEFAULT_FUSION, runs, k=depth))}
+                "default": ndcg(fuse_runs(DEFAULT_FUSION, runs, k=depth)), "spec": spec}
 
     def mean(values: list[float]) -> float:
         return sum(values) / len(values)
@@ -74,23 +92,62 @@ def main() -> None:
     plain = scored(BM25System().rank(ret, depth))
     result: dict = {"data": str(args.data), "split": args.split, "n_queries": len(qids), "model": args.model,
                     "dense": mean(ndcg(dense)), "variants": {}}
-    for k in [0, *(int(x) for x in args.ks.split(","))]:
-        row = plain if k == 0 else scored(BM25System().rank(replace(ret, corpus=expanded_corpus(
-            ret.corpus, embeddings, k)), depth))
+    specs = {}
+    variants = {"plain": None, **{f"{k} neighbour titles": int(k) for k in args.ks.split(",") if k}}
+    if args.train_queries:
+        variants["training queries"] = "train"
+    for label, how in variants.items():
+        if how is None:
+            row = plain
+        else:
+            extra = training_queries(args.data, ret.corpus) if how == "train" else neighbour_titles(ret.corpus, embeddings, how)
+            row = scored(BM25System().rank(replace(ret, corpus=appended(ret.corpus, extra)), depth))
+        specs[label] = row["spec"]
         entry = {"bm25": mean(row["bm25"]), "hybrid_choice": mean(row["choice"]), "fusion": row["fusion"],
                  "hybrid_default": mean(row["default"])}
-        if k:
-            entry["comparisons"] = [compare(f"{what} of {k}-title expansion", f"{what} of plain BM25", "ndcg@10",
-                                            row[key], plain[key]).to_dict()
+        if how is not None:
+            entry["comparisons"] = [compare(f"{what}, {label}", f"{what}, plain BM25", "ndcg@10", row[key],
+                                            plain[key]).to_dict()
                                     for what, key in (("BM25", "bm25"), ("hybrid (choice)", "choice"),
                                                       ("hybrid (default)", "default"))]
-        result["variants"][k] = entry
-        print(f"k {k}: BM25 {entry['bm25']:.4f} | hybrid, choice {entry['hybrid_choice']:.4f} ({row['fusion']}) | "
+        result["variants"][label] = entry
+        print(f"{label}: BM25 {entry['bm25']:.4f} | hybrid, choice {entry['hybrid_choice']:.4f} ({row['fusion']}) | "
               f"hybrid, default {entry['hybrid_default']:.4f}", flush=True)
         for c in entry.get("comparisons", []):
             print(f"    {c['system']} − {c['baseline']}: {c['mean_diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] "
                   f"{c['verdict']}", flush=True)
+    if args.read_test:
+        result["test"] = read_test(args, system, specs, depth)
     dev.write_result(result, f"expand-{args.name}")
+
+
+def read_test(args, system, specs: dict, depth: int) -> dict:
+    """The test split, read once: the dense model, plain BM25, training-query BM25 and their hybrids with the fusion
+    chosen on dev (``specs``), each hybrid compared with the plain one and with the dense model."""
+    from embedtune.eval.bootstrap import compare
+    from embedtune.eval.systems import BM25System
+    from embedtune.fusion import fuse_runs
+
+    test, _, relevant = dev.load_dev(args.data, "test")
+    qids = test.query_ids
+    dense = system.rank(test, depth)
+    scores = {"model": dev.per_query_ndcg(dense, qids, relevant)}
+    for label, corpus in (("plain", test.corpus),
+                          ("training queries", appended(test.corpus, training_queries(args.data, test.corpus)))):
+        lexical = BM25System().rank(replace(test, corpus=corpus), depth)
+        scores[f"bm25, {label}"] = dev.per_query_ndcg(lexical, qids, relevant)
+        fused = fuse_runs(specs[label], {"model": dense, "bm25": lexical}, k=depth)
+        scores[f"hybrid, {label}"] = dev.per_query_ndcg(fused, qids, relevant)
+    out = {"n_queries": len(qids), "ndcg@10": {k: sum(v) / len(v) for k, v in scores.items()},
+           "fusion": {label: spec.describe() for label, spec in specs.items() if label in ("plain", "training queries")}}
+    out["comparisons"] = [compare(a, b, "ndcg@10", scores[a], scores[b]).to_dict()
+                          for a, b in (("hybrid, training queries", "hybrid, plain"), ("hybrid, training queries", "model"),
+                                       ("bm25, training queries", "bm25, plain"), ("hybrid, plain", "model"))]
+    print(f"TEST ({len(qids)} queries): " + " | ".join(f"{k} {v:.4f}" for k, v in out["ndcg@10"].items()))
+    for c in out["comparisons"]:
+        print(f"    {c['system']} − {c['baseline']}: {c['mean_diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] "
+              f"{c['verdict']} ({c['wins']} / {c['ties']} / {c['losses']})")
+    return out
 
 
 if __name__ == "__main__":
