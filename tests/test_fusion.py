@@ -204,3 +204,12 @@ def test_a_cold_part_round_trips_in_fusion_json_and_follows_a_renamed_source(tmp
     assert spec.renamed({"model": "base"}).cold.source == "base"
     with pytest.raises(ValueError, match="not a part of the fusion"):
         FusionSpec(weights={"model": 0.5, "cold": 0.5}, cold=ColdPart(source="bm25"))
+
+
+def test_the_bundled_model_by_its_path_is_no_model_folder(tmp_path):
+    """fusion.json is never written into the installed package's folder, by alias or by path."""
+    from embedtune.base_model import bundled_model_dir
+    from embedtune.fusion import model_folder
+
+    assert model_folder("all-MiniLM-L6-v2") is None and model_folder(bundled_model_dir()) is None
+    assert model_folder(tmp_path) == tmp_path and model_folder(tmp_path / "missing") is None

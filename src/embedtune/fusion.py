@@ -49,7 +49,12 @@ shape every :class:`~embedtune.eval.systems.RankingSystem` returns)::
      "rrf_k": null, "depth": 100, "metric": "ndcg@10",
      "dev_metric": {"hybrid": 0.81, "model": 0.77, "bm25": 0.74}, "split": "dev", "data": "data/site",
      "n_queries": 200, "rule": "tuned", "default": false, "note": "...",
-     "cold": null}   # recommendation: {"source": "model", "max_events": 5, "floor": 0.19, ...} and a "cold" weight
+     "cold": null,   # recommendation: {"source": "model", "max_events": 5, "floor": 0.19, ...} and a "cold" weight
+     "expansion": null}  # or {"source": "training queries", "queries": 728, "documents": 512, "dev_plain": 0.78}
+
+``expansion`` (retrieval data with real training queries): the ``bm25`` part indexes each document together with
+the training queries that judge it (:mod:`embedtune.data.expansion`), chosen on dev against plain BM25
+(``dev_plain``: the plain hybrid's dev metric); an index built for the model indexes the same texts.
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from embedtune.base_model import BUNDLED_ALIASES
+from embedtune.base_model import BUNDLED_ALIASES, bundled_model_dir
 from embedtune.data.runs import Run
 from embedtune.errors import DataError, EmbedtuneError
 from embedtune.fileio import write_json_atomic
@@ -107,6 +112,21 @@ class ColdPart(BaseModel):
     reached: float | None = Field(None, description="the chosen fusion's dev metric over those queries")
 
 
+class LexicalExpansion(BaseModel):
+    """The ``bm25`` part of a fusion indexes each document with its real training queries
+    (:func:`embedtune.data.expansion.training_expansions`); chosen on dev over plain BM25."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["training queries"] = "training queries"
+    queries: int = Field(0, ge=0, description="training queries appended (one per judged document)")
+    documents: int = Field(0, ge=0, description="documents that have at least one")
+    dev_plain: float | None = Field(None, description="the hybrid's dev metric with plain BM25 instead")
+
+    def describe(self) -> str:
+        return f"BM25 over each document plus its {self.queries} training queries ({self.documents} documents)"
+
+
 class FusionSpec(BaseModel):
     """How to fuse named parts, and the evidence it was chosen on (saved as ``fusion.json``)."""
 
@@ -127,6 +147,8 @@ class FusionSpec(BaseModel):
     default: bool = Field(False, description="true when these are the documented defaults, not chosen on data")
     note: str = ""
     cold: ColdPart | None = Field(None, description="how the 'cold' part is made (recommendation)")
+    expansion: LexicalExpansion | None = Field(None, description="the bm25 part indexes documents with their "
+                                               "training queries (chosen on dev); null: plain BM25")
 
     @model_validator(mode="after")
     def _check(self) -> FusionSpec:
@@ -552,7 +574,12 @@ def model_folder(model: str | Path) -> Path | None:
     if str(model) in BUNDLED_ALIASES:
         return None
     folder = Path(model)
-    return folder if folder.is_dir() else None
+    if not folder.is_dir():
+        return None
+    with contextlib.suppress(EmbedtuneError, OSError):  # the bundled model by its path: a package folder, not the user's
+        if folder.resolve() == bundled_model_dir().resolve():
+            return None
+    return folder
 
 
 @dataclass(frozen=True)
