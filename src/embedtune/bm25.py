@@ -34,6 +34,12 @@ def _quiet() -> None:
     logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
+def document_text(text: str, expansion: Sequence[str] | None = None) -> str:
+    """The text BM25 indexes for a document: its own, then the queries it is expanded with, if any
+    (:mod:`embedtune.data.expansion`)."""
+    return " ".join([text, *expansion]) if expansion else text
+
+
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Each text as its list of stemmed, non-stopword tokens (in order, repeats kept)."""
     import bm25s

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from embedtune.base_model import resolve_model_path
+from embedtune.data import Document
 from embedtune.data.beir import load_retrieval_split
 from embedtune.errors import EmbedtuneError
 from embedtune.eval.systems import BM25System, DenseSystem
@@ -215,3 +216,45 @@ def test_a_broken_fusion_json_is_one_error_naming_the_file(tiny_index, tmp_path:
     (folder / "fusion.json").write_text('{"method": "wsum", "weights": {"model": 1.0}}', encoding="utf-8")
     with pytest.raises(DataError, match=r"fusion\.json.*at least two parts"):
         create_app(ServeSettings(index=index_with_model(index, folder, tmp_path), reload_poll_s=0), encoder=serve_encoder)
+
+
+def test_an_index_built_for_an_expanded_fusion_serves_the_evaluated_ranking(tiny_index, tmp_path: Path,
+                                                                            serve_encoder, base_model):
+    """fusion.json chose BM25 over documents plus their training queries: `index build` from the DATA_DIR indexes
+    the same texts, serves hybrid by default and answers as evaluation ranks; a plain index for it serves dense."""
+    from embedtune.data.expansion import training_expansions
+    from embedtune.fusion import LexicalExpansion
+
+    data, plain_index = tiny_index
+    spec = SPECS["wsum-zmuv"].model_copy(update={"expansion": LexicalExpansion(queries=9, documents=9)})
+    folder = tmp_path / "model"  # a model folder: the bundled model's files, and this fusion.json
+    folder.mkdir()
+    for item in resolve_model_path("all-MiniLM-L6-v2").iterdir():
+        (folder / item.name).symlink_to(item)
+    spec.save(folder / "fusion.json")
+    built = build_index(folder, data, tmp_path / "index", ann="none", encoder=serve_encoder, show_progress=False)
+    expansions = training_expansions(data)
+    assert built.lexical.expansions == expansions and len(expansions) == 9
+    loaded = VectorIndex.load(tmp_path / "index")
+    assert (loaded.manifest.lexical.expansion_queries, loaded.manifest.lexical.expansion_documents) == (9, 9)
+    assert choose_mode(loaded).default == "hybrid"
+    plain = choose_mode(VectorIndex.load(index_with_model(plain_index, folder, tmp_path / "plain")))
+    assert plain.default == "dense" and "does not" in plain.reason
+
+    dense = DenseSystem("model", resolve_model_path("all-MiniLM-L6-v2"), model=base_model, use_cache=False)
+    with client_for(tmp_path / "index", serve_encoder) as client:
+        for split_name in ("train", "dev", "test"):
+            split = load_retrieval_split(data, split_name)
+            runs = {"model": dense.rank(split, 100), "bm25": BM25System(expansions=expansions).rank(split, 100)}
+            evaluated = {"hybrid": fuse_runs(spec, runs, k=10), "lexical": runs["bm25"]}
+            for qid in split.query_ids:
+                for mode, run in evaluated.items():
+                    answer = client.post("/search", json={"query": split.queries[qid], "k": 10, "mode": mode}).json()
+                    assert [r["id"] for r in answer["results"]] == [d for d, _ in run[qid][:10]], (mode, qid)
+
+    # an update of an expanded document keeps its training queries (the new text shares no word with them)
+    updated = Document(id="billing-0", title="", text="Payment settings live there.")
+    loaded.add([updated], serve_encoder.encode([updated.full_text]))
+    assert loaded.search_lexical(["update the credit card on my account"], k=1)[0][0].id == "billing-0"
+    loaded.save(tmp_path / "index")
+    assert VectorIndex.load(tmp_path / "index").lexical.expansions == expansions

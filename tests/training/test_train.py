@@ -41,13 +41,14 @@ def test_eval_json_has_every_metric_and_baseline(tiny_run):
     _, out, result = tiny_run
     report = json.loads((out / "eval.json").read_text())
     assert report["split"] == "test"
-    assert set(report["systems"]) == {"model", "base", "bm25", "hybrid", "base_hybrid"}
+    # bm25_expanded: BM25 over each passage plus its (real) training questions
+    assert set(report["systems"]) == {"model", "base", "bm25", "bm25_expanded", "hybrid", "base_hybrid"}
     for system in report["systems"].values():
         for key in ("ndcg@10", "recall@10", "mrr@10", "map@100", "accuracy@1", "accuracy@10", "precision@5", "recall@1"):
             assert 0.0 <= system[key] <= 1.0
     assert {(c["system"], c["baseline"]) for c in report["comparisons"]} == {
-        ("model", "base"), ("model", "bm25"), ("hybrid", "model"), ("hybrid", "bm25"), ("hybrid", "base"),
-        ("hybrid", "base_hybrid")}
+        ("model", "base"), ("model", "bm25"), ("model", "bm25_expanded"), ("hybrid", "model"), ("hybrid", "bm25"),
+        ("hybrid", "bm25_expanded"), ("hybrid", "base"), ("hybrid", "base_hybrid")}
     assert report["verdict"].startswith("model: ")
     assert json.loads((out / "fusion.json").read_text())["split"] == "dev"  # chosen on dev, kept in the model
     assert (out / "runs" / "bm25.trec").is_file() and (out / "per_query.jsonl").is_file()

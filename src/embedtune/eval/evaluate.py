@@ -2,7 +2,9 @@
 
 Systems: ``model`` (the model under test), ``base`` (the base model, zero-shot) and, by the split's
 kind, ``bm25`` (retrieval and site data) or ``popularity``, ``cooccurrence``, ``transitions`` and ``attributes``
-(recommendation data).
+(recommendation data); where the DATA_DIR has real training queries, also ``bm25_expanded``: BM25 over each
+document plus the training queries that judge it (:mod:`embedtune.data.expansion`), which the hybrid's ``bm25``
+part becomes when the dev split says the hybrid is better with it (``fusion.json`` → ``expansion``).
 Each is compared with the model by a paired bootstrap over queries on NDCG@10. Every kind also gets
 ``hybrid`` and ``base_hybrid`` (no training): the model, and the base model, fused with BM25 on
 retrieval and site data, with ``cooccurrence``, ``transitions``, ``popularity`` and ``attributes`` on recommendation data
@@ -20,7 +22,8 @@ fusion must not hide a model that adds nothing.
       "primary_metric": "ndcg@10",
       "systems": {"model": {"ndcg@10": 0.71, "recall@10": ..., "mrr@10": ..., "map@100": ...,
                             "accuracy@1": ..., "precision@1": ..., ...},
-                  "base": {...}, "bm25": {...}, "hybrid": {...}, "base_hybrid": {...}},
+                  "base": {...}, "bm25": {...}, "bm25_expanded": {...} (real training queries only),
+                  "hybrid": {...}, "base_hybrid": {...}},
                   # recommendation data: "popularity", "cooccurrence", "transitions", "attributes" instead of "bm25"
       "descriptions": {"model": "...", "base": "...", "bm25": "..."},
       "comparisons": [{"system": "model", "baseline": "base", "metric": "ndcg@10",
@@ -63,6 +66,7 @@ import numpy as np
 
 from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.data.beir import load_retrieval_split
+from embedtune.data.expansion import TRAIN_SPLIT, training_expansions
 from embedtune.data.kinds import data_kind
 from embedtune.data.origin import GENERATED, HOW_TO_ADD_REAL_QUESTIONS, REAL, split_query_origin
 from embedtune.data.records import RetrievalSplit
@@ -79,7 +83,7 @@ from embedtune.eval.hybrid import (
 )
 from embedtune.eval.hybrid import describe as describe_fusion
 from embedtune.eval.schema import SCHEMA_VERSION, EvalReport
-from embedtune.eval.systems import BM25System, DenseSystem, RankingSystem, Run
+from embedtune.eval.systems import EXPANDED_BM25, BM25System, DenseSystem, RankingSystem, Run
 from embedtune.fileio import atomic_path, write_json_atomic, write_text_atomic
 from embedtune.fusion import FUSION_FILE, FusionSpec, fuse_runs, model_folder
 from embedtune.metrics import (
@@ -182,7 +186,10 @@ class EvalResult:
             return None
         vs = {c.baseline: c for c in self.comparisons if c.system == HYBRID}
         # On a tie the system that needs less wins: no model first, then no training, then no fusion.
-        servable = [n for n in ("popularity", "cooccurrence", "transitions", "attributes", "bm25", "base", BASE_HYBRID, "model", HYBRID)
+        # BM25 with training queries is served (lexical mode) only by an index built for a hybrid that chose it.
+        expanded = self.fusions[HYBRID].expansion is not None if HYBRID in self.fusions else False
+        servable = [n for n in ("popularity", "cooccurrence", "transitions", "attributes", "bm25",
+                                *((EXPANDED_BM25,) if expanded else ()), "base", BASE_HYBRID, "model", HYBRID)
                     if n in self.systems]
         best = max(servable, key=lambda n: self.systems[n].metrics[PRIMARY_METRIC])
         others = data_kind(self.split.kind).hybrid_with
@@ -195,7 +202,7 @@ class EvalResult:
 
         if best == HYBRID:
             line = "serve hybrid: " + over("model", "the fine-tuned model")
-            strongest = max((p for p in others if p in vs), key=lambda p: self.systems[p].metrics[PRIMARY_METRIC],
+            strongest = max((p for p in (*others, EXPANDED_BM25) if p in vs), key=lambda p: self.systems[p].metrics[PRIMARY_METRIC],
                             default=None)
             if strongest is not None:
                 line += "; " + over(strongest)
@@ -208,7 +215,8 @@ class EvalResult:
             return (f"serve base_hybrid (the base model fused with {fused_with.replace('bm25', 'BM25')}: no training); "
                     "hybrid scores " + over(BASE_HYBRID))
         served = {"model": "the fine-tuned model alone (dense)", "base": "the base model alone (dense, no training)",
-                  "bm25": "bm25 alone", "cooccurrence": "cooccurrence alone (no model)",
+                  "bm25": "bm25 alone", EXPANDED_BM25: "BM25 over the documents plus their training queries alone "
+                  "(lexical mode of an index built for this model)", "cooccurrence": "cooccurrence alone (no model)",
                   "transitions": "transitions alone (no model)", "attributes": "attributes alone (no model)",
                   "popularity": "popularity alone (no model)"}[best]
         return f"serve {served}: it scores best here; hybrid scores " + over(best)
@@ -376,6 +384,11 @@ def baseline_systems(
     kind = data_kind(split.kind)
     if "bm25" in kind.baselines:
         systems.append(BM25System())
+        # BM25 over documents plus their real training queries: a baseline of its own, and the hybrid's lexical
+        # part where dev says it helps (never when the training queries themselves are being scored).
+        expansions = training_expansions(data_dir, split.corpus) if split.name != TRAIN_SPLIT else {}
+        if expansions:
+            systems.append(BM25System(expansions=expansions))
     if {"popularity", "cooccurrence"} & set(kind.baselines):
         from embedtune.recsys.baselines import recsys_baselines
 
@@ -462,9 +475,11 @@ def evaluate(
 
     fusions: dict[str, FusionSpec] = {}
     others = {s.name: s for name in kind.hybrid_with for s in systems if s.name == name}
+    expanded = next((s for s in systems if isinstance(s, BM25System) and s.name == EXPANDED_BM25), None)
     if hybrid and kind.hybrid_with and len(others) == len(kind.hybrid_with):
         fusions = hybrid_fusions(ret, data_dir, {k: v for k, v in dense.items() if k in ("model", "base")},
-                                 others, depth, model_dir=model_folder(model), fusion=fusion, keep_cold=keep_cold)
+                                 others, depth, model_dir=model_folder(model), fusion=fusion, keep_cold=keep_cold,
+                                 expanded=expanded)
         cold_by_threshold: dict[int, frozenset[str]] = {}  # the training events are counted once per threshold
         for name, fspec in fusions.items():
             started = time.perf_counter()
@@ -474,12 +489,21 @@ def evaluate(
                     cold_by_threshold[fspec.cold.max_events] = cold_items(data_dir, list(ret.corpus),
                                                                           fspec.cold.max_events)[0]
                 cold = cold_by_threshold[fspec.cold.max_events]
+            part_runs = {p: results[p].run for p in fspec.parts if p in results}
+            if fspec.expansion is not None:
+                if EXPANDED_BM25 in results:
+                    part_runs["bm25"] = results[EXPANDED_BM25].run
+                else:  # a given or saved fusion that expanded BM25, on data without real training queries
+                    fspec = fusions[name] = fspec.model_copy(update={"expansion": None, "note": (
+                        f"{fspec.note}; its bm25 part was expanded with training queries, and {data_dir} has no real "
+                        "ones: plain BM25 here")})
             # a cold part is made by fuse_runs from its source's run
-            run = fuse_runs(fspec, {p: results[p].run for p in fspec.parts if p in results}, k=depth, cold=cold)
+            run = fuse_runs(fspec, part_runs, k=depth, cold=cold)
             results[name] = _scored_run(name, describe_fusion(fspec, " ⊕ ".join(fspec.parts)), run, ret, spec,
                                         time.perf_counter() - started)
         comparisons += [compare(HYBRID, name, PRIMARY_METRIC, scores_of(HYBRID), scores_of(name), n_resamples, seed)
-                        for name in ("model", *others, "base", BASE_HYBRID) if name in results and HYBRID in results]
+                        for name in ("model", *others, EXPANDED_BM25, "base", BASE_HYBRID)
+                        if name in results and HYBRID in results]
 
     chance = _chance(ret)
     warnings = []

@@ -21,6 +21,11 @@ Where the fusion comes from (:func:`hybrid_fusions`), first that applies:
 4. the documented default (:data:`~embedtune.fusion.DEFAULT_FUSION` for BM25,
    :data:`~embedtune.fusion.DEFAULT_RECSYS_FUSION` for recommendation; ``default: true``).
 
+On data with real training queries the ``bm25`` part is, in source 2, BM25 over each document plus its
+training queries when the hybrid's dev metric is higher with it than with plain BM25 (each weighted as chosen
+on dev; ``expansion`` in the spec), plain BM25 otherwise; a given or saved spec with ``expansion`` on data
+without real training queries fuses plain BM25 and says so in its note.
+
 With 1, 3 and 4, ``base_hybrid`` is fused with the same method and weights as ``hybrid``.
 """
 
@@ -34,7 +39,7 @@ from embedtune.data.kinds import data_kind
 from embedtune.data.origin import GENERATED, split_query_origin
 from embedtune.data.records import RetrievalSplit
 from embedtune.errors import EmbedtuneError
-from embedtune.eval.systems import RankingSystem
+from embedtune.eval.systems import BM25System, RankingSystem
 from embedtune.fusion import (
     COLD_PART,
     DEFAULT_FUSION,
@@ -43,6 +48,7 @@ from embedtune.fusion import (
     ColdPart,
     FusionSpec,
     Keep,
+    LexicalExpansion,
     Rule,
     choose_fusion,
     cold_run,
@@ -92,6 +98,25 @@ def _choose_keeping_cold(runs: dict, qrels: dict, part: str, cold: tuple[frozens
     return spec.model_copy(update={"cold": record.model_copy(update={"reached": reached})})
 
 
+def _choose_expansion(plain: dict[str, FusionSpec], expanded: BM25System, dense_runs: dict, dev: RetrievalSplit,
+                      qrels: dict, wanted: dict[str, str], data_dir: Path, depth: int, norms: tuple[str, ...],
+                      default: FusionSpec) -> dict[str, FusionSpec]:
+    """The fusions with ``expanded`` as the ``bm25`` part when the hybrid's dev metric beats ``plain``'s (each
+    hybrid's weights chosen on dev with it), else ``plain``; either way the note says what the other reached."""
+    lexical = {"bm25": expanded.rank(dev, depth)}
+    alt = {name: choose_fusion({part: dense_runs[part], **lexical}, qrels, split=DEV_SPLIT, data=str(data_dir),
+                               depth=depth, norms=norms, default=default.renamed({"model": part}))
+           for name, part in wanted.items()}
+    with_it, without = alt[HYBRID].dev_metric["hybrid"], plain[HYBRID].dev_metric["hybrid"]
+    record = LexicalExpansion(queries=sum(len(v) for v in expanded.expansions.values()),
+                              documents=len(expanded.expansions), dev_plain=without)
+    if with_it > without:
+        note = (f"; bm25 = {record.describe()}: dev hybrid {with_it:.4f} with it vs {without:.4f} with plain BM25")
+        return {name: spec.model_copy(update={"expansion": record, "note": spec.note + note}) for name, spec in alt.items()}
+    note = (f"; plain BM25 kept: {record.describe()} reached {with_it:.4f} on dev, plain {without:.4f}")
+    return {name: spec.model_copy(update={"note": spec.note + note}) for name, spec in plain.items()}
+
+
 def _chosen_on(spec: FusionSpec, data_dir: Path, split: str) -> bool:
     if spec.split != split or spec.data is None:
         return False
@@ -134,6 +159,7 @@ def hybrid_fusions(
     model_dir: Path | None = None,
     fusion: FusionSpec | None = None,
     keep_cold: float | None = None,
+    expanded: BM25System | None = None,
 ) -> dict[str, FusionSpec]:
     """The fusion of each hybrid: ``{"hybrid": spec over (model, *others), "base_hybrid": spec over (base, *others)}``.
 
@@ -142,7 +168,10 @@ def hybrid_fusions(
     ``{"cooccurrence": ..., "popularity": ...}``); they rank the dev split when the weights are chosen
     there (source 2 of the module docstring). ``keep_cold`` (recommendation data, a share in (0, 1]): the weights
     are chosen with a sixth part, ``cold``, among those that keep that share of each dense part's NDCG@10 on the
-    dev users whose target is cold (:func:`_choose_keeping_cold`).
+    dev users whose target is cold (:func:`_choose_keeping_cold`). ``expanded`` (retrieval data with real
+    training queries: BM25 over documents plus their training queries) is chosen instead of plain BM25 when,
+    on real dev queries, the hybrid with it scores higher (:func:`_choose_expansion`); the specs then say so
+    (``expansion``).
     """
     data_dir = Path(data_dir)
     names = tuple(others)
@@ -170,8 +199,9 @@ def hybrid_fusions(
         out = {}
         kind = data_kind(dev.kind)
         cold = cold_items(data_dir, list(dev.corpus)) if keep_cold is not None and rule == "tuned" else None
+        dense_runs = {part: dense[part].rank(dev, depth) for part in wanted.values()}
         for name, part in wanted.items():
-            runs = {part: dense[part].rank(dev, depth), **other_runs}
+            runs = {part: dense_runs[part], **other_runs}
             if cold is not None:
                 out[name] = _choose_keeping_cold(runs, qrels, part, cold, data_dir, depth, kind.fusion_norms,
                                                  default.renamed({"model": part}), keep_cold)
@@ -182,6 +212,9 @@ def hybrid_fusions(
                 out[name] = out[name].model_copy(update={
                     "note": f"{out[name].note}: dev holds generated queries, whose best weights do not carry over to "
                             f"real ones, so the {rule} rule applies"})
+        if expanded is not None and rule == "tuned" and cold is None and HYBRID in out:
+            out = _choose_expansion(out, expanded, dense_runs, dev, qrels, wanted, data_dir, depth, kind.fusion_norms,
+                                    default)
         return out
     saved = model_dir / FUSION_FILE if model_dir is not None else None
     if saved is not None and saved.is_file():
@@ -240,7 +273,8 @@ def describe(spec: FusionSpec, parts: str) -> str:
                    + (f", weights kept {cold.share:g} of {cold.source}'s dev {spec.metric} on the {cold.queries} cold "
                       f"targets (floor {cold.floor:.4f}, reached {cold.reached:.4f})"
                       if cold.floor is not None and cold.reached is not None and cold.share is not None else ""))
-    return f"{parts} fused: {spec.describe()}, top {spec.depth} of each; {source}"
+    lexical = f"; bm25 = {spec.expansion.describe()}" if spec.expansion is not None else ""
+    return f"{parts} fused: {spec.describe()}, top {spec.depth} of each{lexical}; {source}"
 
 
 def save_model_fusion(spec: FusionSpec, model: str | Path) -> Path | None:

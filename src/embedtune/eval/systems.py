@@ -9,6 +9,8 @@ Recommendation baselines (popularity, co-occurrence) live in :mod:`embedtune.rec
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
 from embedtune import bm25
@@ -16,21 +18,33 @@ from embedtune.data.records import RetrievalSplit
 from embedtune.data.runs import RankingSystem, Run, top_k_from_scores
 from embedtune.dense import DenseSystem
 
-__all__ = ["BM25System", "DenseSystem", "RankingSystem", "Run", "top_k_from_scores"]
+__all__ = ["EXPANDED_BM25", "BM25System", "DenseSystem", "RankingSystem", "Run", "top_k_from_scores"]
+
+
+#: The evaluation's name for BM25 over documents expanded with their training queries.
+EXPANDED_BM25 = "bm25_expanded"
 
 
 class BM25System:
-    """Lexical baseline: Okapi BM25 as :mod:`embedtune.bm25` defines it (the same scores an index's lexical part serves)."""
+    """Lexical baseline: Okapi BM25 as :mod:`embedtune.bm25` defines it (the same scores an index's lexical part serves).
 
-    name = "bm25"
+    With ``expansions`` (``{document id: queries}``, :func:`embedtune.data.expansion.training_expansions`) each
+    document is indexed with its queries appended (:func:`embedtune.bm25.document_text`), as an index built for a
+    fusion that chose them indexes it; the system is then named :data:`EXPANDED_BM25`."""
 
-    def __init__(self, k1: float = bm25.K1, b: float = bm25.B):
+    def __init__(self, k1: float = bm25.K1, b: float = bm25.B, expansions: Mapping[str, Sequence[str]] | None = None):
         self.k1, self.b = k1, b
+        self.expansions = dict(expansions or {})
+        self.name = EXPANDED_BM25 if expansions else "bm25"
         self.description = f"BM25 (bm25s, k1={k1}, b={b}, English stopwords, Snowball stemmer)"
+        if expansions:
+            n = sum(len(v) for v in self.expansions.values())
+            self.description += f" over each document plus its {n} training queries ({len(self.expansions)} documents)"
 
     def rank(self, split: RetrievalSplit, k: int) -> Run:
         doc_ids = list(split.corpus)
-        retriever = bm25.build(bm25.tokenize([split.corpus[d].full_text for d in doc_ids]), k1=self.k1, b=self.b)
+        texts = [bm25.document_text(split.corpus[d].full_text, self.expansions.get(d)) for d in doc_ids]
+        retriever = bm25.build(bm25.tokenize(texts), k1=self.k1, b=self.b)
         query_ids = split.query_ids
         query_tokens = bm25.tokenize([split.queries[q] for q in query_ids])
         # Score every document so exclusions and tie-breaking follow the same rule as dense systems.

@@ -59,6 +59,20 @@ def read_index_corpus(corpus: str | Path) -> CorpusSource:
                         kind=kind, queries=queries)
 
 
+def lexical_expansions(model: str | Path, source: CorpusSource) -> dict[str, list[str]]:
+    """The training queries the lexical part indexes with each document: those of the DATA_DIR, when the model's
+    ``fusion.json`` chose them on dev (``expansion``), so the served hybrid is the evaluated one; else none."""
+    from embedtune.data.expansion import training_expansions
+    from embedtune.fusion import FUSION_FILE, FusionSpec, model_folder
+
+    folder = model_folder(model)
+    if folder is None or not (folder / FUSION_FILE).is_file() or source.data_dir is None:
+        return {}
+    if FusionSpec.load(folder / FUSION_FILE).expansion is None:
+        return {}
+    return training_expansions(source.data_dir, [d.id for d in source.docs])
+
+
 def recall_query_vectors(encoder: Any, queries: list[str]) -> np.ndarray | None:
     """Vectors of up to ``RECALL_SAMPLE`` of a corpus's queries (seeded sample), to measure HNSW recall with."""
     from embedtune.encoders import sample_texts
@@ -91,6 +105,7 @@ def build_index(model: str | Path, corpus: str | Path, output: str | Path, ann: 
         source.docs, vectors, model=model_reference(model), backend=encoder.backend, dtype=dtype, ann=ann,
         kind=source.kind, source=str(source.corpus_path), data_dir=str(source.data_dir) if source.data_dir else None,
         agreement=agreement, recall_queries=recall_query_vectors(encoder, source.queries),
+        expansions=lexical_expansions(model, source),
     )
     index.attachments.update(attachments or {})
     index.save(output, overwrite=overwrite)

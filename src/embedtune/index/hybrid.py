@@ -15,7 +15,9 @@ The fusion is the model folder's ``fusion.json`` (written by ``embedtune eval`` 
 weights chosen on dev, with each part's dev metric), else the documented default
 (:data:`~embedtune.fusion.DEFAULT_FUSION`). The default mode (:func:`choose_mode`) is
 ``hybrid`` when that ``fusion.json``'s dev result for the hybrid beat the dense part's, else
-``dense``; :class:`ModeChoice` says why.
+``dense``; :class:`ModeChoice` says why. A ``fusion.json`` whose ``bm25`` part was expanded with training
+queries (``expansion``) is served by default only from an index whose lexical part indexes them (``index build``
+from the DATA_DIR that holds them, :func:`embedtune.index.build.lexical_expansions`), and the reverse.
 
 Example::
 
@@ -92,6 +94,10 @@ def choose_mode(index: Any, override: str | None = None) -> ModeChoice:
     fusion, source = (spec, str(path)) if usable else (DEFAULT_FUSION, "documented default")
 
     evaluated_lexical = getattr(index.lexical, "same_as_evaluated", True) if lexical else True
+    # The fusion's bm25 part was BM25 over documents plus their training queries, or plain BM25: the index's
+    # lexical part must index the same texts for a served hybrid to be the evaluated one.
+    index_expanded = bool(getattr(index.lexical, "expanded", False)) if lexical else False
+    expansion_mismatch = usable and lexical and (spec.expansion is not None) != index_expanded
 
     def chosen(mode: str, reason: str) -> ModeChoice:
         if not evaluated_lexical:
@@ -119,6 +125,11 @@ def choose_mode(index: Any, override: str | None = None) -> ModeChoice:
     if beat and not evaluated_lexical:
         return chosen("dense", f"{path}: hybrid with BM25 beat dense ({_dev_line(spec, part)}), but this index's "
                                "lexical side is not that BM25: dense by default, hybrid on request")
+    if beat and expansion_mismatch:
+        said = ("expanded BM25 with the training queries" if spec.expansion is not None else "used plain BM25")
+        held = "indexes them" if index_expanded else "does not (build it from the DATA_DIR that holds them)"
+        return chosen("dense", f"{path}: hybrid beat dense ({_dev_line(spec, part)}), but its fusion {said} and this "
+                               f"index's lexical part {held}: dense by default, hybrid on request")
     return chosen("hybrid" if beat else "dense", f"{path}: hybrid {verdict} dense {_dev_line(spec, part)}")
 
 

@@ -11,22 +11,30 @@ Files, in ``INDEX/bm25/``: bm25s's own (``params.index.json``, ``vocab.index.jso
 ``data.csc.index.npy``, ``indices.csc.index.npy``, ``indptr.csc.index.npy``; document ``j`` is the
 ``j``-th live row of the index) and ``tokens.npy`` (int32 term ids of every row, one after the
 other) with ``tokens.offsets.npy`` ((rows + 1,) int64: row ``i`` is ``tokens[offsets[i]:offsets[i + 1]]``).
+
+Expansion: an index built for a model whose ``fusion.json`` expands BM25 with training queries
+(:mod:`embedtune.data.expansion`) indexes each document's text followed by its queries
+(:func:`embedtune.bm25.document_text`), as evaluation's ``bm25_expanded`` does; the queries are kept in
+``expansions.json`` (``{document id: [queries]}``) so a document added again under its id (an update) keeps them.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from embedtune import bm25
+from embedtune.data.records import Document
 
 LEXICAL_DIR = "bm25"
 _TOKENS, _OFFSETS = "tokens.npy", "tokens.offsets.npy"
+_EXPANSIONS = "expansions.json"
 _TOKENIZE_CHUNK = 20_000
 _NO_TERM = "\x00"  # bm25s's tokenizer only yields \w\w+ words: never this
 
@@ -42,13 +50,17 @@ class LexicalInfo(BaseModel):
     documents: int = 0
     terms: int = 0
     build_seconds: float | None = None
+    expansion_queries: int = Field(0, description="training queries appended to their documents (0: plain BM25)")
+    expansion_documents: int = Field(0, description="documents indexed with training queries")
 
 
 class LexicalIndex:
     """Every row's tokens, and a bm25s index over the live ones (``None`` while stale)."""
 
     def __init__(self, vocab: dict[str, int], tokens: np.ndarray, offsets: np.ndarray,
-                 retriever: Any = None, live: np.ndarray | None = None):
+                 retriever: Any = None, live: np.ndarray | None = None,
+                 expansions: dict[str, list[str]] | None = None):
+        self.expansions = dict(expansions or {})  # document id → the queries indexed with it
         self.vocab = vocab
         self.tokens = tokens
         self.offsets = offsets
@@ -65,6 +77,24 @@ class LexicalIndex:
         index = cls({}, np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64))
         index.extend(texts)
         return index
+
+    @classmethod
+    def from_documents(cls, docs: Sequence[Document], expansions: Mapping[str, Sequence[str]] | None = None
+                       ) -> LexicalIndex:
+        """Rows for ``docs``, each indexed with its ``expansions`` (queries) if it has any."""
+        ids = {d.id for d in docs}
+        index = cls({}, np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64),
+                    expansions={d: list(q) for d, q in (expansions or {}).items() if d in ids and q})
+        index.extend_documents(docs)
+        return index
+
+    @property
+    def expanded(self) -> bool:
+        return bool(self.expansions)
+
+    def extend_documents(self, docs: Sequence[Document]) -> None:
+        """Append rows for ``docs`` (the text BM25 indexes: each document's, with its kept expansion)."""
+        self.extend([bm25.document_text(d.full_text, self.expansions.get(d.id)) for d in docs])
 
     def extend(self, texts: list[str]) -> None:
         """Append rows (tokenised here); the BM25 matrix is stale until :meth:`build`."""
@@ -118,13 +148,17 @@ class LexicalIndex:
     def info(self) -> LexicalInfo:
         assert self.retriever is not None and self.live is not None
         return LexicalInfo(method=self.retriever.method, k1=self.retriever.k1, b=self.retriever.b,
-                           documents=len(self.live), terms=len(self.vocab), build_seconds=self.build_seconds)
+                           documents=len(self.live), terms=len(self.vocab), build_seconds=self.build_seconds,
+                           expansion_queries=sum(len(q) for q in self.expansions.values()),
+                           expansion_documents=len(self.expansions))
 
     def save(self, folder: Path) -> None:
         assert self.retriever is not None, "build() first"
         self.retriever.save(folder, show_progress=False)
         np.save(folder / _TOKENS, np.asarray(self.tokens))
         np.save(folder / _OFFSETS, np.asarray(self.offsets))
+        if self.expansions:
+            (folder / _EXPANSIONS).write_text(json.dumps(self.expansions, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path, alive: np.ndarray) -> LexicalIndex:
@@ -142,7 +176,9 @@ class LexicalIndex:
         # The vocabulary as built: bm25s's file also holds its empty-token entry, past the matrix's columns.
         n_terms = len(retriever.scores["indptr"]) - 1
         vocab = {t: i for t, i in retriever.vocab_dict.items() if i < n_terms and t != _NO_TERM}
-        return cls(vocab, tokens, offsets, retriever=retriever, live=live)
+        path = folder / _EXPANSIONS
+        expansions = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return cls(vocab, tokens, offsets, retriever=retriever, live=live, expansions=expansions)
 
 
 def read_params(folder: Path) -> dict[str, Any]:

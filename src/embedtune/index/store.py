@@ -15,7 +15,7 @@ import logging
 import mmap
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,11 +160,13 @@ class VectorIndex:
                        dtype: str = "float32", ann: str = "auto", kind: str = "retrieval",
                        source: str | None = None, data_dir: str | None = None,
                        agreement: dict[str, Any] | None = None,
-                       recall_queries: np.ndarray | None = None) -> VectorIndex:
+                       recall_queries: np.ndarray | None = None,
+                       expansions: Mapping[str, Sequence[str]] | None = None) -> VectorIndex:
         """Build an index in memory from documents and their (unit-length) vectors, row for row.
 
         ``recall_queries`` (query vectors from the same encoder) measure the HNSW graph's recall@10
-        the way searches will use it; without them, stored rows stand in for queries."""
+        the way searches will use it; without them, stored rows stand in for queries. ``expansions``
+        (``{document id: queries}``): what the lexical part indexes with each document besides its text."""
         if dtype not in DTYPES:
             raise EmbedtuneError(f"unknown --dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
         if ann not in ANN_MODES:
@@ -186,7 +188,7 @@ class VectorIndex:
         )
         index = cls(manifest, stored, scale, [d.id for d in docs], [d.title for d in docs],
                     [dict(d.metadata) for d in docs], _TextStore.from_texts([d.text for d in docs]),
-                    np.zeros(len(docs), dtype=bool), lexical=LexicalIndex.from_texts([d.full_text for d in docs]))
+                    np.zeros(len(docs), dtype=bool), lexical=LexicalIndex.from_documents(docs, expansions))
         if recall_queries is not None and len(recall_queries):
             index.recall_queries = np.ascontiguousarray(recall_queries[:RECALL_SAMPLE], dtype=np.float32)
         if ann == "hnsw" or (ann == "auto" and len(docs) >= ANN_AUTO_MIN_ROWS):
@@ -469,7 +471,7 @@ class VectorIndex:
         self.texts.extend([d.text for d in docs])
         self.deleted = np.concatenate([self.deleted, np.zeros(len(docs), dtype=bool)])
         if self.lexical is not None:
-            self.lexical.extend([d.full_text for d in docs])
+            self.lexical.extend_documents(docs)
         self._id_order = None
         for offset, doc in enumerate(docs):
             self.id_to_row[doc.id] = first + offset
