@@ -124,7 +124,8 @@ class LexicalExpansion(BaseModel):
     dev_plain: float | None = Field(None, description="the hybrid's dev metric with plain BM25 instead")
 
     def describe(self) -> str:
-        return f"BM25 over each document plus its {self.queries} training queries ({self.documents} documents)"
+        return (f"BM25 over each document plus the training queries that judge it ({self.queries} judgments, "
+                f"{self.documents} documents)")
 
 
 class FusionSpec(BaseModel):

@@ -28,7 +28,7 @@ def test_expanded_bm25_matches_words_only_its_training_queries_hold():
     expanded = expanded_system.rank(dev, 3)["q"]
     assert {s for _, s in plain} == {0.0}  # no word of the query is in any document
     assert expanded[0][0] == "d0" and expanded[0][1] > 0 and expanded_system.name == EXPANDED_BM25
-    assert "plus its 1 training queries (1 documents)" in expanded_system.description
+    assert "plus the training queries that judge it (1 judgments, 1 documents)" in expanded_system.description
     assert BM25System().name == "bm25"
 
 

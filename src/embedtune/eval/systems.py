@@ -39,7 +39,8 @@ class BM25System:
         self.description = f"BM25 (bm25s, k1={k1}, b={b}, English stopwords, Snowball stemmer)"
         if expansions:
             n = sum(len(v) for v in self.expansions.values())
-            self.description += f" over each document plus its {n} training queries ({len(self.expansions)} documents)"
+            self.description += (f" over each document plus the training queries that judge it ({n} judgments, "
+                                 f"{len(self.expansions)} documents)")
 
     def rank(self, split: RetrievalSplit, k: int) -> Run:
         doc_ids = list(split.corpus)
