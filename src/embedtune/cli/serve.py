@@ -74,8 +74,8 @@ def index_build(
         search_kind = f"HNSW (M={m.ann.m}, ef_search={m.ann.ef_search}, recall@10 vs exact {m.ann.recall_at_10:.4f} on {m.ann.recall_sample} {'real queries' if m.ann.recall_queries == 'queries' else 'stored rows'})"
     lexical = f"; BM25 over {m.lexical.terms:,} terms" if m.lexical else ""
     if m.lexical and m.lexical.expansion_documents:  # the model's fusion.json chose BM25 with training queries
-        lexical += (f", {m.lexical.expansion_documents:,} documents with their {m.lexical.expansion_queries:,} training "
-                    "queries (fusion.json: expansion)")
+        lexical += (f", {m.lexical.expansion_documents:,} documents with the training queries that judge them "
+                    f"({m.lexical.expansion_queries:,} judgments; fusion.json: expansion)")
     typer.echo(f"indexed {m.live:,} documents ({m.kind}) with {m.model} [{m.backend}], {m.dim}-d {m.dtype}, {search_kind}{lexical} -> {output}")
 
 

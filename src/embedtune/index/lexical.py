@@ -50,7 +50,8 @@ class LexicalInfo(BaseModel):
     documents: int = 0
     terms: int = 0
     build_seconds: float | None = None
-    expansion_queries: int = Field(0, description="training queries appended to their documents (0: plain BM25)")
+    expansion_queries: int = Field(0, description="training queries appended, one per (query, document) judgment "
+                                   "(0: plain BM25)")
     expansion_documents: int = Field(0, description="documents indexed with training queries")
 
 
