@@ -19,16 +19,10 @@ Results: ``bench/out/hybrid/expand-<name>.json``.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 
 import hybrid_dev as dev  # bench/ is on sys.path when a bench script runs
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def appended(corpus: dict, extra: dict[str, list[str]]) -> dict:
-    """``corpus`` with each document's text followed by its ``extra`` texts (documents without any unchanged)."""
-    return {d: replace(doc, text=" ".join([doc.text, *extra[d]])) if extra.get(d) else doc for d, doc in corpus.items()}
 
 
 def neighbour_titles(corpus: dict, embeddings, k: int) -> dict[str, list[str]]:
@@ -42,19 +36,6 @@ def neighbour_titles(corpus: dict, embeddings, k: int) -> dict[str, list[str]]:
     return {d: [corpus[ids[j]].title for j in nearest[i] if corpus[ids[j]].title] for i, d in enumerate(ids)}
 
 
-def training_queries(data, corpus: dict) -> dict[str, list[str]]:
-    """Each document's training queries (the ``train`` split's queries that judge it relevant)."""
-    from embedtune.data.beir import load_retrieval_split
-
-    train = load_retrieval_split(data, "train")
-    extra: dict[str, list[str]] = {}
-    for q in train.query_ids:
-        for d in train.relevant(q):
-            if d in corpus:
-                extra.setdefault(d, []).append(train.queries[q])
-    return extra
-
-
 def main() -> None:
     parser = dev.dev_parser(__doc__)
     parser.add_argument("--model", required=True, help="the dense model (its neighbours, and the dense part)")
@@ -66,6 +47,7 @@ def main() -> None:
                              "on dev, scored on the test split")
     args = dev.parse_dev_args(parser)
 
+    from embedtune.data.expansion import training_expansions
     from embedtune.eval.bootstrap import compare
     from embedtune.eval.systems import BM25System, DenseSystem
     from embedtune.fusion import DEFAULT_FUSION, choose_fusion, fuse_runs
@@ -100,8 +82,9 @@ def main() -> None:
         if how is None:
             row = plain
         else:
-            extra = training_queries(args.data, ret.corpus) if how == "train" else neighbour_titles(ret.corpus, embeddings, how)
-            row = scored(BM25System().rank(replace(ret, corpus=appended(ret.corpus, extra)), depth))
+            extra = (training_expansions(args.data, ret.corpus) if how == "train"
+                     else neighbour_titles(ret.corpus, embeddings, how))
+            row = scored(BM25System(expansions=extra).rank(ret, depth))
         specs[label] = row["spec"]
         entry = {"bm25": mean(row["bm25"]), "hybrid_choice": mean(row["choice"]), "fusion": row["fusion"],
                  "hybrid_default": mean(row["default"])}
@@ -124,6 +107,7 @@ def main() -> None:
 def read_test(args, system, specs: dict, depth: int) -> dict:
     """The test split, read once: the dense model, plain BM25, training-query BM25 and their hybrids with the fusion
     chosen on dev (``specs``), each hybrid compared with the plain one and with the dense model."""
+    from embedtune.data.expansion import training_expansions
     from embedtune.eval.bootstrap import compare
     from embedtune.eval.systems import BM25System
     from embedtune.fusion import fuse_runs
@@ -132,9 +116,8 @@ def read_test(args, system, specs: dict, depth: int) -> dict:
     qids = test.query_ids
     dense = system.rank(test, depth)
     scores = {"model": dev.per_query_ndcg(dense, qids, relevant)}
-    for label, corpus in (("plain", test.corpus),
-                          ("training queries", appended(test.corpus, training_queries(args.data, test.corpus)))):
-        lexical = BM25System().rank(replace(test, corpus=corpus), depth)
+    for label, expansions in (("plain", None), ("training queries", training_expansions(args.data, test.corpus))):
+        lexical = BM25System(expansions=expansions).rank(test, depth)
         scores[f"bm25, {label}"] = dev.per_query_ndcg(lexical, qids, relevant)
         fused = fuse_runs(specs[label], {"model": dense, "bm25": lexical}, k=depth)
         scores[f"hybrid, {label}"] = dev.per_query_ndcg(fused, qids, relevant)
