@@ -62,7 +62,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-from collections.abc import Container, Mapping
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -123,8 +123,14 @@ class LexicalExpansion(BaseModel):
     documents: int = Field(0, ge=0, description="documents that have at least one")
     dev_plain: float | None = Field(None, description="the hybrid's dev metric with plain BM25 instead")
 
+    @classmethod
+    def of(cls, expansions: Mapping[str, Sequence[str]], dev_plain: float | None = None) -> LexicalExpansion:
+        """The record of ``expansions`` (``{document id: its training queries}``)."""
+        return cls(queries=sum(len(q) for q in expansions.values()), documents=len(expansions), dev_plain=dev_plain)
+
     def describe(self) -> str:
-        return (f"BM25 over each document plus the training queries that judge it ({self.queries} judgments, "
+        """``over each document plus …``: what the bm25 part indexes besides the documents (after "BM25")."""
+        return (f"over each document plus the training queries that judge it ({self.queries} judgments, "
                 f"{self.documents} documents)")
 
 

@@ -108,12 +108,11 @@ def _choose_expansion(plain: dict[str, FusionSpec], expanded: BM25System, dense_
                                depth=depth, norms=norms, default=default.renamed({"model": part}))
            for name, part in wanted.items()}
     with_it, without = alt[HYBRID].dev_metric["hybrid"], plain[HYBRID].dev_metric["hybrid"]
-    record = LexicalExpansion(queries=sum(len(v) for v in expanded.expansions.values()),
-                              documents=len(expanded.expansions), dev_plain=without)
+    record = LexicalExpansion.of(expanded.expansions, dev_plain=without)
     if with_it > without:
-        note = (f"; bm25 = {record.describe()}: dev hybrid {with_it:.4f} with it vs {without:.4f} with plain BM25")
+        note = f"; bm25 = BM25 {record.describe()}: dev hybrid {with_it:.4f} with it vs {without:.4f} with plain BM25"
         return {name: spec.model_copy(update={"expansion": record, "note": spec.note + note}) for name, spec in alt.items()}
-    note = (f"; plain BM25 kept: {record.describe()} reached {with_it:.4f} on dev, plain {without:.4f}")
+    note = f"; plain BM25 kept: BM25 {record.describe()} reached {with_it:.4f} on dev, plain {without:.4f}"
     return {name: spec.model_copy(update={"note": spec.note + note}) for name, spec in plain.items()}
 
 
@@ -273,7 +272,7 @@ def describe(spec: FusionSpec, parts: str) -> str:
                    + (f", weights kept {cold.share:g} of {cold.source}'s dev {spec.metric} on the {cold.queries} cold "
                       f"targets (floor {cold.floor:.4f}, reached {cold.reached:.4f})"
                       if cold.floor is not None and cold.reached is not None and cold.share is not None else ""))
-    lexical = f"; bm25 = {spec.expansion.describe()}" if spec.expansion is not None else ""
+    lexical = f"; bm25 = BM25 {spec.expansion.describe()}" if spec.expansion is not None else ""
     return f"{parts} fused: {spec.describe()}, top {spec.depth} of each{lexical}; {source}"
 
 

@@ -17,6 +17,7 @@ from embedtune import bm25
 from embedtune.data.records import RetrievalSplit
 from embedtune.data.runs import RankingSystem, Run, top_k_from_scores
 from embedtune.dense import DenseSystem
+from embedtune.fusion import LexicalExpansion
 
 __all__ = ["EXPANDED_BM25", "BM25System", "DenseSystem", "RankingSystem", "Run", "top_k_from_scores"]
 
@@ -38,9 +39,7 @@ class BM25System:
         self.name = EXPANDED_BM25 if expansions else "bm25"
         self.description = f"BM25 (bm25s, k1={k1}, b={b}, English stopwords, Snowball stemmer)"
         if expansions:
-            n = sum(len(v) for v in self.expansions.values())
-            self.description += (f" over each document plus the training queries that judge it ({n} judgments, "
-                                 f"{len(self.expansions)} documents)")
+            self.description += " " + LexicalExpansion.of(self.expansions).describe()
 
     def rank(self, split: RetrievalSplit, k: int) -> Run:
         doc_ids = list(split.corpus)

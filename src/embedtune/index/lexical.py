@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 
 from embedtune import bm25
 from embedtune.data.records import Document
+from embedtune.fusion import LexicalExpansion
 
 LEXICAL_DIR = "bm25"
 _TOKENS, _OFFSETS = "tokens.npy", "tokens.offsets.npy"
@@ -148,10 +149,10 @@ class LexicalIndex:
 
     def info(self) -> LexicalInfo:
         assert self.retriever is not None and self.live is not None
+        expansion = LexicalExpansion.of(self.expansions)
         return LexicalInfo(method=self.retriever.method, k1=self.retriever.k1, b=self.retriever.b,
                            documents=len(self.live), terms=len(self.vocab), build_seconds=self.build_seconds,
-                           expansion_queries=sum(len(q) for q in self.expansions.values()),
-                           expansion_documents=len(self.expansions))
+                           expansion_queries=expansion.queries, expansion_documents=expansion.documents)
 
     def save(self, folder: Path) -> None:
         assert self.retriever is not None, "build() first"
