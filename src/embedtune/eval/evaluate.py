@@ -490,13 +490,8 @@ def evaluate(
                                                                           fspec.cold.max_events)[0]
                 cold = cold_by_threshold[fspec.cold.max_events]
             part_runs = {p: results[p].run for p in fspec.parts if p in results}
-            if fspec.expansion is not None:
-                if EXPANDED_BM25 in results:
-                    part_runs["bm25"] = results[EXPANDED_BM25].run
-                else:  # a given or saved fusion that expanded BM25, on data without real training queries
-                    fspec = fusions[name] = fspec.model_copy(update={"expansion": None, "note": (
-                        f"{fspec.note}; its bm25 part was expanded with training queries, and {data_dir} has no real "
-                        "ones: plain BM25 here")})
+            if fspec.expansion is not None:  # hybrid_fusions keeps it only where bm25_expanded was scored
+                part_runs["bm25"] = results[EXPANDED_BM25].run
             # a cold part is made by fuse_runs from its source's run
             run = fuse_runs(fspec, part_runs, k=depth, cold=cold)
             results[name] = _scored_run(name, describe_fusion(fspec, " ⊕ ".join(fspec.parts)), run, ret, spec,

@@ -180,6 +180,10 @@ def hybrid_fusions(
 
     def same_for_all(spec: FusionSpec) -> dict[str, FusionSpec]:
         dense_part = check_fusion(spec, names)
+        if spec.expansion is not None and expanded is None:  # given or saved: this data has no training queries
+            spec = spec.model_copy(update={"expansion": None, "note": (
+                f"{spec.note}; its bm25 part was expanded with training queries, and {data_dir} has no real ones: "
+                "plain BM25 here")})
         return {name: spec.renamed({dense_part: part}) for name, part in wanted.items()}
 
     if fusion is not None:
