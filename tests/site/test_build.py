@@ -129,3 +129,42 @@ def test_oversized_and_unreadable_files_in_a_folder_are_skipped(tmp_path):
     pages = read_folder(tmp_path, skips, max_bytes=1024 * 1024)
     assert [p.url for p in pages] == ["/ok.md"]
     assert skips.reasons == {"too large (over 1 MB)": 1}
+
+
+def test_a_search_log_split_by_question_trains_on_real_searches(cli, site_pages, tmp_path):
+    from embedtune.data.expansion import training_expansions
+    from embedtune.data.origin import split_query_origin
+
+    pages = ["/docs/sync.html", "/pricing.html", "/docs/export.md", "/"]
+    log = tmp_path / "searches.csv"
+    log.write_text("query,clicked_url\n" + "".join(f"search number {i} about {pages[i % 4]},{pages[i % 4]}\n"
+                                                   for i in range(20)))
+    out = tmp_path / "data"
+    result = cli("site", "build", site_pages, "-o", out, "--search-log", log, "--real-train-fraction", "0.5",
+                 "--real-dev-fraction", "0.2", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "real questions split by question: train 10, dev 4, test 6" in result.output
+    manifest = read_manifest(out)
+    assert manifest["query_origin"] == {"train": "real", "dev": "real", "test": "real"}
+    assert manifest["real_questions"]["per_split"] == {"train": 10, "dev": 4, "test": 6}
+    assert {split_query_origin(out, name, "site") for name in ("train", "dev", "test")} == {"real"}
+    train = load_retrieval_split(out, "train")
+    assert len(train.query_ids) == 10 and all(train.queries[q].startswith("search number") for q in train.query_ids)
+    pairs = load_training_pairs(out)
+    assert len(pairs) == manifest["counts"]["train_pairs"]
+    real_pairs = [p for p in pairs if p.anchor.startswith("search number")]
+    assert len(real_pairs) == manifest["counts"]["train_pairs_real"] > 0
+    held_out = {s.queries[q] for s in (load_retrieval_split(out, "dev"), load_retrieval_split(out, "test"))
+                for q in s.query_ids}
+    assert len(held_out) == 10 and not held_out & {p.anchor for p in pairs}
+    expanded = training_expansions(out)  # BM25 can be expanded with the real training searches, and only them
+    assert expanded and all(q.startswith("search number") for qs in expanded.values() for q in qs)
+
+
+def test_question_fractions_need_questions_and_room_for_test(cli, site_pages, site_questions, tmp_path):
+    result = cli("site", "build", site_pages, "-o", tmp_path / "d", "--real-train-fraction", "0.5")
+    assert isinstance(result.exception, EmbedtuneError) and "give questions or search_log" in str(result.exception)
+    result = cli("site", "build", site_pages, "-o", tmp_path / "d", "--questions", site_questions,
+                 "--real-train-fraction", "0.7", "--real-dev-fraction", "0.3")
+    assert isinstance(result.exception, EmbedtuneError) and "must leave real questions for test" in str(result.exception)
+    assert not (tmp_path / "d").exists()

@@ -110,3 +110,70 @@ def test_cut_out_positives_are_trained_on_and_kept_out_of_dev():
     assert cut and all(pos == "rest of " + a.removeprefix("sentence of ") for a, pos in cut.items())
     dev_queries = {result.queries[q] for q in result.qrels["dev"]}
     assert dev_queries and not any(q.startswith("sentence of") for q in dev_queries)
+
+
+# --- real questions split by question (--real-train-fraction / --real-dev-fraction) ---------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(n_questions=st.integers(3, 20), train=st.floats(0.05, 0.6), dev=st.floats(0.0, 0.3), seed=st.integers(0, 10**6))
+def test_split_by_question_never_trains_on_a_held_out_question(n_questions, train, dev, seed):
+    docs, generated = _site(6, 2)
+    # every third question is asked twice (differently cased): both copies must land in one split
+    questions = [RealQuestion(f"question {i % (n_questions - n_questions // 3)}" if i % 3 else f"Question {i // 3}?",
+                              f"/page{i % 6}.html") for i in range(n_questions)]
+    try:
+        result = split_by_passage(docs, generated, dev_fraction=0.2, seed=seed, questions=questions,
+                                  real_train_fraction=train, real_dev_fraction=dev)
+    except EmbedtuneError as err:  # a few distinct questions at high fractions: said, not a silent empty test split
+        assert "leave none for test" in str(err)
+        return
+    anchors = {p.anchor for p in result.train_pairs}
+    held_out = {result.queries[q] for name in ("dev", "test") for q in result.qrels.get(name, {})}
+    assert held_out and not anchors & held_out
+    by_text: dict[str, set[str]] = {}
+    for name, judged in result.qrels.items():
+        for q in judged:
+            by_text.setdefault(result.queries[q].lower().rstrip("?"), set()).add(name)
+    assert all(len(names) == 1 for names in by_text.values())  # a repeated question sits in one split
+    assert result.real_questions.get("test", 0) >= 1
+
+
+def test_real_training_questions_train_and_judge_while_their_pages_stay_in_training():
+    docs, generated = _site(5, 3)
+    questions = [RealQuestion(f"question about page {i}", f"/page{i % 5}.html", anchor="part 1") for i in range(20)]
+    result = split_by_passage(docs, generated, dev_fraction=0.2, seed=7, questions=questions,
+                              real_train_fraction=0.5, real_dev_fraction=0.25)
+    assert result.real_questions == {"train": 10, "dev": 5, "test": 5}
+    # train/dev qrels hold the real questions only; the generated training queries live in pairs.jsonl
+    assert all(q.startswith("real-") for name in ("train", "dev") for q in result.qrels[name])
+    assert result.real_train_pairs == 10  # one section per question (the anchor)
+    generated_pairs = len(result.train_pairs) - result.real_train_pairs
+    assert generated_pairs == sum(len(g) for g in generated.values())  # no passage leaves training
+    assert result.passages_per_split["train"] == len(docs)
+    for q, judged in result.qrels["train"].items():
+        passage = next(d for d in docs if d.id in judged)
+        assert any(p.anchor == result.queries[q] and p.positive == passage.full_text for p in result.train_pairs)
+
+
+def test_a_real_dev_share_replaces_the_generated_dev_queries():
+    docs, generated = _site(5, 2)
+    questions = [RealQuestion(f"q{i}", f"/page{i % 5}.html") for i in range(10)]
+    only_train = split_by_passage(docs, generated, dev_fraction=0.2, seed=1, questions=questions, real_train_fraction=0.5)
+    assert not any(q.startswith("real-") for q in only_train.qrels["dev"])  # dev stays generated
+    assert "dev" not in only_train.real_questions
+    with_dev = split_by_passage(docs, generated, dev_fraction=0.2, seed=1, questions=questions,
+                                real_train_fraction=0.5, real_dev_fraction=0.2)
+    assert with_dev.qrels["dev"] and all(q.startswith("real-") for q in with_dev.qrels["dev"])
+
+
+def test_splitting_questions_needs_questions_and_leaves_some_for_test():
+    docs, generated = _site(3, 1)
+    with pytest.raises(EmbedtuneError, match="needs real questions"):
+        split_by_passage(docs, generated, real_train_fraction=0.5)
+    with pytest.raises(EmbedtuneError, match="leave some for test"):
+        split_by_passage(docs, generated, questions=[RealQuestion("q", "/page0.html")], real_train_fraction=0.6,
+                         real_dev_fraction=0.4)
+    two = [RealQuestion("q one", "/page0.html"), RealQuestion("q two", "/page1.html")]
+    with pytest.raises(EmbedtuneError, match="leave none for test"):
+        split_by_passage(docs, generated, questions=two, real_train_fraction=0.5, real_dev_fraction=0.4)

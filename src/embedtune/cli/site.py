@@ -41,13 +41,15 @@ def build(
 ) -> None:
     """Build a retrieval DATA_DIR (passages, queries, train/dev/test qrels, pairs.jsonl) from a site.
 
-    Pages are cleaned (navigation, footers, cookie banners and template syntax removed), cut by section into passages of at most --max-tokens tokens, deduplicated, and given generated queries that do not copy their passage. Passages are split so that nothing judged in dev/test is trained on. Give 30+ real questions (--questions or --search-log): without them only generated queries can score a model, and they are no evidence that visitors' searches improve. Bad pages are skipped and summarized, never fatal.
+    Pages are cleaned (navigation, footers, cookie banners and template syntax removed), cut by section into passages of at most --max-tokens tokens, deduplicated, and given generated queries that do not copy their passage. Passages are split so that nothing judged in dev/test is trained on; with a search log of hundreds of searches, --real-train-fraction / --real-dev-fraction split the questions instead (held-out questions are never trained on, the pages they find are), so the model trains on real searches, dev choices are made on real ones and BM25 can be expanded with them. Give 30+ real questions (--questions or --search-log): without them only generated queries can score a model, and they are no evidence that visitors' searches improve. Bad pages are skipped and summarized, never fatal.
 
     Example:
 
         embedtune site build public/ -o data/site --url https://docs.example.com --questions questions.jsonl
 
         embedtune site build public/ -o data/site --search-log searches.csv
+
+        embedtune site build public/ -o data/site --search-log searches.csv --real-train-fraction 0.6 --real-dev-fraction 0.1
 
         embedtune site build --url http://localhost:8000/ --max-pages 200 --rate 4 -o data/site
 

@@ -6,7 +6,8 @@ split by passage → write``. The output folder holds ``corpus.jsonl`` (passages
 (only with real questions: ``--questions`` or ``--search-log``), ``pairs.jsonl`` (the training pairs)
 and ``embedtune.json`` (kind ``site``, the generators, counts, a summary of every skipped page, and
 ``query_origin``: which splits hold generated queries and which real ones — evaluation reads it, since a
-score on generated queries is no evidence that visitors' searches improve). It is written to a
+score on generated queries is no evidence that visitors' searches improve; with ``real_train_fraction`` /
+``real_dev_fraction`` the real questions are split by question and train and dev are real too). It is written to a
 temporary folder and renamed into place, so a failed build leaves nothing behind.
 
 Example::
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from embedtune.base_model import DEFAULT_BASE_MODEL
 from embedtune.data.beir import read_corpus, write_beir_files
@@ -81,6 +82,12 @@ class SiteBuildOptions(BaseModel):
     search_log: Path | None = Field(
         None, description="search-log export (query + clicked URL or page id; CSV/TSV/JSONL): real questions for test"
     )
+    real_train_fraction: float = Field(
+        0.0, ge=0, lt=1, description="share of the real questions to train on (split by question; default: all are test)"
+    )
+    real_dev_fraction: float = Field(
+        0.0, ge=0, lt=1, description="share of the real questions held out for dev (then dev holds only real questions)"
+    )
     dev_fraction: float = Field(split.DEFAULT_DEV_FRACTION, ge=0, lt=1, description="share of passages held out for dev")
     max_dev_passages: int = Field(
         split.DEFAULT_MAX_DEV_PASSAGES, ge=0, description="at most this many dev passages (per-epoch evaluation cost)"
@@ -88,6 +95,16 @@ class SiteBuildOptions(BaseModel):
     llm_url: str | None = Field(None, description="OpenAI-compatible endpoint for the llm generator")
     llm_model: str | None = Field(None, description="model name at llm_url")
     seed: int = Field(42, description="random seed (split, sampling, MinHash)")
+
+    @model_validator(mode="after")
+    def _questions_to_split(self) -> SiteBuildOptions:
+        if self.real_train_fraction or self.real_dev_fraction:
+            if self.real_train_fraction + self.real_dev_fraction >= 1:
+                raise ValueError("real_train_fraction + real_dev_fraction must leave real questions for test (< 1)")
+            if not (self.questions or self.search_log):
+                raise ValueError("real_train_fraction / real_dev_fraction split real questions: give questions or "
+                                 "search_log")
+        return self
 
     @classmethod
     def checked(cls, **values: Any) -> SiteBuildOptions:
@@ -116,8 +133,13 @@ class SiteBuildReport:
             f"passages: {c['passages']} ({c['duplicates_merged']['exact']} exact and "
             f"{c['duplicates_merged']['near']} near duplicates merged)",
             "queries: " + ", ".join(f"{split_name} {n}" for split_name, n in c["queries"].items())
-            + f"; training pairs: {c['train_pairs']}",
+            + f"; training pairs: {c['train_pairs']}"
+            + (f" ({c['train_pairs_real']} from real questions)" if c.get("train_pairs_real") else ""),
         ]
+        real = m.get("real_questions", {}).get("per_split") or {}
+        if set(real) - {"test"}:
+            lines.append("real questions split by question: " + ", ".join(f"{k} {v}" for k, v in real.items())
+                         + " (no held-out question is trained on; the pages they find are)")
         in_train = m["queries_per_generator"].get("train", {})
         for name, stat in m["query_generation"].items():
             lines.append(
@@ -249,8 +271,9 @@ def build_site_dataset(
     )
     site_split = split.split_by_passage(
         passages, generated, options.dev_fraction, options.max_dev_passages, options.seed, real_questions,
-        options.max_train_pairs,
+        options.max_train_pairs, options.real_train_fraction, options.real_dev_fraction,
     )
+    real_per_split = site_split.real_questions
     manifest = {
         "kind": "site",
         "schema_version": SCHEMA_VERSION,
@@ -269,6 +292,7 @@ def build_site_dataset(
             "passages_per_split": site_split.passages_per_split,
             "queries": {name: len(judged) for name, judged in site_split.qrels.items()},
             "train_pairs": len(site_split.train_pairs),
+            "train_pairs_real": site_split.real_train_pairs,
         },
         "query_generation": stats.as_dict(),
         "queries_per_generator": site_split.generator_counts,
@@ -276,12 +300,14 @@ def build_site_dataset(
         "unmatched_questions": site_split.unmatched_questions,
         "unmatched_search_log": site_split.unmatched_search_log,
         # Which splits a score can be trusted on: "generated" queries come from the generators above.
-        "query_origin": {name: REAL if name == "test" else GENERATED for name in site_split.qrels},
+        "query_origin": {name: REAL if name in real_per_split else GENERATED for name in site_split.qrels},
         "recommended_training": dict(RECOMMENDED_TRAINING),
         "real_questions": {
             "questions": str(options.questions) if options.questions else None,
             "search_log": {"path": str(options.search_log), **log_stats.as_dict()} if log_stats else None,
             "test_queries": len(site_split.qrels.get("test", {})),
+            "per_split": real_per_split,
+            "fractions": {"train": options.real_train_fraction, "dev": options.real_dev_fraction},
         },
     }
     if options.llm_url:

@@ -3,7 +3,8 @@
 A search log export (from the site's own search box, an analytics tool or a help-centre product)
 holds one search per row: the query and the page clicked from its results, as a URL or a page id.
 Each distinct query (compared case- and space-insensitively) becomes one real question of the test
-split; every page clicked for it is relevant. Searches without a click judge nothing and are
+split (or, with ``real_train_fraction`` / ``real_dev_fraction``, of train, dev or test: :mod:`embedtune.site.split`);
+every page clicked for it is relevant. Searches without a click judge nothing and are
 skipped (and counted). Accepted files:
 
 - CSV (``.csv``) or TSV (``.tsv``/``.tab``) with a header row, or JSONL (``.jsonl``/``.json``);

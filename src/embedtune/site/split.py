@@ -8,6 +8,15 @@ JSONL ``{"question", "url"[, "anchor"]}``, or a search log's queries and clicked
 named by ``anchor``) are relevant, and all of them leave the training data. A generated query
 whose text equals a real question is dropped too, and dev keeps no query that contains its passage's
 whole title (it would measure title matching).
+
+With enough real questions (a site-search log of hundreds of searches), ``real_train_fraction`` and
+``real_dev_fraction`` split *the questions* instead: a seeded share of them (a repeated question always
+whole) trains and another is dev, the rest stay test. Then no passage leaves the training data — a site's
+new searches look for the pages its earlier searches found, which is what the held-out questions measure —
+but no held-out question, nor a generated query equal to one, is ever trained on. The real training
+questions are written to ``qrels/train.tsv`` (so evaluation can expand BM25's documents with them,
+:mod:`embedtune.data.expansion`); the generated training queries only to ``pairs.jsonl``. With a real
+dev share, dev holds only real questions, so the fusion weights and every dev choice are made on them.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ from embedtune.site.queries import GeneratedQuery, names_title, normalize_query
 log = logging.getLogger(__name__)
 
 DEFAULT_DEV_FRACTION = 0.1
+#: A real training question judged against a long page trains on at most this many of its passages.
+MAX_POSITIVES_PER_QUESTION = 4
 # Per-epoch evaluation encodes every dev query; a few hundred give a stable number at little cost.
 DEFAULT_MAX_DEV_PASSAGES = 200
 
@@ -66,6 +77,10 @@ class SiteSplit:
     unmatched_search_log: list[int] = field(default_factory=list)
     #: split → generator → queries of that generator in the split (what training really sees)
     generator_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: split → real questions in it (only the test split unless the questions were split)
+    real_questions: dict[str, int] = field(default_factory=dict)
+    #: training pairs whose anchor is a real question
+    real_train_pairs: int = 0
 
 
 def read_questions(path: str | Path) -> list[RealQuestion]:
@@ -134,6 +149,39 @@ def match_questions(
     return qrels, texts, unmatched
 
 
+def assign_questions(
+    texts: Mapping[str, str], train_fraction: float, dev_fraction: float, seed: int
+) -> dict[str, str]:
+    """``{question id: "train" | "dev" | "test"}``: seeded shares of the distinct questions (by normalised text,
+    so a question asked twice is never on both sides), the rest test; test always keeps at least one."""
+    check_question_fractions(train_fraction, dev_fraction)
+    groups: dict[str, list[str]] = {}
+    for qid, text in texts.items():
+        groups.setdefault(normalize_query(text), []).append(qid)
+    keys = sorted(groups)
+    random.Random(seed).shuffle(keys)
+    n_train = round(len(keys) * train_fraction)
+    n_dev = round(len(keys) * dev_fraction)
+    if n_train + n_dev >= len(keys):
+        raise EmbedtuneError(
+            f"{len(keys)} distinct real questions leave none for test at train {train_fraction:g} and dev "
+            f"{dev_fraction:g}; bring more questions or lower the fractions"
+        )
+    where = {}
+    for i, key in enumerate(keys):
+        name = "train" if i < n_train else "dev" if i < n_train + n_dev else "test"
+        where.update((qid, name) for qid in groups[key])
+    return where
+
+
+def check_question_fractions(train_fraction: float, dev_fraction: float) -> None:
+    if not (0 <= train_fraction < 1 and 0 <= dev_fraction < 1 and train_fraction + dev_fraction < 1):
+        raise EmbedtuneError(
+            f"real-question fractions must be in [0, 1) and leave some for test: train {train_fraction:g}, "
+            f"dev {dev_fraction:g}"
+        )
+
+
 def split_by_passage(
     passages: Sequence[Document],
     generated: Mapping[str, list[GeneratedQuery]],
@@ -142,36 +190,54 @@ def split_by_passage(
     seed: int = 42,
     questions: Sequence[RealQuestion] = (),
     max_train_pairs: int | None = None,
+    real_train_fraction: float = 0.0,
+    real_dev_fraction: float = 0.0,
 ) -> SiteSplit:
     """Assign passages to test (real questions), dev (a random share) and train; build pairs from train.
 
-    ``max_train_pairs`` keeps a random sample of the training queries (a budget for slow hardware);
-    dev and test are not affected.
+    ``max_train_pairs`` keeps a random sample of the generated training queries (a budget for slow
+    hardware); dev, test and real training questions are not affected. ``real_train_fraction`` /
+    ``real_dev_fraction`` split the real questions instead of their passages (module docstring).
     """
     if not 0 <= dev_fraction < 1:
         raise EmbedtuneError(f"dev fraction must be in [0, 1), got {dev_fraction}")
+    check_question_fractions(real_train_fraction, real_dev_fraction)
+    by_question = real_train_fraction > 0 or real_dev_fraction > 0
+    if by_question and not questions:
+        raise EmbedtuneError("splitting real questions into train/dev/test needs real questions "
+                             "(--questions or --search-log)")
     queries: dict[str, str] = {}
     qrels: dict[str, dict[str, dict[str, int]]] = {"train": {}, "dev": {}}
     unmatched: list[RealQuestion] = []
     test_passages: set[str] = set()
     real_texts: set[str] = set()
+    real_train: dict[str, dict[str, int]] = {}
     if questions:
-        test_qrels, test_texts, unmatched = match_questions(questions, passages)
-        if not test_qrels:
+        real_qrels, texts, unmatched = match_questions(questions, passages)
+        if not real_qrels:
             raise EmbedtuneError(
                 f"none of the {len(questions)} questions' urls matches a page that was read; "
                 "check that the questions' urls use the site's paths (or pass --url with the site's address)"
             )
-        qrels["test"] = test_qrels
-        queries.update(test_texts)
-        test_passages = {doc_id for judged in test_qrels.values() for doc_id in judged}
-        real_texts = {normalize_query(t) for t in test_texts.values()}
+        where = (assign_questions(texts, real_train_fraction, real_dev_fraction, seed) if by_question
+                 else dict.fromkeys(real_qrels, "test"))
+        qrels["test"] = {}
+        for qid, judged in real_qrels.items():
+            qrels[where[qid]][qid] = judged
+        real_train = dict(qrels["train"])
+        queries.update(texts)
+        if not by_question:
+            test_passages = {doc_id for judged in qrels["test"].values() for doc_id in judged}
+        real_texts = {normalize_query(t) for t in texts.values()}
+    real_counts = {name: len(judged) for name, judged in qrels.items() if judged and questions}
 
     candidates = [d.id for d in passages if d.id not in test_passages and generated.get(d.id)]
     rng = random.Random(seed)
     rng.shuffle(candidates)
     n_dev = min(round(len(candidates) * dev_fraction), max_dev_passages)
-    if dev_fraction > 0 and n_dev == 0 and len(candidates) >= 4:
+    if real_dev_fraction > 0:
+        n_dev = 0  # dev holds the real dev questions only
+    elif dev_fraction > 0 and n_dev == 0 and len(candidates) >= 4:
         n_dev = 1
     dev_passages = set(candidates[:n_dev])
     train_passages = set(candidates[n_dev:])
@@ -199,22 +265,34 @@ def split_by_passage(
                 continue
             n += 1
             by_generator[split][query.generator] += 1
+            if split == "train":
+                pairs.append(Pair(query.text, query.positive or by_id[doc.id].full_text))
+                if real_train:  # the train qrels are the real questions' (module docstring)
+                    continue
             qid = f"q{n}"
             queries[qid] = query.text
             qrels[split][qid] = {doc.id: 1}
-            if split == "train":
-                pairs.append(Pair(query.text, query.positive or by_id[doc.id].full_text))
+    n_real_pairs = 0
+    for qid, judged in real_train.items():
+        for doc_id in list(judged)[:MAX_POSITIVES_PER_QUESTION]:
+            pairs.append(Pair(queries[qid], by_id[doc_id].full_text))
+            n_real_pairs += 1
     if not pairs:
         raise EmbedtuneError(
             "no training pairs: every passage is in dev/test or no generator wrote a query for it (titles and cloze "
             "need titles of 4+ words and passages of 2+ distinct sentences; try another --generators set, e.g. "
             "headings,keywords,sentences or titles,cloze)"
         )
-    trained_on = {doc_id for judged in qrels["train"].values() for doc_id in judged}
-    counts = {"train": len(trained_on), "dev": len(dev_passages), "test": len(test_passages)}
-    if not qrels["dev"]:
-        del qrels["dev"]
+    trained_on = {doc_id for judged in qrels["train"].values() for doc_id in judged} | (
+        train_passages if real_train else set())
+    judged_in = {name: {doc_id for judged in qrels.get(name, {}).values() for doc_id in judged} for name in ("dev", "test")}
+    counts = {"train": len(trained_on), "dev": len(dev_passages) if not real_dev_fraction else len(judged_in["dev"]),
+              "test": len(judged_in["test"])}
+    for name in ("dev", "test"):
+        if not qrels.get(name):
+            qrels.pop(name, None)
     return SiteSplit(queries=queries, qrels=qrels, train_pairs=pairs, passages_per_split=counts,
                      unmatched_questions=[q.line for q in unmatched if q.source == "questions"],
                      unmatched_search_log=[q.line for q in unmatched if q.source == "search-log"],
-                     generator_counts={name: dict(c.most_common()) for name, c in by_generator.items()})
+                     generator_counts={name: dict(c.most_common()) for name, c in by_generator.items()},
+                     real_questions=real_counts, real_train_pairs=n_real_pairs)
