@@ -168,3 +168,15 @@ def test_question_fractions_need_questions_and_room_for_test(cli, site_pages, si
                  "--real-train-fraction", "0.7", "--real-dev-fraction", "0.3")
     assert isinstance(result.exception, EmbedtuneError) and "must leave real questions for test" in str(result.exception)
     assert not (tmp_path / "d").exists()
+
+
+def test_a_large_search_log_all_in_test_suggests_splitting_it(cli, site_pages, tmp_path):
+    log = tmp_path / "searches.csv"
+    log.write_text("query,clicked_url\n" + "".join(f"search {i},/docs/sync.html\n" for i in range(300)))
+    result = cli("site", "build", site_pages, "-o", tmp_path / "data", "--search-log", log, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "300 real questions, all in test" in result.output and "keeps 90 for test" in result.output
+    result = cli("site", "build", site_pages, "-o", tmp_path / "split", "--search-log", log, "--quiet",
+                 "--real-train-fraction", "0.6", "--real-dev-fraction", "0.1")
+    assert result.exit_code == 0, result.output
+    assert "all in test" not in result.output and "split by question: train 180, dev 30, test 90" in result.output

@@ -50,6 +50,8 @@ SCHEMA_VERSION = 1
 #: Without them ``headings,keywords,sentences`` lost ~2 points of NDCG@10 to the base model on SciFact's real
 #: claims; with them they do not (the default generators: :data:`embedtune.site.queries.DEFAULT_GENERATORS`).
 RECOMMENDED_TRAINING = {"hard_negatives": 1, "merge_base": 0.5}
+#: With this many real questions, all of them in test, the build suggests splitting them (train, dev and test).
+SPLIT_QUESTIONS_FROM = 10 * MIN_REAL_QUESTIONS
 
 
 class SiteBuildOptions(BaseModel):
@@ -158,6 +160,13 @@ class SiteBuildReport:
         n_real = c["queries"].get("test", 0)
         if n_real < MIN_REAL_QUESTIONS:
             lines.append(ask_for_real_questions(n_real, has_dev=c["queries"].get("dev", 0) > 0))
+        elif n_real >= SPLIT_QUESTIONS_FROM and not set(real) - {"test"}:
+            lines.append(
+                f"{n_real} real questions, all in test: enough to train and choose on some of them too — "
+                f"`--real-train-fraction 0.6 --real-dev-fraction 0.1` keeps {n_real - round(n_real * 0.6) - round(n_real * 0.1)} "
+                "for test (docs/site.md: on SciFact as a site with a search log, the model went from level with the base "
+                "model to detectably above it)"
+            )
         return lines
 
 
