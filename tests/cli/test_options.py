@@ -221,6 +221,8 @@ def test_every_site_build_option_is_reachable(monkeypatch, tmp_path: Path):
         "max_train_pairs": (["--max-train-pairs", "100"], 100),
         "questions": (["--questions", "q.jsonl"], Path("q.jsonl")),
         "search_log": (["--search-log", "s.csv"], Path("s.csv")),
+        "real_train_fraction": (["--real-train-fraction", "0.6"], 0.6),
+        "real_dev_fraction": (["--real-dev-fraction", "0.1"], 0.1),
         "dev_fraction": (["--dev-fraction", "0.2"], 0.2),
         "max_dev_passages": (["--max-dev-passages", "5"], 5),
         "llm_url": (["--llm-url", "http://llm.test/v1"], "http://llm.test/v1"),
