@@ -21,16 +21,11 @@ import argparse
 import json
 from pathlib import Path
 
-import duckdb
 import numpy as np
-from recsys_cold_dev import dev_part_runs  # bench/ is on sys.path when a bench script runs
-from recsys_cold_rule_dev import choose, ndcg_of, ranks
-from recsys_fusion_cv import PARTS, cv_splits, grid, zscored
+from recsys_cold_rule_dev import choose, dev_matrices, ndcg_of, ranks  # bench/ is on sys.path
+from recsys_fusion_cv import PARTS, cv_splits, grid
 
 from embedtune.dense import DenseSystem
-from embedtune.eval.evaluate import _read_slices
-from embedtune.recsys.config import RecsysConfig
-from embedtune.recsys.sql import literal
 
 ITEM_TO_ITEM = ("cooccurrence", "transitions", "attributes")
 BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -58,20 +53,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    dev, docs, col, qids, runs = dev_part_runs(args.data, args.model, 100)
-    n_users, n_items = len(qids), len(docs)
-    z = {p: zscored(runs[p], qids, col, n_items) for p in PARTS}
-    listed = np.zeros((n_users, n_items), dtype=bool)
-    for p in PARTS:
-        for r, q in enumerate(qids):
-            listed[r, [col[d] for d, _ in runs[p].get(q, [])[:100]]] = True
-    events = dict(duckdb.sql(f"SELECT item_id, count(*) FROM read_parquet({literal(args.data / 'interactions.parquet')}) "
-                             "WHERE split = 'train' GROUP BY item_id").fetchall())
-    cold_item = np.array([events.get(d, 0) <= RecsysConfig().cold_threshold for d in docs])
-    target = np.array([col[next(iter(dev.relevant(q)))] for q in qids])
-    cold_ids = set(_read_slices(args.data, dev).get("target_popularity", {}).get("cold", []))
-    cold_users = np.array([q in cold_ids for q in qids])
-    tower = ndcg_of(ranks(z["model"], listed, target))
+    m = dev_matrices(args.data, args.model)
+    dev, docs, z, listed = m.dev, m.docs, m.z, m.listed
+    cold_item, target, cold_users, tower = m.cold_item, m.target, m.cold_users, m.tower
+    n_users = len(m.qids)
     vectors = DenseSystem("model", args.model).corpus_embeddings([dev.corpus[d].full_text for d in docs])
     borrow = borrowing(vectors, cold_item, args.neighbours)
     print(f"{n_users} dev users ({cold_users.sum()} cold targets; {cold_item.sum()} cold items); tower alone "

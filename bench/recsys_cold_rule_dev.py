@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -35,6 +36,7 @@ import numpy as np
 from recsys_cold_dev import dev_part_runs  # bench/ is on sys.path when a bench script runs
 from recsys_fusion_cv import PARTS, cv_splits, grid, zscored
 
+from embedtune.data.records import RetrievalSplit
 from embedtune.eval.evaluate import _read_slices
 from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.sql import literal
@@ -69,6 +71,41 @@ def choose(scores: np.ndarray, floor: np.ndarray | None, users: np.ndarray, cold
     return int(np.flatnonzero(ok)[np.argmax(overall[ok])])
 
 
+@dataclass
+class DevMatrices:
+    """The dev users' five part runs as [user, item] matrices, and who and what is cold."""
+
+    dev: RetrievalSplit
+    docs: list[str]
+    col: dict[str, int]
+    qids: list[str]
+    runs: dict
+    z: dict[str, np.ndarray]  # each part's per-user z-scores of its top 100, 0 elsewhere
+    listed: np.ndarray  # [user, item]: some part lists the item
+    cold_item: np.ndarray  # [item]: at most cold_threshold training events
+    target: np.ndarray  # [user]: the dev target's column
+    cold_users: np.ndarray  # [user]: the target is cold
+    tower: np.ndarray  # [user]: the tower's NDCG@10 alone
+
+
+def dev_matrices(data: Path, model: str) -> DevMatrices:
+    dev, docs, col, qids, runs = dev_part_runs(data, model, 100)
+    n_users, n_items = len(qids), len(docs)
+    z = {p: zscored(runs[p], qids, col, n_items) for p in PARTS}
+    listed = np.zeros((n_users, n_items), dtype=bool)
+    for p in PARTS:
+        for r, q in enumerate(qids):
+            listed[r, [col[d] for d, _ in runs[p].get(q, [])[:100]]] = True
+    events = dict(duckdb.sql(f"SELECT item_id, count(*) FROM read_parquet({literal(data / 'interactions.parquet')}) "
+                             "WHERE split = 'train' GROUP BY item_id").fetchall())
+    cold_item = np.array([events.get(d, 0) <= RecsysConfig().cold_threshold for d in docs])
+    target = np.array([col[next(iter(dev.relevant(q)))] for q in qids])
+    cold_ids = set(_read_slices(data, dev).get("target_popularity", {}).get("cold", []))
+    cold_users = np.array([q in cold_ids for q in qids])
+    tower = ndcg_of(ranks(z["model"], listed, target))
+    return DevMatrices(dev, docs, col, qids, runs, z, listed, cold_item, target, cold_users, tower)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -83,20 +120,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    dev, docs, col, qids, runs = dev_part_runs(args.data, args.model, 100)
+    m = dev_matrices(args.data, args.model)
+    dev, docs, col, qids, runs, z, listed = m.dev, m.docs, m.col, m.qids, m.runs, m.z, m.listed
+    cold_item, target, cold_users, tower = m.cold_item, m.target, m.cold_users, m.tower
     n_users, n_items = len(qids), len(docs)
-    z = {p: zscored(runs[p], qids, col, n_items) for p in PARTS}
-    listed = np.zeros((n_users, n_items), dtype=bool)
-    for p in PARTS:
-        for r, q in enumerate(qids):
-            listed[r, [col[d] for d, _ in runs[p].get(q, [])[:100]]] = True
-    events = dict(duckdb.sql(f"SELECT item_id, count(*) FROM read_parquet({literal(args.data / 'interactions.parquet')}) "
-                             "WHERE split = 'train' GROUP BY item_id").fetchall())
-    cold_item = np.array([events.get(d, 0) <= RecsysConfig().cold_threshold for d in docs])
-    target = np.array([col[next(iter(dev.relevant(q)))] for q in qids])
-    cold_ids = set(_read_slices(args.data, dev).get("target_popularity", {}).get("cold", []))
-    cold_users = np.array([q in cold_ids for q in qids])
-    tower = ndcg_of(ranks(z["model"], listed, target))
     print(f"{n_users} dev users ({cold_users.sum()} cold targets; {cold_item.sum()} cold items); tower alone "
           f"{tower.mean():.4f}, cold {tower[cold_users].mean():.4f}")
 
