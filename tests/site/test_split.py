@@ -177,3 +177,12 @@ def test_splitting_questions_needs_questions_and_leaves_some_for_test():
     two = [RealQuestion("q one", "/page0.html"), RealQuestion("q two", "/page1.html")]
     with pytest.raises(EmbedtuneError, match="leave none for test"):
         split_by_passage(docs, generated, questions=two, real_train_fraction=0.5, real_dev_fraction=0.4)
+
+
+def test_a_dev_share_too_small_for_one_question_keeps_the_generated_dev():
+    docs, generated = _site(6, 2)
+    questions = [RealQuestion(f"q{i}", f"/page{i % 6}.html") for i in range(4)]
+    result = split_by_passage(docs, generated, dev_fraction=0.2, seed=1, questions=questions,
+                              real_train_fraction=0.5, real_dev_fraction=0.1)  # round(4 × 0.1) = 0 questions
+    assert "dev" not in result.real_questions
+    assert result.qrels["dev"] and not any(q.startswith("real-") for q in result.qrels["dev"])

@@ -235,7 +235,8 @@ def split_by_passage(
     rng = random.Random(seed)
     rng.shuffle(candidates)
     n_dev = min(round(len(candidates) * dev_fraction), max_dev_passages)
-    if real_dev_fraction > 0:
+    real_dev = bool(qrels["dev"])
+    if real_dev:
         n_dev = 0  # dev holds the real dev questions only
     elif dev_fraction > 0 and n_dev == 0 and len(candidates) >= 4:
         n_dev = 1
@@ -286,7 +287,7 @@ def split_by_passage(
     trained_on = {doc_id for judged in qrels["train"].values() for doc_id in judged} | (
         train_passages if real_train else set())
     judged_in = {name: {doc_id for judged in qrels.get(name, {}).values() for doc_id in judged} for name in ("dev", "test")}
-    counts = {"train": len(trained_on), "dev": len(dev_passages) if not real_dev_fraction else len(judged_in["dev"]),
+    counts = {"train": len(trained_on), "dev": len(judged_in["dev"]) if real_dev else len(dev_passages),
               "test": len(judged_in["test"])}
     for name in ("dev", "test"):
         if not qrels.get(name):
