@@ -249,6 +249,7 @@ def split_by_passage(
     if max_train_pairs is not None and len(train_queries) > max_train_pairs:
         keep = {id(q) for q in random.Random(seed + 1).sample(train_queries, max_train_pairs)}
     pairs: list[Pair] = []
+    trained_on: set[str] = set()  # passages some training pair has as its positive's source
     by_generator: dict[str, Counter[str]] = {"train": Counter(), "dev": Counter()}
     n = 0
     for doc in passages:  # corpus order, so files are stable and readable
@@ -268,6 +269,7 @@ def split_by_passage(
             by_generator[split][query.generator] += 1
             if split == "train":
                 pairs.append(Pair(query.text, query.positive or by_id[doc.id].full_text))
+                trained_on.add(doc.id)
                 if real_train:  # the train qrels are the real questions' (module docstring)
                     continue
             qid = f"q{n}"
@@ -277,6 +279,7 @@ def split_by_passage(
     for qid, judged in real_train.items():
         for doc_id in list(judged)[:MAX_POSITIVES_PER_QUESTION]:
             pairs.append(Pair(queries[qid], by_id[doc_id].full_text))
+            trained_on.add(doc_id)
             n_real_pairs += 1
     if not pairs:
         raise EmbedtuneError(
@@ -284,8 +287,6 @@ def split_by_passage(
             "need titles of 4+ words and passages of 2+ distinct sentences; try another --generators set, e.g. "
             "headings,keywords,sentences or titles,cloze)"
         )
-    trained_on = {doc_id for judged in qrels["train"].values() for doc_id in judged} | (
-        train_passages if real_train else set())
     judged_in = {name: {doc_id for judged in qrels.get(name, {}).values() for doc_id in judged} for name in ("dev", "test")}
     counts = {"train": len(trained_on), "dev": len(judged_in["dev"]) if real_dev else len(dev_passages),
               "test": len(judged_in["test"])}
