@@ -229,7 +229,7 @@ def split_by_passage(
         if not by_question:
             test_passages = {doc_id for judged in qrels["test"].values() for doc_id in judged}
         real_texts = {normalize_query(t) for t in texts.values()}
-    real_counts = {name: len(judged) for name, judged in qrels.items() if judged and questions}
+    real_counts = {name: len(judged) for name, judged in qrels.items() if judged}  # only real questions so far
 
     candidates = [d.id for d in passages if d.id not in test_passages and generated.get(d.id)]
     rng = random.Random(seed)
