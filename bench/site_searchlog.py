@@ -31,6 +31,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from embedtune.data.beir import read_qrels, read_queries
+
 ROOT = Path(__file__).resolve().parent.parent
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
 EMBEDTUNE = [sys.executable, "-m", "embedtune"]
@@ -38,17 +40,10 @@ EMBEDTUNE = [sys.executable, "-m", "embedtune"]
 
 def write_search_log(scifact: Path, path: Path) -> int:
     """One row per (claim, cited abstract) of SciFact's train and test qrels; returns the rows."""
-    texts = {}
-    with open(scifact / "queries.jsonl") as f:
-        for line in f:
-            row = json.loads(line)
-            texts[row["_id"]] = row["text"]
-    rows = []
-    for split in ("train", "test"):
-        with open(scifact / "qrels" / f"{split}.tsv") as f:
-            reader = csv.reader(f, delimiter="\t")
-            next(reader)
-            rows += [(texts[qid], doc) for qid, doc, score in reader if int(score) > 0]
+    texts = read_queries(scifact / "queries.jsonl")
+    rows = [(texts[qid], doc) for split in ("train", "test")
+            for qid, judged in read_qrels(scifact / "qrels" / f"{split}.tsv").items()
+            for doc, grade in judged.items() if grade > 0]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["query", "page_id"])
