@@ -52,6 +52,8 @@ SCHEMA_VERSION = 1
 RECOMMENDED_TRAINING = {"hard_negatives": 1, "merge_base": 0.5}
 #: With this many real questions, all of them in test, the build suggests splitting them (train, dev and test).
 SPLIT_QUESTIONS_FROM = 10 * MIN_REAL_QUESTIONS
+#: The shares it suggests (train, dev): those measured on SciFact as a site (docs/benchmarks.md "(6)").
+SUGGESTED_QUESTION_FRACTIONS = (0.6, 0.1)
 
 
 class SiteBuildOptions(BaseModel):
@@ -161,10 +163,11 @@ class SiteBuildReport:
         if n_real < MIN_REAL_QUESTIONS:
             lines.append(ask_for_real_questions(n_real, has_dev=c["queries"].get("dev", 0) > 0))
         elif n_real >= SPLIT_QUESTIONS_FROM and not set(real) - {"test"}:
+            train, dev = SUGGESTED_QUESTION_FRACTIONS
             lines.append(
                 f"{n_real} real questions, all in test: enough to train and choose on some of them too — "
-                f"`--real-train-fraction 0.6 --real-dev-fraction 0.1` keeps {n_real - round(n_real * 0.6) - round(n_real * 0.1)} "
-                "for test (docs/site.md: on SciFact as a site with a search log, the model went from level with the base "
+                f"`--real-train-fraction {train:g} --real-dev-fraction {dev:g}` keeps "
+                f"{n_real - sum(split.question_shares(n_real, train, dev))} for test (docs/site.md: on SciFact as a site with a search log, the model went from level with the base "
                 "model to detectably above it)"
             )
         return lines

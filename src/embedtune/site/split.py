@@ -160,8 +160,7 @@ def assign_questions(
         groups.setdefault(normalize_query(text), []).append(qid)
     keys = sorted(groups)
     random.Random(seed).shuffle(keys)
-    n_train = round(len(keys) * train_fraction)
-    n_dev = round(len(keys) * dev_fraction)
+    n_train, n_dev = question_shares(len(keys), train_fraction, dev_fraction)
     if n_train + n_dev >= len(keys):
         raise EmbedtuneError(
             f"{len(keys)} distinct real questions leave none for test at train {train_fraction:g} and dev "
@@ -172,6 +171,11 @@ def assign_questions(
         name = "train" if i < n_train else "dev" if i < n_train + n_dev else "test"
         where.update((qid, name) for qid in groups[key])
     return where
+
+
+def question_shares(n: int, train_fraction: float, dev_fraction: float) -> tuple[int, int]:
+    """How many of ``n`` distinct questions :func:`assign_questions` puts in train and in dev."""
+    return round(n * train_fraction), round(n * dev_fraction)
 
 
 def check_question_fractions(train_fraction: float, dev_fraction: float) -> None:
