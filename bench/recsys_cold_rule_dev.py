@@ -106,12 +106,32 @@ def dev_matrices(data: Path, model: str) -> DevMatrices:
     return DevMatrices(dev, docs, col, qids, runs, z, listed, cold_item, target, cold_users, tower)
 
 
+def centred_run(data: Path, dev: RetrievalSplit, model: str, lam: float) -> dict:
+    """The tower's full ranking of every dev user with the user vector centred: ``(u − λ·ū)·v``, ū the mean
+    vector of the training profiles. Subtracting ū removes ``ū·v``, the part of an item's score every user
+    shares (what a logQ-corrected tower learns of popularity), and leaves the user-specific part."""
+    from embedtune.data.beir import load_retrieval_split
+    from embedtune.data.runs import top_k_from_scores
+    from embedtune.dense import DenseSystem
+
+    system = DenseSystem("centred", model)
+    docs = list(dev.corpus)
+    items = system.corpus_embeddings([dev.corpus[d].full_text for d in docs])
+    train = load_retrieval_split(data, "train")
+    mean = system.encode([train.queries[q] for q in train.query_ids], "query").mean(0)
+    users = system.encode([dev.queries[q] for q in dev.query_ids], "query")
+    return top_k_from_scores((users - lam * mean) @ items.T, dev.query_ids, docs, len(docs), dev.exclude)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--cold-model", help="the tower whose cold-item scores make the cold part and the slot "
                         "(default: --model; the base model keeps more of its cold advantage than a fine-tune)")
+    parser.add_argument("--center", type=float, default=0.0,
+                        help="make the cold source the cold tower's scores with user vectors centred: u − λ·ū, ū the "
+                        "mean of the training profiles' vectors (removes the item bias every user shares; λ here)")
     parser.add_argument("--floor", choices=["model", "cold-model"], default="model",
                         help="whose cold-target NDCG@10 the constrained choice must reach (default: the tower's)")
     parser.add_argument("--floor-share", type=float, default=1.0,
@@ -128,7 +148,14 @@ def main() -> None:
           f"{tower.mean():.4f}, cold {tower[cold_users].mean():.4f}")
 
     # the cold part: the (cold) tower's run restricted to cold items, z-scored among them
-    if args.cold_model:
+    if args.center:
+        cold_source = centred_run(args.data, dev, args.cold_model or args.model, args.center)
+        z_source = zscored(cold_source, qids, col, n_items)
+        source = ndcg_of(ranks(z_source, listed | (z_source != 0), target))
+        if args.floor == "cold-model":
+            tower = source
+        print(f"centred cold tower (λ {args.center}): alone {source.mean():.4f}, cold {source[cold_users].mean():.4f}")
+    elif args.cold_model:
         from embedtune.dense import DenseSystem
 
         cold_source = DenseSystem("cold", args.cold_model).rank(dev, 100)
