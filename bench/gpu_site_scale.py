@@ -57,7 +57,7 @@ def prepare(args: argparse.Namespace) -> None:
     from scifact import make_split  # the dev claims every SciFact dev-only bench uses
 
     from embedtune.base_model import bundled_model_dir
-    from embedtune.data.beir import load_retrieval_split, read_corpus
+    from embedtune.data.beir import load_retrieval_split, read_corpus, read_qrels, read_queries
     from embedtune.eval.systems import BM25System
 
     out = Path(args.out)
@@ -81,13 +81,9 @@ def prepare(args: argparse.Namespace) -> None:
     sets: dict[str, list[list]] = {}
     for site in map(Path, args.site):
         corpus = read_corpus(site / "corpus.jsonl")
-        queries = {json.loads(line)["_id"]: json.loads(line)["text"] for line in open(site / "queries.jsonl")}
-        source = {}
-        with open(site / "qrels" / "train.tsv", encoding="utf-8") as f:
-            next(f)
-            for line in f:
-                qid, doc_id, _ = line.rstrip("\n").split("\t")
-                source[queries[qid]] = passages[corpus[doc_id].full_text]
+        queries = read_queries(site / "queries.jsonl")
+        source = {queries[qid]: passages[corpus[doc_id].full_text]
+                  for qid, docs in read_qrels(site / "qrels" / "train.tsv", corpus, queries).items() for doc_id in docs}
         rows = []
         with open(site / "pairs.jsonl", encoding="utf-8") as f:
             for line in f:
