@@ -19,9 +19,9 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+from recsys_cold_rule_dev import tower_vectors  # bench/ is on sys.path when a bench script runs
 
 from embedtune.data.beir import load_retrieval_split
-from embedtune.dense import DenseSystem
 from embedtune.eval.evaluate import _read_slices
 from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.sql import literal
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--model", action="append", required=True)
     args = parser.parse_args()
-    dev, train = load_retrieval_split(args.data, "dev"), load_retrieval_split(args.data, "train")
+    dev = load_retrieval_split(args.data, "dev")
     docs = list(dev.corpus)
     col = {d: i for i, d in enumerate(docs)}
     qids = dev.query_ids
@@ -58,14 +58,13 @@ def main() -> None:
     print("| tower | λ | ū from | all / cold / warm NDCG@10 | cold targets among cold items: NDCG@10, median rank |")
     print("|---|---:|---|---:|---:|")
     for model in args.model:
-        system = DenseSystem("tower", model)
-        items = system.corpus_embeddings([dev.corpus[d].full_text for d in docs])
-        users = system.encode([dev.queries[q] for q in qids], "query")
-        means = {"dev": users.mean(0), "train": system.encode([train.queries[q] for q in train.query_ids], "query").mean(0)}
+        users, items, train_mean = tower_vectors(args.data, dev, model)
+        means = {"dev": users.mean(0), "train": train_mean}
         for lam in (0.0, 0.5, 1.0):
             for source, mean in means.items():
-                overall, _ = ndcg((users - lam * mean) @ items.T)
-                within, rank = ndcg((users - lam * mean) @ items.T, cold_item)
+                scores = (users - lam * mean) @ items.T
+                overall, _ = ndcg(scores)
+                within, rank = ndcg(scores, cold_item)
                 print(f"| {Path(model).name} | {lam:g} | {source if lam else '—'} | {overall.mean():.4f} / "
                       f"{overall[cold_users].mean():.4f} / {overall[~cold_users].mean():.4f} | "
                       f"{within[cold_users].mean():.4f}, {np.median(rank[cold_users]):.0f} |", flush=True)

@@ -106,20 +106,27 @@ def dev_matrices(data: Path, model: str) -> DevMatrices:
     return DevMatrices(dev, docs, col, qids, runs, z, listed, cold_item, target, cold_users, tower)
 
 
-def centred_run(data: Path, dev: RetrievalSplit, model: str, lam: float) -> dict:
-    """The tower's full ranking of every dev user with the user vector centred: ``(u − λ·ū)·v``, ū the mean
-    vector of the training profiles. Subtracting ū removes ``ū·v``, the part of an item's score every user
-    shares (what a logQ-corrected tower learns of popularity), and leaves the user-specific part."""
+def tower_vectors(data: Path, dev: RetrievalSplit, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tower's dev user vectors, its item vectors (in ``dev.corpus`` order) and ū, the mean vector of the
+    training profiles."""
     from embedtune.data.beir import load_retrieval_split
-    from embedtune.data.runs import top_k_from_scores
     from embedtune.dense import DenseSystem
 
-    system = DenseSystem("centred", model)
-    docs = list(dev.corpus)
-    items = system.corpus_embeddings([dev.corpus[d].full_text for d in docs])
+    system = DenseSystem("tower", model)
+    items = system.corpus_embeddings([doc.full_text for doc in dev.corpus.values()])
     train = load_retrieval_split(data, "train")
     mean = system.encode([train.queries[q] for q in train.query_ids], "query").mean(0)
-    users = system.encode([dev.queries[q] for q in dev.query_ids], "query")
+    return system.encode([dev.queries[q] for q in dev.query_ids], "query"), items, mean
+
+
+def centred_run(data: Path, dev: RetrievalSplit, model: str, lam: float) -> dict:
+    """The tower's full ranking of every dev user with the user vector centred: ``(u − λ·ū)·v``. Subtracting ū
+    removes ``ū·v``, the part of an item's score every user shares (what a logQ-corrected tower learns of
+    popularity), and leaves the user-specific part."""
+    from embedtune.data.runs import top_k_from_scores
+
+    users, items, mean = tower_vectors(data, dev, model)
+    docs = list(dev.corpus)
     return top_k_from_scores((users - lam * mean) @ items.T, dev.query_ids, docs, len(docs), dev.exclude)
 
 
