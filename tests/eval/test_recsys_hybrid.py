@@ -224,3 +224,28 @@ def test_keep_cold_fuses_a_cold_part_chosen_on_dev_to_keep_the_models_cold_score
     assert dirty.pop("data") != clean_spec.pop("data") and dirty == clean_spec
     with pytest.raises(EmbedtuneError, match=r"in \(0, 1\]"):
         _evaluate(shop_data, base_model, keep_cold=1.5)
+
+
+def test_a_hybrid_that_ranks_cold_targets_below_the_model_says_so_with_the_way_to_keep_them():
+    from embedtune.data.records import RetrievalSplit
+    from embedtune.eval.evaluate import SystemResult, _lost_cold_items
+    from embedtune.fusion import ColdPart
+
+    split = RetrievalSplit(name="test", kind="recsys", queries={q: "" for q in "abcd"}, corpus={},
+                           qrels={q: {"i": 1} for q in "abcd"})
+
+    def system(name: str, scores: dict[str, float]) -> SystemResult:
+        return SystemResult(name, name, {}, {q: {"ndcg@10": s} for q, s in scores.items()}, {}, 0.0)
+
+    model = system("model", {"a": 1.0, "b": 0.5, "c": 0.0, "d": 0.9})
+    hybrid = system("hybrid", {"a": 0.0, "b": 0.0, "c": 0.0, "d": 1.0})
+    fusions = {"hybrid": DEFAULT_RECSYS_FUSION}
+    said = _lost_cold_items(["a", "b", "c", "x"], {"model": model, "hybrid": hybrid}, fusions, split, 200, 0)
+    # over the three evaluated cold users: hybrid 0 vs model 0.5; "x" is not in the split
+    assert said.startswith("the hybrid ranks new and rare items below the model alone: on the 3 users")
+    assert "hybrid 0.0000 vs model 0.5000 ndcg@10 (-0.5000" in said and "--keep-cold 1" in said
+    # not when the hybrid keeps them, when a cold part already keeps them, or when there are no cold targets
+    assert _lost_cold_items(["d"], {"model": model, "hybrid": hybrid}, fusions, split, 200, 0) is None
+    kept = {"hybrid": DEFAULT_RECSYS_FUSION.model_copy(update={"cold": ColdPart()})}
+    assert _lost_cold_items(["a", "b"], {"model": model, "hybrid": hybrid}, kept, split, 200, 0) is None
+    assert _lost_cold_items([], {"model": model, "hybrid": hybrid}, fusions, split, 200, 0) is None

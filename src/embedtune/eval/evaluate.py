@@ -520,7 +520,12 @@ def evaluate(
     if origin == GENERATED:
         bm25 = results.get("bm25") or _score_system(BM25System(), ret, spec, depth)
         overlap = bm25.metrics[PRIMARY_METRIC]
-    slices = _slice_metrics(_read_slices(data_dir, ret), results, ret)
+    groups = _read_slices(data_dir, ret)
+    slices = _slice_metrics(groups, results, ret)
+    lost = _lost_cold_items(groups.get("target_popularity", {}).get("cold", []), results, fusions, ret,
+                            n_resamples, seed)
+    if lost:
+        warnings.append(lost)
     return EvalResult(
         data=str(data_dir),
         split=ret,
@@ -535,6 +540,35 @@ def evaluate(
         fusions=fusions,
         model_learned_nothing=_trained_to_nothing(model_folder(model)),
     )
+
+
+def _lost_cold_items(cold_queries: list[str], results: dict[str, SystemResult], fusions: dict[str, FusionSpec],
+                     split: RetrievalSplit, n_resamples: int, seed: int) -> str | None:
+    """A warning when the hybrid ranks cold-item targets below the model alone (recommendation data).
+
+    ``cold_queries`` are the split's ``target_popularity = cold`` queries (the target has at most the DATA_DIR's
+    ``cold_threshold`` training events). Co-occurrence and popularity know nothing of such items, so a hybrid
+    fitted to the overall score tends to drop what the text tower alone ranks; ``--keep-cold`` is the fix,
+    at a cost overall. No warning when the hybrid already keeps a cold part, or is not below the model there.
+    """
+    if HYBRID not in results or "model" not in results or HYBRID not in fusions or fusions[HYBRID].cold is not None:
+        return None
+    evaluated = set(split.query_ids)
+    qids = [q for q in cold_queries if q in evaluated]
+    if not qids:
+        return None
+
+    def on_cold(name: str) -> np.ndarray:
+        return np.array([results[name].per_query[q][PRIMARY_METRIC] for q in qids])
+
+    c = compare(HYBRID, "model", PRIMARY_METRIC, on_cold(HYBRID), on_cold("model"), n_resamples, seed)
+    if c.mean_diff >= 0:
+        return None
+    return (f"the hybrid ranks new and rare items below the model alone: on the {len(qids)} users whose target "
+            f"is a cold item, hybrid {c.system_score:.4f} vs model {c.baseline_score:.4f} {PRIMARY_METRIC} "
+            f"({c.mean_diff:+.4f}, 95% CI [{c.ci_low:+.4f}, {c.ci_high:+.4f}], {c.verdict}); to keep them, "
+            "`embedtune eval --keep-cold 1` chooses the weights on dev among those that keep the model's "
+            "cold-target score, at a cost overall (docs/recsys.md, \"Cold items\")")
 
 
 def _trained_to_nothing(folder: Path | None) -> bool:
