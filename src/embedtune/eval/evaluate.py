@@ -107,6 +107,10 @@ class SystemResult:
     run: Run
     seconds: float
 
+    def scores(self, query_ids: Sequence[str], metric: str = PRIMARY_METRIC) -> np.ndarray:
+        """``metric`` of each of ``query_ids``, in that order (what the paired bootstrap and slices read)."""
+        return np.array([self.per_query[q][metric] for q in query_ids])
+
 
 def near_chance(metrics: dict[str, float], chance: dict[str, float]) -> bool:
     """Recall@10 within 2x of a random ranking's; only judged where a random ranking is far from perfect
@@ -367,7 +371,7 @@ def _slice_metrics(groups, systems: dict[str, SystemResult], split: RetrievalSpl
             row: dict[str, Any] = {"n_queries": len(qids)}
             for name, sr in systems.items():
                 row[name] = {
-                    m: float(np.mean([sr.per_query[q][m] for q in qids])) for m in (PRIMARY_METRIC, "recall@10")
+                    m: float(np.mean(sr.scores(qids, m))) for m in (PRIMARY_METRIC, "recall@10")
                 }
             out[slice_name][value] = row
     return out
@@ -468,7 +472,7 @@ def evaluate(
     qids = ret.query_ids
 
     def scores_of(name: str) -> np.ndarray:
-        return np.array([results[name].per_query[q][PRIMARY_METRIC] for q in qids])
+        return results[name].scores(qids)
 
     comparisons = [compare("model", name, PRIMARY_METRIC, scores_of("model"), scores_of(name), n_resamples, seed)
                    for name in results if name != "model"]
@@ -557,11 +561,8 @@ def _lost_cold_items(cold_queries: list[str], results: dict[str, SystemResult], 
     qids = [q for q in cold_queries if q in evaluated]
     if not qids:
         return None
-
-    def on_cold(name: str) -> np.ndarray:
-        return np.array([results[name].per_query[q][PRIMARY_METRIC] for q in qids])
-
-    c = compare(HYBRID, "model", PRIMARY_METRIC, on_cold(HYBRID), on_cold("model"), n_resamples, seed)
+    c = compare(HYBRID, "model", PRIMARY_METRIC, results[HYBRID].scores(qids), results["model"].scores(qids),
+                n_resamples, seed)
     if c.mean_diff >= 0:
         return None
     return (f"the hybrid ranks new and rare items below the model alone: on the {len(qids)} users whose target "
