@@ -106,26 +106,30 @@ def dev_matrices(data: Path, model: str) -> DevMatrices:
     return DevMatrices(dev, docs, col, qids, runs, z, listed, cold_item, target, cold_users, tower)
 
 
-def tower_vectors(data: Path, dev: RetrievalSplit, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def tower_vectors(data: Path, dev: RetrievalSplit, model: str, centre_from: str = "train"
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The tower's dev user vectors, its item vectors (in ``dev.corpus`` order) and ū, the mean vector of the
-    training profiles."""
+    training profiles (``centre_from="dev"``: of the dev profiles, what ``embedtune eval`` stores)."""
     from embedtune.data.beir import load_retrieval_split
     from embedtune.dense import DenseSystem
 
     system = DenseSystem("tower", model)
     items = system.corpus_embeddings([doc.full_text for doc in dev.corpus.values()])
+    users = system.encode([dev.queries[q] for q in dev.query_ids], "query")
+    if centre_from == "dev":
+        return users, items, users.mean(0)
     train = load_retrieval_split(data, "train")
     mean = system.encode([train.queries[q] for q in train.query_ids], "query").mean(0)
-    return system.encode([dev.queries[q] for q in dev.query_ids], "query"), items, mean
+    return users, items, mean
 
 
-def centred_run(data: Path, dev: RetrievalSplit, model: str, lam: float) -> dict:
+def centred_run(data: Path, dev: RetrievalSplit, model: str, lam: float, centre_from: str = "train") -> dict:
     """The tower's full ranking of every dev user with the user vector centred: ``(u − λ·ū)·v``. Subtracting ū
     removes ``ū·v``, the part of an item's score every user shares (what a logQ-corrected tower learns of
     popularity), and leaves the user-specific part."""
     from embedtune.data.runs import top_k_from_scores
 
-    users, items, mean = tower_vectors(data, dev, model)
+    users, items, mean = tower_vectors(data, dev, model, centre_from)
     docs = list(dev.corpus)
     return top_k_from_scores((users - lam * mean) @ items.T, dev.query_ids, docs, len(docs), dev.exclude)
 
@@ -139,10 +143,13 @@ def main() -> None:
     parser.add_argument("--center", type=float, default=0.0,
                         help="make the cold source the cold tower's scores with user vectors centred: u − λ·ū, ū the "
                         "mean of the training profiles' vectors (removes the item bias every user shares; λ here)")
+    parser.add_argument("--centre-from", choices=["train", "dev"], default="train",
+                        help="ū over the training profiles, or over the dev profiles (what `embedtune eval` stores)")
     parser.add_argument("--floor", choices=["model", "cold-model"], default="model",
                         help="whose cold-target NDCG@10 the constrained choice must reach (default: the tower's)")
     parser.add_argument("--floor-share", type=float, default=1.0,
                         help="the constrained choice must reach this share of the floor (embedtune eval --keep-cold SHARE)")
+    parser.add_argument("--slot-only", action="store_true", help="skip the six-part `cold part` rule (minutes)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", type=Path)
@@ -156,7 +163,8 @@ def main() -> None:
 
     # the cold part: the (cold) tower's run restricted to cold items, z-scored among them
     if args.center:
-        cold_source = centred_run(args.data, dev, args.cold_model or args.model, args.center)
+        cold_source = centred_run(args.data, dev, args.cold_model or args.model, args.center,
+                                  args.centre_from)
         z_source = zscored(cold_source, qids, col, n_items)
         source = ndcg_of(ranks(z_source, listed | (z_source != 0), target))
         if args.floor == "cold-model":
@@ -192,9 +200,10 @@ def main() -> None:
     configs6 = grid(len(PARTS) + 1)
     parts6 = (*PARTS, "cold")
     zz = {**z, "cold": z_cold}
-    rules["cold part"] = ([dict(zip(parts6, ws, strict=True)) for ws in configs6],
-                          np.stack([ndcg_of(ranks(sum(w * zz[p] for w, p in zip(ws, parts6, strict=True)), with_cold, target))
-                                    for ws in configs6]))
+    if not args.slot_only:
+        rules["cold part"] = ([dict(zip(parts6, ws, strict=True)) for ws in configs6],
+                              np.stack([ndcg_of(ranks(sum(w * zz[p] for w, p in zip(ws, parts6, strict=True)),
+                                                            with_cold, target)) for ws in configs6]))
     slot_configs, slot_scores = [], []
     for i, ws in enumerate(configs5):
         rank_c = ranks(fused5[i], listed, best_cold)
@@ -208,6 +217,24 @@ def main() -> None:
                 slot_configs.append({**dict(zip(PARTS, ws, strict=True)), "slot": r, "tau": float(tau)})
                 slot_scores.append(ndcg_of(new))
     rules["slot"] = (slot_configs, np.stack(slot_scores))
+    n_slot = len(slot_configs) // len(configs5)  # the slot settings of each weighting, in order
+
+    def sequential(users: np.ndarray, auto: bool = False) -> tuple[np.ndarray, dict]:
+        """What ``embedtune eval --cold-slot on`` does: the weights best overall on ``users``, then the slot setting
+        best with them; with ``auto`` (``--cold-slot auto``) the slot only when on ``users`` it raises the cold
+        targets' NDCG@10 and costs at most 0.005 overall. Returns the chosen per-user scores and configuration."""
+        weights = rules["weights"][1]
+        best = int(np.argmax(weights[:, users].mean(1)))
+        block = rules["slot"][1][best * n_slot:(best + 1) * n_slot, users].mean(1)
+        pick = best * n_slot + int(np.argmax(block))
+        row = rules["slot"][1][pick]
+        if auto:
+            cold = users[cold_users[users]]
+            helps = (len(cold) > 0 and row[cold].mean() > weights[best, cold].mean() + 1e-12
+                     and row[users].mean() >= weights[best, users].mean() - 0.005)
+            if not helps:
+                return weights[best], {**rules["weights"][0][best], "slot": 0}
+        return row, rules["slot"][0][pick]
 
     results = {"dev_users": int(n_users), "cold_users": int(cold_users.sum()),
                "floor": args.floor, "floor_share": args.floor_share, "floor_ndcg": {"all": float(tower.mean()), "cold": float(tower[cold_users].mean())},
@@ -227,6 +254,26 @@ def main() -> None:
                    "cv": [float(held.mean()), float(held[:, cold_users].mean()), float(held[:, ~cold_users].mean())],
                    "config": {k: (v if isinstance(v, str) else float(v)) for k, v in configs[pick].items()}}
             results["rules"][f"{name} / {label}"] = row
+            if name == "slot" and floor is None:  # the product's order: weights first, then the slot
+                for label2, auto in (("slot after weights", False), ("slot if it helps", True)):
+                    row_all, config = sequential(everyone, auto)
+                    held = np.zeros((args.repeats, n_users))
+                    kept = 0
+                    for seed, train, test in cv_splits(n_users, args.folds, args.repeats):
+                        row_fold, chosen = sequential(train, auto)
+                        held[seed, test] = row_fold[test]
+                        kept += bool(chosen.get("slot"))
+                    seq = {"in_sample": [float(row_all.mean()), float(row_all[cold_users].mean()),
+                                         float(row_all[~cold_users].mean())],
+                           "cv": [float(held.mean()), float(held[:, cold_users].mean()),
+                                  float(held[:, ~cold_users].mean())],
+                           "config": {k: float(v) for k, v in config.items()},
+                           "folds_with_slot": kept, "folds": args.folds * args.repeats}
+                    results["rules"][f"{label2} / unconstrained"] = seq
+                    cfg = ", ".join(f"{k} {v:g}" for k, v in seq["config"].items() if v)
+                    print(f"| {label2} | unconstrained | {' / '.join(f'{x:.4f}' for x in seq['in_sample'])} | "
+                          f"{' / '.join(f'{x:.4f}' for x in seq['cv'])} | {cfg} (slot in {kept} of "
+                          f"{seq['folds']} folds) |", flush=True)
             cfg = ", ".join(f"{k} {v:g}" for k, v in row["config"].items() if v)
             print(f"| {name} | {label} | {' / '.join(f'{x:.4f}' for x in row['in_sample'])} | "
                   f"{' / '.join(f'{x:.4f}' for x in row['cv'])} | {cfg} |", flush=True)

@@ -9,7 +9,17 @@ import numpy as np
 import pytest
 
 from embedtune.errors import DataError, EmbedtuneError
-from embedtune.fusion import DEFAULT_FUSION, ColdPart, FusionSpec, Keep, choose_fusion, cold_run, fuse_runs
+from embedtune.fusion import (
+    DEFAULT_FUSION,
+    ColdPart,
+    ColdSlot,
+    FusionSpec,
+    Keep,
+    choose_fusion,
+    cold_run,
+    fuse_runs,
+    reserve_slot,
+)
 
 DENSE = {"q1": [("d1", 0.9), ("d2", 0.5), ("d3", 0.1)]}
 BM25 = {"q1": [("d2", 6.0), ("d4", 3.0), ("d3", 0.0)]}
@@ -168,6 +178,49 @@ def test_the_cold_part_is_the_source_parts_ranking_of_cold_items():
                 "d": 0.5 * cz["d"], "e": 0.5 * cz["e"]}
     assert dict(made["u1"]) == pytest.approx(expected)
     assert plain.cold is None
+
+
+def test_the_cold_slot_puts_the_centred_rankings_best_cold_item_at_its_place_by_hand():
+    fused = {"u1": [("a", 5.0), ("b", 4.0), ("c", 3.0), ("d", 2.0), ("n", 1.0)],  # n (cold) fifth: moved to 2
+             "u2": [("a", 5.0), ("m", 4.0), ("b", 3.0)],  # m (cold) already second: stays
+             "u3": [("a", 5.0), ("b", 4.0), ("c", 3.0)],  # n not fused at all: inserted, the last one cut
+             "u4": [("a", 5.0), ("b", 4.0), ("c", 3.0)]}  # no cold item in the centred list: unchanged
+    centred = {"u1": [("b", 0.9), ("n", 0.5), ("m", 0.4), ("a", 0.1)],  # the best cold one is n, not m
+               "u2": [("m", 0.8), ("a", 0.7)],
+               "u3": [("n", 0.9), ("a", 0.1)],
+               "u4": [("a", 0.9), ("b", 0.1)]}
+    out = reserve_slot(fused, centred, {"n", "m"}, rank=2, tau=None, depth=100, k=3)
+    assert out["u1"] == [("a", 5.0), ("n", 4.5), ("b", 4.0)]  # between its new neighbours' scores
+    assert out["u2"] == [("a", 5.0), ("m", 4.0), ("b", 3.0)]
+    assert out["u3"] == [("a", 5.0), ("n", 4.5), ("b", 4.0)]
+    assert out["u4"] == fused["u4"]
+    first = reserve_slot(fused, centred, {"n", "m"}, 1, None, 100)["u1"]
+    assert first == [("n", 6.0), *fused["u1"][:4]]  # rank 1: above every fused item
+    # tau: u1's n has centred z (0.5 − 0.475) / 0.2861 = 0.09 over its four scores, u3's n z = 1
+    kept = reserve_slot(fused, centred, {"n", "m"}, rank=2, tau=0.9, depth=100, k=3)
+    assert kept["u1"] == fused["u1"][:3] and kept["u3"] == out["u3"]
+    # depth: the centred list read only to its top depth (n is second for u1: depth 1 sees only b)
+    assert reserve_slot(fused, centred, {"n", "m"}, rank=2, tau=None, depth=1)["u1"] == fused["u1"]
+
+
+def test_fuse_runs_fills_the_slot_after_fusing_and_needs_its_inputs():
+    slot = ColdSlot(source="model", centre=0.5, mean=[0.0, 1.0], max_events=2, rank=1)
+    spec = FusionSpec(weights={"model": 0.5, "cooccurrence": 0.5}, slot=slot)
+    runs = {"model": MODEL, "cooccurrence": COOC}
+    centred = {q: [("b", 1.0), ("n", 0.5)] for q in MODEL}
+    with pytest.raises(EmbedtuneError, match="cold items must be given"):
+        fuse_runs(spec, runs)
+    with pytest.raises(EmbedtuneError, match="centred run must be given"):
+        fuse_runs(spec, runs, cold={"n"})
+    plain = fuse_runs(spec.model_copy(update={"slot": None}), runs)
+    with_slot = fuse_runs(spec, runs, k=3, cold={"n"}, centred=centred)
+    assert with_slot == reserve_slot(plain, centred, {"n"}, 1, None, spec.depth, 3)
+    assert all(ranked[0][0] == "n" for ranked in with_slot.values())
+    # saved and read back; the slot's source must be a part
+    assert FusionSpec.model_validate_json(spec.model_dump_json()) == spec
+    with pytest.raises(ValueError, match="cold slot's source"):
+        FusionSpec(weights={"bm25": 0.5, "cooccurrence": 0.5}, slot=slot)
+    assert spec.renamed({"model": "base"}).slot.source == "base"
 
 
 def test_a_floor_on_the_cold_targets_picks_the_best_weighting_that_keeps_the_models_score_there():

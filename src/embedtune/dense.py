@@ -76,6 +76,7 @@ class DenseSystem:
         self.show_progress = show_progress
         self._model = model
         self._corpus_memo: tuple[str, np.ndarray] | None = None  # dev and test of one folder share a corpus
+        self._query_memo: tuple[str, np.ndarray] | None = None
 
     @property
     def model(self):
@@ -125,11 +126,26 @@ class DenseSystem:
             logger.warning("could not cache embeddings at %s: %s", path, exc)
         return emb
 
-    def rank(self, split: RetrievalSplit, k: int) -> Run:
+    def query_embeddings(self, split: RetrievalSplit) -> np.ndarray:
+        """The split's query vectors in ``split.query_ids`` order (kept for the last split encoded: a
+        recommendation hybrid ranks the same users twice, once with their vectors centred)."""
+        texts = [split.queries[q] for q in split.query_ids]
+        key = _texts_fingerprint(texts)
+        if self._query_memo is not None and self._query_memo[0] == key:
+            return self._query_memo[1]
+        emb = self.encode(texts, "query")
+        self._query_memo = (key, emb)
+        return emb
+
+    def rank(self, split: RetrievalSplit, k: int, shift: np.ndarray | None = None) -> Run:
+        """Each query's top ``k`` documents by cosine similarity, the split's ``exclude`` left out; with ``shift``
+        (a vector) by ``(q − shift)·d`` instead (:class:`embedtune.fusion.ColdSlot`'s centred ranking)."""
         doc_ids = list(split.corpus)
         doc_emb = self.corpus_embeddings([split.corpus[d].full_text for d in doc_ids])
         query_ids = split.query_ids
-        query_emb = self.encode([split.queries[q] for q in query_ids], "query")
+        query_emb = self.query_embeddings(split)
+        if shift is not None:
+            query_emb = query_emb - np.asarray(shift, dtype=np.float32)[None, :]
         run: Run = {}
         # Chunk the queries so a large split never materialises a huge score matrix at once.
         for start in range(0, len(query_ids), 1024):

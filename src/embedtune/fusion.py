@@ -42,6 +42,9 @@ shape every :class:`~embedtune.eval.systems.RankingSystem` returns)::
   lift the new items the tower ranks well. ``keep`` in :func:`choose_fusion` constrains the choice: the best
   weighting among those whose mean metric over a slice of queries (the cold targets) reaches a floor (the text
   tower's own there).
+- ``slot`` (recommendation): after the fusion, a place (``rank``) is kept for the cold item the text tower ranks
+  best once the user's vector is centred on the users' mean (:class:`ColdSlot`, :func:`reserve_slot`); its place
+  and threshold are chosen on dev, after the weights.
 
 ``fusion.json`` (``FusionSpec``, schema version 1)::
 
@@ -50,7 +53,9 @@ shape every :class:`~embedtune.eval.systems.RankingSystem` returns)::
      "dev_metric": {"hybrid": 0.81, "model": 0.77, "bm25": 0.74}, "split": "dev", "data": "data/site",
      "n_queries": 200, "rule": "tuned", "default": false, "note": "...",
      "cold": null,   # recommendation: {"source": "model", "max_events": 5, "floor": 0.19, ...} and a "cold" weight
-     "expansion": null}  # or {"source": "training queries", "queries": 728, "documents": 512, "dev_plain": 0.78}
+     "expansion": null,  # or {"source": "training queries", "queries": 728, "documents": 512, "dev_plain": 0.78}
+     "slot": null}  # recommendation: {"source": "model", "centre": 0.5, "mean": [ū, 384 floats], "max_events": 5,
+                    #   "rank": 5, "tau": 1.0, "queries": 14, "reached": 0.22, "without": 0.0, "dev_without": 0.246}
 
 ``expansion`` (retrieval data with real training queries): the ``bm25`` part indexes each document together with
 the training queries that judge it (:mod:`embedtune.data.expansion`), chosen on dev against plain BM25
@@ -112,6 +117,51 @@ class ColdPart(BaseModel):
     reached: float | None = Field(None, description="the chosen fusion's dev metric over those queries")
 
 
+class ColdSlot(BaseModel):
+    """A reserved place in the fused list for one cold item (recommendation; :func:`reserve_slot`).
+
+    The ``source`` part (the text tower) ranks the items again with the user vector centred, ``u − centre·ū``
+    (ū: the mean of the source's user vectors over the dev users). That removes ``ū·v``, the part of an item's
+    score every user shares — what a logQ-corrected tower learns of popularity — and leaves what is particular to
+    this user. The best cold item of that ranking (at most ``max_events`` training events) is put at ``rank`` of
+    the fused list when it is not already at or above it, and its centred z-score (over the centred top ``depth``)
+    reaches ``tau`` (``None``: always). The fused parts know nothing of new items; the slot keeps the one the
+    tower likes best for this user in view (docs/recsys.md, "Cold items"; docs/benchmarks.md, "Stop 33")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field("model", description="the part (a dense model) whose centred ranking fills the slot")
+    centre: float = Field(0.5, ge=0, le=1, description="λ in u − λ·ū")
+    mean: list[float] = Field(description="ū: the source's mean user vector over the dev users")
+    max_events: int = Field(5, ge=0, description="an item with at most this many training events is cold")
+    rank: int = Field(10, ge=1, description="the 1-based place the cold item is put at")
+    tau: float | None = Field(None, description="the centred z-score the item must reach (null: always)")
+    queries: int = Field(0, ge=0, description="dev queries whose target is cold")
+    reached: float | None = Field(None, description="the hybrid's dev metric over those queries, with the slot")
+    without: float | None = Field(None, description="the same without the slot")
+    dev_without: float | None = Field(None, description="the hybrid's dev metric over all dev queries without it")
+
+    def describe(self) -> str:
+        when = "" if self.tau is None else f" when its centred z-score is at least {self.tau:g}"
+        return (f"rank {self.rank} kept for {self.source}'s best item with at most {self.max_events} training events, "
+                f"user vectors centred (λ {self.centre:g}){when}")
+
+
+#: When a recommendation hybrid keeps a :class:`ColdSlot`: ``auto`` (where dev shows it raises the cold targets at
+#: little cost), ``on`` (always, its setting chosen on dev), ``off`` (never).
+ColdSlotMode = Literal["auto", "on", "off"]
+COLD_SLOT_MODES: tuple[str, ...] = ("auto", "on", "off")
+#: The default of ``embedtune eval`` / ``train`` (docs/benchmarks.md, "Stop 33").
+DEFAULT_COLD_SLOT: ColdSlotMode = "off"
+
+
+def check_cold_slot(mode: str) -> ColdSlotMode:
+    """A cold-slot mode, or one clear error naming the choices."""
+    if mode not in COLD_SLOT_MODES:
+        raise EmbedtuneError(f"cold slot {mode!r}: choose one of {', '.join(COLD_SLOT_MODES)}")
+    return mode  # type: ignore[return-value]
+
+
 class LexicalExpansion(BaseModel):
     """The ``bm25`` part of a fusion indexes each document with its real training queries
     (:func:`embedtune.data.expansion.training_expansions`); chosen on dev over plain BM25."""
@@ -156,6 +206,8 @@ class FusionSpec(BaseModel):
     cold: ColdPart | None = Field(None, description="how the 'cold' part is made (recommendation)")
     expansion: LexicalExpansion | None = Field(None, description="the bm25 part indexes documents with their "
                                                "training queries (chosen on dev); null: plain BM25")
+    slot: ColdSlot | None = Field(None, description="a place kept for the source's best cold item "
+                                  "(recommendation; chosen on dev); null: none")
 
     @model_validator(mode="after")
     def _check(self) -> FusionSpec:
@@ -171,6 +223,8 @@ class FusionSpec(BaseModel):
             raise ValueError(f"a {COLD_PART!r} part needs a 'cold' record saying how it is made, and the reverse")
         if self.cold is not None and self.cold.source not in self.weights:
             raise ValueError(f"the cold part's source {self.cold.source!r} is not a part of the fusion")
+        if self.slot is not None and self.slot.source not in self.weights:
+            raise ValueError(f"the cold slot's source {self.slot.source!r} is not a part of the fusion")
         return self
 
     @property
@@ -181,15 +235,17 @@ class FusionSpec(BaseModel):
         """A few words for tables: ``wsum zmuv model 0.6 / bm25 0.4`` or ``rrf k=60``."""
         if self.method == "rrf":
             return f"rrf k={self.rrf_k}"
-        return f"wsum {self.norm} " + " / ".join(f"{p} {w:g}" for p, w in self.weights.items())
+        slot = f" + cold slot at rank {self.slot.rank}" if self.slot is not None else ""
+        return f"wsum {self.norm} " + " / ".join(f"{p} {w:g}" for p, w in self.weights.items()) + slot
 
     def renamed(self, names: Mapping[str, str]) -> FusionSpec:
         """The same fusion over parts renamed (``{"model": "base"}`` applies a model's weights to its base)."""
-        cold = self.cold
+        cold, slot = self.cold, self.slot
         return self.model_copy(update={
             "weights": {names.get(p, p): w for p, w in self.weights.items()},
             "dev_metric": {names.get(p, p): v for p, v in self.dev_metric.items()},
             "cold": cold.model_copy(update={"source": names.get(cold.source, cold.source)}) if cold else None,
+            "slot": slot.model_copy(update={"source": names.get(slot.source, slot.source)}) if slot else None,
         })
 
     def save(self, path: str | Path) -> Path:
@@ -274,17 +330,59 @@ def _query_ids(runs: Mapping[str, Run]) -> list[str]:
 
 
 def fuse_runs(spec: FusionSpec, runs: Mapping[str, Run], k: int | None = None,
-              cold: Container[str] | None = None) -> Run:
+              cold: Container[str] | None = None, centred: Run | None = None) -> Run:
     """The fused ranking of every query found in ``runs`` (one run per part of ``spec``), best first.
 
     With a :class:`ColdPart` in ``spec``, ``cold`` holds the cold items and the ``cold`` part is made from the
-    source part's run (:func:`cold_run`) unless ``runs`` has it."""
+    source part's run (:func:`cold_run`) unless ``runs`` has it. With a :class:`ColdSlot`, ``cold`` holds the
+    cold items and ``centred`` the slot source's centred run (each query's top ``spec.depth``, history
+    excluded), and the slot is filled after the fusion (:func:`reserve_slot`)."""
+    if ((spec.cold is not None and COLD_PART not in runs) or spec.slot is not None) and cold is None:
+        raise EmbedtuneError("this fusion has a cold part or a cold slot: the cold items must be given")
     if spec.cold is not None and COLD_PART not in runs:
-        if cold is None:
-            raise EmbedtuneError("this fusion has a cold part: the cold items must be given")
         _check_parts([spec.cold.source], runs)
         runs = {**runs, COLD_PART: cold_run(runs[spec.cold.source], cold, spec.depth)}
-    return _fuse(spec, runs, k)
+    if spec.slot is None:
+        return _fuse(spec, runs, k)
+    if centred is None:
+        raise EmbedtuneError("this fusion keeps a slot for a cold item: the source's centred run must be given")
+    slot = spec.slot
+    fused = _fuse(spec, runs, None if k is None else max(k, slot.rank))
+    return reserve_slot(fused, centred, cold, slot.rank, slot.tau, spec.depth, k)
+
+
+def reserve_slot(fused: Run, centred: Run, cold: Container[str], rank: int, tau: float | None, depth: int,
+                 k: int | None = None) -> Run:
+    """``fused`` with, per query, ``centred``'s best cold item put at ``rank`` (1-based) when it is not already
+    at or above it and its z-score over ``centred``'s top ``depth`` is at least ``tau`` (``None``: any). The
+    items from ``rank`` down move one place; the moved item takes a score between its new neighbours', so the
+    list stays sorted by score. Cut at ``k``."""
+    import numpy as np
+
+    out: Run = {}
+    for qid, ranked in fused.items():
+        ranked = list(ranked)
+        top = centred.get(qid, [])[:depth]
+        best = next((i for i, (doc, _) in enumerate(top) if doc in cold), None)
+        if best is not None and tau is not None:
+            scores = np.array([score for _, score in top], dtype=np.float64)
+            std = scores.std()
+            if std <= 0 or (scores[best] - scores.mean()) / std < tau:
+                best = None
+        if best is not None:
+            doc = top[best][0]
+            at = next((i for i, (d, _) in enumerate(ranked) if d == doc), None)
+            if at is None or at >= rank:
+                if at is not None:
+                    del ranked[at]
+                place = min(rank - 1, len(ranked))
+                above = ranked[place - 1][1] if place > 0 else None
+                below = ranked[place][1] if place < len(ranked) else None
+                score = ((above + below) / 2 if above is not None and below is not None
+                         else above - 1.0 if above is not None else below + 1.0 if below is not None else 0.0)
+                ranked.insert(place, (doc, float(score)))
+        out[qid] = ranked if k is None else ranked[:k]
+    return out
 
 
 def cold_run(run: Run, cold: Container[str], depth: int) -> Run:

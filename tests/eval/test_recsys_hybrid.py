@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embedtune.errors import EmbedtuneError
 from embedtune.eval import evaluate, write_eval
 from embedtune.eval.hybrid import hybrid_caveat
 from embedtune.fusion import DEFAULT_RECSYS_FUSION, FusionSpec, fuse_runs
@@ -125,8 +126,6 @@ def test_without_a_dev_split_the_documented_recommendation_default_is_used(tmp_p
 
 
 def test_a_fusion_of_other_parts_is_refused_before_any_ranking(shop_data):
-    from embedtune.errors import EmbedtuneError
-
     with pytest.raises(EmbedtuneError, match="fuses one model with cooccurrence, transitions, popularity, attributes"):
         evaluate("no-such-model", shop_data, "test", fusion=FusionSpec(weights={"model": 0.7, "bm25": 0.3}))
 
@@ -184,7 +183,6 @@ def test_a_part_that_does_not_list_an_item_abstains_under_z_scores_and_sinks_it_
 
 
 def test_keep_cold_fuses_a_cold_part_chosen_on_dev_to_keep_the_models_cold_score(shop_data, base_model, tmp_path):
-    from embedtune.errors import EmbedtuneError
     from embedtune.fusion import cold_run, mean_metric
     from embedtune.recsys.stats import cold_items
 
@@ -249,3 +247,110 @@ def test_a_hybrid_that_ranks_cold_targets_below_the_model_says_so_with_the_way_t
     kept = {"hybrid": DEFAULT_RECSYS_FUSION.model_copy(update={"cold": ColdPart()})}
     assert _lost_cold_items(["a", "b"], {"model": model, "hybrid": hybrid}, kept, split, 200, 0) is None
     assert _lost_cold_items([], {"model": model, "hybrid": hybrid}, fusions, split, 200, 0) is None
+
+
+@pytest.fixture(scope="module")
+def with_slot(shop_data, base_model):
+    return _evaluate(shop_data, base_model, cold_slot="on")
+
+
+def test_the_hybrid_keeps_a_place_for_the_models_best_cold_item_chosen_on_dev(shop_data, base_model, with_slot, clean):
+    from embedtune.data.beir import load_retrieval_split
+    from embedtune.eval.hybrid import SLOT_CENTRE, SLOT_RANKS, SLOT_TAUS
+    from embedtune.eval.systems import DenseSystem
+    from embedtune.fusion import reserve_slot
+    from embedtune.recsys.stats import cold_items
+
+    spec = with_slot.fusions["hybrid"]
+    slot = spec.slot
+    assert slot is not None and slot.source == "model" and slot.centre == SLOT_CENTRE == 0.5
+    assert slot.rank in SLOT_RANKS and slot.tau in SLOT_TAUS and slot.max_events == 5
+    assert with_slot.fusions["base_hybrid"].slot is not None and with_slot.fusions["base_hybrid"].slot.source == "base"
+    # ū is the mean of the model's vectors of the dev users; the evidence is the dev cold targets with and without
+    system = DenseSystem("model", "all-MiniLM-L6-v2", model=base_model, use_cache=False)
+    dev = load_retrieval_split(shop_data, "dev")
+    assert np.allclose(slot.mean, system.query_embeddings(dev).mean(0), atol=1e-6)
+    dev_cold = cold_items(shop_data, list(dev.corpus), 5)[0]
+    assert slot.queries == sum(bool(set(dev.relevant(q)) & dev_cold) for q in dev.query_ids) > 0
+    assert slot.reached is not None and slot.without is not None and slot.dev_without is not None
+    assert spec.dev_metric["hybrid"] >= slot.dev_without - 1e-9  # the best setting on dev, never below none
+    assert "cold slot: rank" in with_slot.systems["hybrid"].description
+    # the test ranking: the parts fused as without a slot, then the slot filled from the test users' vectors,
+    # centred on the dev users' mean
+    test = load_retrieval_split(shop_data, "test")
+    centred = system.rank(test, 100, shift=slot.centre * np.asarray(slot.mean))
+    cold = cold_items(shop_data, list(test.corpus), 5)[0]
+    plain = fuse_runs(spec.model_copy(update={"slot": None}), {p: with_slot.systems[p].run for p in PARTS}, k=100)
+    expected = reserve_slot(plain, centred, cold, slot.rank, slot.tau, 100, 100)
+    assert {q: [d for d, _ in r] for q, r in with_slot.systems["hybrid"].run.items()} == \
+        {q: [d for d, _ in r] for q, r in expected.items()}
+    assert any(expected[q] != plain[q] for q in plain)  # the slot moved some users' lists
+    # off (the default): the same weights, the plain fusion
+    assert clean.fusions["hybrid"].slot is None and clean.fusions["hybrid"].weights == spec.weights
+    assert {q: [d for d, _ in r] for q, r in clean.systems["hybrid"].run.items()} == \
+        {q: [d for d, _ in r] for q, r in plain.items()}
+    with pytest.raises(EmbedtuneError, match="choose one of auto, on, off"):
+        _evaluate(shop_data, base_model, cold_slot="always")
+
+
+def test_the_poisoned_test_split_does_not_change_the_cold_slot(shop_data, base_model, with_slot, tmp_path):
+    from embedtune.data.beir import load_retrieval_split
+    from embedtune.eval.hybrid import hybrid_fusions
+    from embedtune.eval.systems import DenseSystem
+    from embedtune.recsys.baselines import recsys_baselines
+
+    poisoned = poisoned_copy(shop_data, tmp_path / "poisoned")
+    split = load_retrieval_split(poisoned, "test")
+    others = {s.name: s for s in recsys_baselines(poisoned, split)}
+    dense = {"model": DenseSystem("model", "all-MiniLM-L6-v2", model=base_model, use_cache=False)}
+    dirty = hybrid_fusions(split, poisoned, dense, {p: others[p] for p in PARTS[1:]}, 100, cold_slot="on")["hybrid"]
+    clean_spec = with_slot.fusions["hybrid"].model_dump()
+    dirty_spec = dirty.model_dump()
+    assert dirty_spec.pop("data") != clean_spec.pop("data") and dirty_spec == clean_spec
+
+
+def _tower(users: list[str]):
+    """A stand-in dense part for the slot's choice: every user's centred ranking puts the cold item n first,
+    far above the rest (z-score 3)."""
+    from embedtune.eval.systems import DenseSystem
+
+    class Tower(DenseSystem):
+        def __init__(self):  # no model: the runs are given
+            self.users = users
+
+        def query_embeddings(self, split):
+            return np.zeros((len(self.users), 2), dtype=np.float32)
+
+        def rank(self, split, k, shift=None):
+            assert shift is not None
+            return {u: [("n", 1.0), *[(f"w{i}", 0.0) for i in range(9)]] for u in self.users}
+
+    return Tower()
+
+
+@pytest.mark.parametrize("warm_target", ["w0", "w9"])
+def test_auto_keeps_the_slot_only_where_dev_shows_it_helps_the_cold_targets_at_little_cost(warm_target):
+    from embedtune.eval import hybrid
+
+    users = [f"u{i}" for i in range(10)]
+    ranked = [(f"w{i}", 11.0 - i) for i in range(11)]  # n (cold) listed by no part
+    runs = {"model": {u: ranked for u in users}, "cooccurrence": {u: ranked for u in users}}
+    # two users' target is n; eight users' w0 (first: a slot at 5 or 10 costs them nothing) or w9 (tenth: any slot
+    # pushes it out of the top 10)
+    qrels = {u: {"n" if i < 2 else warm_target: 1} for i, u in enumerate(users)}
+    spec = hybrid.choose_fusion(runs, qrels, split="dev", norms=("zmuv",))
+    tower = _tower(users)
+    cold = (frozenset({"n"}), 5)
+    on = hybrid._with_cold_slot(spec, runs, qrels, "model", tower, None, cold, 100, "on")
+    auto = hybrid._with_cold_slot(spec, runs, qrels, "model", tower, None, cold, 100, "auto")
+    assert on.slot is not None and on.slot.rank == 5 and on.slot.without == 0.0
+    assert on.slot.reached == pytest.approx(1 / np.log2(6))  # n at 5 for both cold targets
+    if warm_target == "w0":
+        assert auto == on and on.dev_metric["hybrid"] > on.slot.dev_without
+    else:  # every setting pushes eight w9 targets to 11th: −8 × 1/log2(11) for +2 × 1/log2(6), over 10 users
+        cost = (8 / np.log2(11) - 2 / np.log2(6)) / 10
+        assert on.slot.dev_without - on.dev_metric["hybrid"] == pytest.approx(cost, abs=2e-6)
+        assert auto.slot is None and f"no cold slot: on dev it costs {cost:.4f} overall" in auto.note
+    none_cold = {u: {warm_target: 1} for u in users}
+    quiet = hybrid._with_cold_slot(spec, runs, none_cold, "model", tower, None, cold, 100, "auto")
+    assert quiet.slot is None and "no dev user's target is cold" in quiet.note

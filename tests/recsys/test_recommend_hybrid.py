@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -16,7 +17,7 @@ from embedtune.cli import app
 from embedtune.data import load_retrieval_split
 from embedtune.errors import DataError, EmbedtuneError
 from embedtune.eval.systems import DenseSystem
-from embedtune.fusion import ColdPart, FusionSpec, fuse_runs
+from embedtune.fusion import ColdPart, ColdSlot, FusionSpec, fuse_runs
 from embedtune.recsys.baselines import query_histories, recsys_baselines
 from embedtune.recsys.config import RecsysConfig
 from embedtune.recsys.recommend import Recommender, choose_recommend_mode
@@ -79,7 +80,11 @@ def served_and_evaluated(data: Path, recommender: Recommender, spec: FusionSpec,
     # The evaluation's systems, their runs at the evaluation's depth, fused by the same spec.
     systems = [DenseSystem("model", "all-MiniLM-L6-v2", model=base_model, use_cache=False), *recsys_baselines(data, split)]
     runs = {system.name: system.rank(split, 100) for system in systems}
-    evaluated = fuse_runs(spec, {part: runs[part] for part in spec.parts if part in runs}, k=6, cold=cold)
+    # a cold slot's source ranks the users again, their vectors centred (as `embedtune eval` does)
+    centred = (systems[0].rank(split, 100, shift=spec.slot.centre * np.asarray(spec.slot.mean, dtype=np.float32))
+               if spec.slot is not None else None)
+    evaluated = fuse_runs(spec, {part: runs[part] for part in spec.parts if part in runs}, k=6, cold=cold,
+                          centred=centred)
     histories = histories_before_targets(data, split.query_ids)
     assert set(histories) == set(split.query_ids) and len(histories) >= 3
     out = {}
@@ -109,24 +114,38 @@ def test_served_hybrid_is_the_fused_ranking_evaluation_scores(shop, recommender,
     assert differs == set(SPEC.parts)  # the fusion is none of its parts alone
 
 
-def test_a_cold_part_is_served_as_evaluated(shop, recommender, base_model, tmp_path):
+def _served_as_evaluated(shop, recommender, base_model, folder: Path, spec: FusionSpec, cold) -> int:
+    """Serve ``spec`` from a copy of the model folder; every served ranking is the evaluated one. Returns how many
+    differ from the plain ``SPEC``'s."""
     data, model = shop
-    with_cold = SPEC.model_copy(update={"weights": {**SPEC.weights, "cold": 0.6},
-                                        "cold": ColdPart(source="model", max_events=1)})
-    folder = tmp_path / "model"
     shutil.copytree(model, folder, symlinks=True)
-    with_cold.save(folder / "fusion.json")
-    served_cold = Recommender(folder, data, model=base_model, use_cache=False)
-    cold = cold_items(data, list("abcdef"), 1)[0]
-    assert cold and cold != set("abcdef")
+    spec.save(folder / "fusion.json")
+    served = Recommender(folder, data, model=base_model, use_cache=False)
     moved = 0
     for split_name in ("dev", "test"):
-        lifted = served_and_evaluated(data, served_cold, with_cold, base_model, split_name, cold=cold)
+        kept = served_and_evaluated(data, served, spec, base_model, split_name, cold=cold)
         without = served_and_evaluated(data, recommender, SPEC, base_model, split_name)
-        for query, (served, evaluated, _) in lifted.items():
-            assert served == evaluated, query
-            moved += served != without[query][0]
-    assert moved  # the cold part changed some served rankings
+        for query, (ranked, evaluated, _) in kept.items():
+            assert ranked == evaluated, query
+            moved += ranked != without[query][0]
+    return moved
+
+
+def test_a_cold_part_is_served_as_evaluated(shop, recommender, base_model, tmp_path):
+    with_cold = SPEC.model_copy(update={"weights": {**SPEC.weights, "cold": 0.6},
+                                        "cold": ColdPart(source="model", max_events=1)})
+    cold = cold_items(shop[0], list("abcdef"), 1)[0]
+    assert cold and cold != set("abcdef")
+    assert _served_as_evaluated(shop, recommender, base_model, tmp_path / "model", with_cold, cold)  # some moved
+
+
+def test_a_cold_slot_is_served_as_evaluated(shop, recommender, base_model, tmp_path):
+    dev = load_retrieval_split(shop[0], "dev")
+    mean = DenseSystem("model", "all-MiniLM-L6-v2", model=base_model, use_cache=False).query_embeddings(dev).mean(0)
+    with_slot = SPEC.model_copy(update={"slot": ColdSlot(source="model", centre=0.5, mean=mean.tolist(), max_events=1,
+                                                         rank=1)})
+    cold = cold_items(shop[0], list("abcdef"), 1)[0]
+    assert _served_as_evaluated(shop, recommender, base_model, tmp_path / "model", with_slot, cold)  # some moved
 
 
 def test_default_mode_is_hybrid_when_fusion_json_says_it_beat_the_text_tower_on_dev(shop, recommender):

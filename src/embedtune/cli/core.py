@@ -10,6 +10,7 @@ import typer
 from embedtune.base_model import DEFAULT_BASE_MODEL, silence_progress_bars
 from embedtune.cli.options import config_flags
 from embedtune.config import TrainConfig
+from embedtune.fusion import DEFAULT_COLD_SLOT
 
 
 def register(app: typer.Typer) -> None:
@@ -108,6 +109,11 @@ def eval_command(
                      "this share (0-1] of the model's dev NDCG@10 on cold targets (new items; costs overall score: "
                      "docs/recsys.md).", min=0.0, max=1.0),
     ] = None,
+    cold_slot: Annotated[
+        str, typer.Option(help="Recommendation data: keep a place in the hybrid's list for the model's best new item "
+                          "(its place chosen on dev): auto (where dev shows it helps new items at little cost), on, "
+                          "off (docs/recsys.md, \"Cold items\").")
+    ] = DEFAULT_COLD_SLOT,
     batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
     max_seq_length: Annotated[int | None, typer.Option(help="Override the model's max tokens.")] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
@@ -131,7 +137,7 @@ def eval_command(
     from embedtune.eval import evaluate, write_eval
     from embedtune.eval.hybrid import HYBRID, save_model_fusion
     from embedtune.fileio import check_output_dir
-    from embedtune.fusion import FusionSpec
+    from embedtune.fusion import FusionSpec, check_cold_slot
 
     if output is not None:
         check_output_dir(output, overwrite=overwrite, producer="eval")
@@ -141,6 +147,7 @@ def eval_command(
         model, data, split, base_model=base_model, baselines=not no_baselines, batch_size=batch_size,
         max_seq_length=max_seq_length, n_resamples=resamples, use_cache=not no_cache, show_progress=not quiet,
         hybrid=not no_hybrid, fusion=FusionSpec.load(fusion) if fusion is not None else None, keep_cold=keep_cold,
+        cold_slot=check_cold_slot(cold_slot),
     )
     typer.echo(result.to_markdown())
     if HYBRID in result.fusions:

@@ -85,7 +85,15 @@ from embedtune.eval.hybrid import describe as describe_fusion
 from embedtune.eval.schema import SCHEMA_VERSION, EvalReport
 from embedtune.eval.systems import EXPANDED_BM25, BM25System, DenseSystem, RankingSystem, Run
 from embedtune.fileio import atomic_path, write_json_atomic, write_text_atomic
-from embedtune.fusion import FUSION_FILE, FusionSpec, fuse_runs, model_folder
+from embedtune.fusion import (
+    DEFAULT_COLD_SLOT,
+    FUSION_FILE,
+    ColdSlotMode,
+    FusionSpec,
+    check_cold_slot,
+    fuse_runs,
+    model_folder,
+)
 from embedtune.metrics import (
     MetricSpec,
     mean_metrics,
@@ -420,6 +428,7 @@ def evaluate(
     hybrid: bool = True,
     fusion: FusionSpec | None = None,
     keep_cold: float | None = None,
+    cold_slot: ColdSlotMode = DEFAULT_COLD_SLOT,
 ) -> EvalResult:
     """Score ``model`` and the baselines on one split of a BEIR-layout folder.
 
@@ -427,7 +436,8 @@ def evaluate(
     co-occurrence, transitions, popularity and attributes) and ``base_hybrid`` (the base model ⊕ the same) systems, fused as
     :mod:`embedtune.eval.hybrid` says (``hybrid=False`` skips them; ``fusion`` imposes a fusion instead
     of choosing one on the dev split; ``keep_cold``, on recommendation data, keeps that share of the model's
-    dev score on cold targets in the hybrid: :func:`~embedtune.eval.hybrid.hybrid_fusions`).
+    dev score on cold targets in the hybrid: :func:`~embedtune.eval.hybrid.hybrid_fusions`; ``cold_slot``
+    (``auto``, ``on``, ``off``) whether the hybrid keeps a place for the model's best new item there).
     """
     data_dir = Path(data_dir)
     ret = loaded_split if loaded_split is not None else load_retrieval_split(data_dir, split)
@@ -436,7 +446,8 @@ def evaluate(
     depth = max(RUN_DEPTH, spec.max_k, fusion.depth if fusion is not None else 0)
     if fusion is not None and hybrid and baselines:
         check_fusion(fusion, kind.hybrid_with)  # before minutes of ranking
-    if keep_cold is not None:  # before minutes of ranking
+    check_cold_slot(cold_slot)  # before minutes of ranking
+    if keep_cold is not None:
         if not kind.cold_part:
             raise EmbedtuneError("keep_cold is for recommendation data (cold items are items with few training events)")
         check_keep_cold(keep_cold)
@@ -483,21 +494,27 @@ def evaluate(
     if hybrid and kind.hybrid_with and len(others) == len(kind.hybrid_with):
         fusions = hybrid_fusions(ret, data_dir, {k: v for k, v in dense.items() if k in ("model", "base")},
                                  others, depth, model_dir=model_folder(model), fusion=fusion, keep_cold=keep_cold,
-                                 expanded=expanded)
+                                 expanded=expanded, cold_slot=cold_slot)
         cold_by_threshold: dict[int, frozenset[str]] = {}  # the training events are counted once per threshold
         for name, fspec in fusions.items():
             started = time.perf_counter()
             cold = None
-            if fspec.cold is not None:
-                if fspec.cold.max_events not in cold_by_threshold:
-                    cold_by_threshold[fspec.cold.max_events] = cold_items(data_dir, list(ret.corpus),
-                                                                          fspec.cold.max_events)[0]
-                cold = cold_by_threshold[fspec.cold.max_events]
+            made = fspec.cold or fspec.slot
+            if made is not None:
+                if made.max_events not in cold_by_threshold:
+                    cold_by_threshold[made.max_events] = cold_items(data_dir, list(ret.corpus), made.max_events)[0]
+                cold = cold_by_threshold[made.max_events]
+            centred = None
+            if fspec.slot is not None:  # the slot's source ranks the users again, their vectors centred
+                source = dense[fspec.slot.source]
+                if not isinstance(source, DenseSystem):
+                    raise EmbedtuneError(f"the cold slot's source {fspec.slot.source!r} is not a dense model")
+                centred = source.rank(ret, depth, shift=fspec.slot.centre * np.asarray(fspec.slot.mean))
             part_runs = {p: results[p].run for p in fspec.parts if p in results}
             if fspec.expansion is not None:  # hybrid_fusions keeps it only where bm25_expanded was scored
                 part_runs["bm25"] = results[EXPANDED_BM25].run
             # a cold part is made by fuse_runs from its source's run
-            run = fuse_runs(fspec, part_runs, k=depth, cold=cold)
+            run = fuse_runs(fspec, part_runs, k=depth, cold=cold, centred=centred)
             results[name] = _scored_run(name, describe_fusion(fspec, " ⊕ ".join(fspec.parts)), run, ret, spec,
                                         time.perf_counter() - started)
         comparisons += [compare(HYBRID, name, PRIMARY_METRIC, scores_of(HYBRID), scores_of(name), n_resamples, seed)

@@ -16,6 +16,9 @@ Where the fusion comes from (:func:`hybrid_fusions`), first that applies:
    item, with the history before it), :data:`GENERATED_DEV_RULE` on generated ones (site data); on
    recommendation data with ``keep_cold`` a sixth part, ``cold`` (the model's ranking of cold items), and the
    weights the best among those that keep a share of the model's NDCG@10 on the dev users whose target is cold;
+   on recommendation data without it and with ``cold_slot`` ``on`` or ``auto``, the weights chosen, then a place
+   kept for the dense part's best cold item (:class:`~embedtune.fusion.ColdSlot`, its place and threshold chosen
+   on the same dev users; ``auto`` keeps it only where it helps their cold targets);
 3. the model folder's ``fusion.json`` (written when it was trained or evaluated), unless it was chosen
    on the split now evaluated, is itself a default, or fuses other parts;
 4. the documented default (:data:`~embedtune.fusion.DEFAULT_FUSION` for BM25,
@@ -42,14 +45,18 @@ from embedtune.errors import EmbedtuneError
 from embedtune.eval.systems import BM25System, RankingSystem
 from embedtune.fusion import (
     COLD_PART,
+    DEFAULT_COLD_SLOT,
     DEFAULT_FUSION,
     DEFAULT_RECSYS_FUSION,
     FUSION_FILE,
     ColdPart,
+    ColdSlot,
+    ColdSlotMode,
     FusionSpec,
     Keep,
     LexicalExpansion,
     Rule,
+    check_cold_slot,
     choose_fusion,
     cold_run,
     fuse_runs,
@@ -96,6 +103,67 @@ def _choose_keeping_cold(runs: dict, qrels: dict, part: str, cold: tuple[frozens
                          keep=keep, cold=record)
     reached = round(mean_metric(fuse_runs(spec, runs), judged, spec.metric), 6) if targets else None
     return spec.model_copy(update={"cold": record.model_copy(update={"reached": reached})})
+
+
+#: The cold slot's settings searched on dev, in order (ties go to the first): its place in the list, and the
+#: centred z-score its item must reach (``None``: always). Stop 30/32's grid (docs/benchmarks.md, "Stop 33").
+SLOT_RANKS = (10, 5)
+SLOT_TAUS: tuple[float | None, ...] = (None, 1.0, 2.0)
+#: λ of the slot's centred user vectors, ``u − λ·ū`` (stop 30: 0.5 kept shop 0's cold targets at no cost).
+SLOT_CENTRE = 0.5
+#: ``auto`` keeps the slot only when on dev it raises the cold targets' metric and costs at most this overall.
+SLOT_TOLERANCE = 0.005
+
+
+def _with_cold_slot(spec: FusionSpec, runs: dict, qrels: dict, part: str, system: RankingSystem, dev: RetrievalSplit,
+                    cold: tuple[frozenset[str], int], depth: int, mode: ColdSlotMode = "on") -> FusionSpec:
+    """Recommendation: ``spec`` (weights already chosen on dev) with a :class:`~embedtune.fusion.ColdSlot` whose
+    place and threshold are the best of :data:`SLOT_RANKS` × :data:`SLOT_TAUS` on the dev users overall. The
+    slot's source is ``part`` (``system``, a dense model) ranking the dev users with their vectors centred on
+    their mean. No slot when the model is not a dense one or there are no cold items; with ``mode="auto"``, nor
+    when on dev it does not raise the cold targets' metric or costs more than :data:`SLOT_TOLERANCE` overall (the
+    note says which)."""
+    import numpy as np
+
+    from embedtune.dense import DenseSystem
+
+    items, max_events = cold
+    if not isinstance(system, DenseSystem) or not items:
+        return spec
+    mean = system.query_embeddings(dev).mean(0)
+    centred = system.rank(dev, depth, shift=SLOT_CENTRE * mean)
+    targets = [q for q in qrels if any(g > 0 and d in items for d, g in qrels[q].items())]
+    judged = {q: qrels[q] for q in targets}
+    plain = fuse_runs(spec, runs, k=depth, cold=items)
+    best: tuple[float, FusionSpec] | None = None
+    for rank in SLOT_RANKS:
+        for tau in SLOT_TAUS:
+            slot = ColdSlot(source=part, centre=SLOT_CENTRE, mean=[round(float(x), 7) for x in np.asarray(mean)],
+                            max_events=max_events, rank=rank, tau=tau, queries=len(targets))
+            trial = spec.model_copy(update={"slot": slot})
+            score = mean_metric(fuse_runs(trial, runs, k=depth, cold=items, centred=centred), qrels, spec.metric)
+            if best is None or score > best[0] + 1e-9:
+                best = (score, trial)
+    assert best is not None
+    chosen = best[1]
+    slot = chosen.slot.model_copy(update={  # type: ignore[union-attr]
+        "reached": round(mean_metric(fuse_runs(chosen, runs, k=depth, cold=items, centred=centred), judged,
+                                     spec.metric), 6) if targets else None,
+        "without": round(mean_metric(plain, judged, spec.metric), 6) if targets else None,
+        "dev_without": spec.dev_metric.get("hybrid"),
+    })
+    if mode == "auto":
+        why = ("no dev user's target is cold" if not targets
+               else f"it does not raise the {len(targets)} cold targets ({slot.without:.4f} → {slot.reached:.4f})"
+               if (slot.reached or 0.0) <= (slot.without or 0.0) + 1e-9
+               else f"it costs {slot.dev_without - best[0]:.4f} overall (more than {SLOT_TOLERANCE:g})"
+               if slot.dev_without is not None and best[0] < slot.dev_without - SLOT_TOLERANCE else None)
+        if why is not None:
+            return spec.model_copy(update={"note": f"{spec.note}; no cold slot: on {spec.split} {why}"})
+    dev_metric = {**spec.dev_metric, "hybrid": round(best[0], 6)}
+    note = (f"{spec.note}; cold slot: {slot.describe()}, best of {len(SLOT_RANKS) * len(SLOT_TAUS)} settings on "
+            f"{spec.split}")
+    return chosen.model_copy(update={"slot": slot, "dev_metric": dev_metric, "note": note})
 
 
 def _choose_expansion(plain: dict[str, FusionSpec], expanded: BM25System, dense_runs: dict, dev: RetrievalSplit,
@@ -159,6 +227,7 @@ def hybrid_fusions(
     fusion: FusionSpec | None = None,
     keep_cold: float | None = None,
     expanded: BM25System | None = None,
+    cold_slot: ColdSlotMode = DEFAULT_COLD_SLOT,
 ) -> dict[str, FusionSpec]:
     """The fusion of each hybrid: ``{"hybrid": spec over (model, *others), "base_hybrid": spec over (base, *others)}``.
 
@@ -170,7 +239,9 @@ def hybrid_fusions(
     dev users whose target is cold (:func:`_choose_keeping_cold`). ``expanded`` (retrieval data with real
     training queries: BM25 over documents plus their training queries) is chosen instead of plain BM25 when,
     on real dev queries, the hybrid with it scores higher (:func:`_choose_expansion`); the specs then say so
-    (``expansion``).
+    (``expansion``). ``cold_slot`` (recommendation data, weights chosen on dev, no ``keep_cold``): ``on`` — each
+    hybrid keeps a place for its dense part's best cold item, set on dev (:func:`_with_cold_slot`); ``auto`` — only
+    where dev shows it helps the cold targets at little cost; ``off`` — none.
     """
     data_dir = Path(data_dir)
     names = tuple(others)
@@ -184,7 +255,12 @@ def hybrid_fusions(
             spec = spec.model_copy(update={"expansion": None, "note": (
                 f"{spec.note}; its bm25 part was expanded with training queries, and {data_dir} has no real ones: "
                 "plain BM25 here")})
-        return {name: spec.renamed({dense_part: part}) for name, part in wanted.items()}
+        out = {name: spec.renamed({dense_part: part}) for name, part in wanted.items()}
+        for name, part in wanted.items():
+            if spec.slot is not None and part != dense_part:  # ū is the mean of dense_part's user vectors
+                out[name] = out[name].model_copy(update={"slot": None, "note": (
+                    f"{spec.note}; without the cold slot: its centre was measured on {dense_part}'s user vectors")})
+        return out
 
     if fusion is not None:
         return same_for_all(fusion)
@@ -201,21 +277,24 @@ def hybrid_fusions(
         other_runs = {name: system.rank(dev, depth) for name, system in others.items()}
         out = {}
         kind = data_kind(dev.kind)
-        cold = cold_items(data_dir, list(dev.corpus)) if keep_cold is not None and rule == "tuned" else None
+        slot = check_cold_slot(cold_slot) != "off" and kind.cold_part and keep_cold is None and rule == "tuned"
+        cold = cold_items(data_dir, list(dev.corpus)) if (keep_cold is not None or slot) and rule == "tuned" else None
         dense_runs = {part: dense[part].rank(dev, depth) for part in wanted.values()}
         for name, part in wanted.items():
             runs = {part: dense_runs[part], **other_runs}
-            if cold is not None:
+            if cold is not None and keep_cold is not None:
                 out[name] = _choose_keeping_cold(runs, qrels, part, cold, data_dir, depth, kind.fusion_norms,
                                                  default.renamed({"model": part}), keep_cold)
                 continue
             out[name] = choose_fusion(runs, qrels, split=DEV_SPLIT, data=str(data_dir), depth=depth, rule=rule,
                                       norms=kind.fusion_norms, default=default.renamed({"model": part}))
+            if slot and cold is not None:
+                out[name] = _with_cold_slot(out[name], runs, qrels, part, dense[part], dev, cold, depth, cold_slot)
             if origin == GENERATED:
                 out[name] = out[name].model_copy(update={
                     "note": f"{out[name].note}: dev holds generated queries, whose best weights do not carry over to "
                             f"real ones, so the {rule} rule applies"})
-        if expanded is not None and rule == "tuned" and cold is None and HYBRID in out:
+        if expanded is not None and rule == "tuned" and keep_cold is None and HYBRID in out:
             out = _choose_expansion(out, expanded, dense_runs, dev, qrels, wanted, data_dir, depth, kind.fusion_norms,
                                     default)
         return out
@@ -276,6 +355,12 @@ def describe(spec: FusionSpec, parts: str) -> str:
                    + (f", weights kept {cold.share:g} of {cold.source}'s dev {spec.metric} on the {cold.queries} cold "
                       f"targets (floor {cold.floor:.4f}, reached {cold.reached:.4f})"
                       if cold.floor is not None and cold.reached is not None and cold.share is not None else ""))
+    if spec.slot is not None:
+        slot = spec.slot
+        source += f"; cold slot: {slot.describe()}" + (
+            f" (dev: {slot.queries} cold targets {slot.without:.4f} → {slot.reached:.4f}, all "
+            f"{slot.dev_without:.4f} → {spec.dev_metric.get('hybrid', 0.0):.4f})"
+            if slot.reached is not None and slot.without is not None and slot.dev_without is not None else "")
     lexical = f"; bm25 = BM25 {spec.expansion.describe()}" if spec.expansion is not None else ""
     return f"{parts} fused: {spec.describe()}, top {spec.depth} of each{lexical}; {source}"
 

@@ -287,10 +287,11 @@ class Recommender:
         self._popularity_rows = self._on_rows(self.stats.popularity_scores()[0])
         # The fusion's cold part ranks the items with at most max_events training events (an item the
         # statistics never saw has none), as evaluation counts them.
-        cold = self.modes.fusion.cold
+        made = self.modes.fusion.cold or self.modes.fusion.slot
         self._cold = (frozenset(i for i, n in zip(index.ids, self._popularity_rows, strict=True)
-                                if n <= cold.max_events and i in index) if cold is not None else None)
+                                if n <= made.max_events and i in index) if made is not None else None)
         self._lock = threading.Lock()
+        self._last_query: tuple[str, np.ndarray] | None = None
         self._con = duckdb.connect()
         self._con.execute(f"CREATE VIEW interactions AS SELECT * FROM read_parquet({literal(self._interactions)})")
         rows = []
@@ -414,8 +415,13 @@ class Recommender:
             prompt = self.profile(user_id=user_id, history=history)
         if mode == "hybrid":
             parts = [p for p in fusion.parts if p != COLD_PART]  # fuse_runs makes the cold part from its source
+            centred = None
+            if fusion.slot is not None:  # the slot's item: the text tower's best cold one, the user vector centred
+                assert prompt is not None
+                shift = fusion.slot.centre * np.asarray(fusion.slot.mean, dtype=np.float32)
+                centred = {_NOW: self.text_top(prompt, fusion.depth, exclude, shift=shift)}
             ranked = fuse_runs(fusion, self.part_runs(prompt, recent, exclude, fusion.depth, parts), k=k,
-                               cold=self._cold)[_NOW]
+                               cold=self._cold, centred=centred)[_NOW]
         else:
             part = "model" if mode == "text" else mode
             ranked = self.part_runs(prompt, recent, exclude, k, [part])[part][_NOW]
@@ -448,9 +454,19 @@ class Recommender:
             runs[part] = {_NOW: top}
         return runs
 
-    def text_top(self, prompt: str, k: int, exclude: set[str]) -> list[tuple[str, float]]:
-        """The ``k`` items nearest the profile in the index, ``exclude`` left out."""
-        query = self._encode_query([prompt])
+    def text_top(self, prompt: str, k: int, exclude: set[str], shift: np.ndarray | None = None
+                 ) -> list[tuple[str, float]]:
+        """The ``k`` items nearest the profile in the index, ``exclude`` left out; with ``shift``, nearest the
+        profile's vector minus ``shift`` (the cold slot's centred ranking). A prompt's vector is encoded once
+        per request and kept for the second search."""
+        last = self._last_query  # read once: another request's thread may replace it
+        if last is not None and last[0] == prompt:
+            query = last[1]
+        else:
+            query = self._encode_query([prompt])
+            self._last_query = (prompt, query)
+        if shift is not None:
+            query = np.asarray(query, dtype=np.float32) - shift[None, :]
         banned = len(exclude & self._known_items)
         hits = self.index.search(query, k=k + banned)[0]
         return [(h.id, h.score) for h in hits if h.id not in exclude][:k]
@@ -463,7 +479,8 @@ class Recommender:
         """Pay a one-off cost now rather than on the first hybrid request: ranx's numba compilation
         (seconds in a fresh process; cached on disk after)."""
         fusion = self.modes.fusion
-        fuse_runs(fusion, {p: {"warm-up": [("a", 1.0), ("b", 0.5)]} for p in fusion.parts}, k=1, cold=())
+        fuse_runs(fusion, {p: {"warm-up": [("a", 1.0), ("b", 0.5)]} for p in fusion.parts}, k=1, cold=(),
+                  centred={"warm-up": [("a", 1.0)]})
 
     def _on_rows(self, scores: np.ndarray, fill: float = 0.0) -> np.ndarray:
         """Scores in the statistics' item order → one per index row (``fill`` for an item the statistics never saw)."""
