@@ -152,7 +152,7 @@ class ColdSlot(BaseModel):
 ColdSlotMode = Literal["auto", "on", "off"]
 COLD_SLOT_MODES: tuple[str, ...] = ("auto", "on", "off")
 #: The default of ``embedtune eval`` / ``train`` (docs/benchmarks.md, "Stop 33").
-DEFAULT_COLD_SLOT: ColdSlotMode = "off"
+DEFAULT_COLD_SLOT: ColdSlotMode = "auto"
 
 
 def check_cold_slot(mode: str) -> ColdSlotMode:

@@ -250,63 +250,47 @@ def test_a_hybrid_that_ranks_cold_targets_below_the_model_says_so_with_the_way_t
 
 
 @pytest.fixture(scope="module")
-def with_slot(shop_data, base_model):
-    return _evaluate(shop_data, base_model, cold_slot="on")
+def off(shop_data, base_model):
+    return _evaluate(shop_data, base_model, cold_slot="off")
 
 
-def test_the_hybrid_keeps_a_place_for_the_models_best_cold_item_chosen_on_dev(shop_data, base_model, with_slot, clean):
+def test_the_hybrid_keeps_a_place_for_the_models_best_cold_item_chosen_on_dev(shop_data, base_model, clean, off):
     from embedtune.data.beir import load_retrieval_split
-    from embedtune.eval.hybrid import SLOT_CENTRE, SLOT_RANKS, SLOT_TAUS
+    from embedtune.eval.hybrid import SLOT_CENTRE, SLOT_RANKS, SLOT_TAUS, SLOT_TOLERANCE
     from embedtune.eval.systems import DenseSystem
     from embedtune.fusion import reserve_slot
     from embedtune.recsys.stats import cold_items
 
-    spec = with_slot.fusions["hybrid"]
+    # the default, auto: kept here, since on dev it lifts the cold targets at little cost overall
+    spec = clean.fusions["hybrid"]
     slot = spec.slot
     assert slot is not None and slot.source == "model" and slot.centre == SLOT_CENTRE == 0.5
     assert slot.rank in SLOT_RANKS and slot.tau in SLOT_TAUS and slot.max_events == 5
-    assert with_slot.fusions["base_hybrid"].slot is not None and with_slot.fusions["base_hybrid"].slot.source == "base"
+    assert slot.reached > slot.without and spec.dev_metric["hybrid"] >= slot.dev_without - SLOT_TOLERANCE
+    assert clean.fusions["base_hybrid"].slot is not None and clean.fusions["base_hybrid"].slot.source == "base"
     # ū is the mean of the model's vectors of the dev users; the evidence is the dev cold targets with and without
     system = DenseSystem("model", "all-MiniLM-L6-v2", model=base_model, use_cache=False)
     dev = load_retrieval_split(shop_data, "dev")
     assert np.allclose(slot.mean, system.query_embeddings(dev).mean(0), atol=1e-6)
     dev_cold = cold_items(shop_data, list(dev.corpus), 5)[0]
     assert slot.queries == sum(bool(set(dev.relevant(q)) & dev_cold) for q in dev.query_ids) > 0
-    assert slot.reached is not None and slot.without is not None and slot.dev_without is not None
-    assert spec.dev_metric["hybrid"] >= slot.dev_without - 1e-9  # the best setting on dev, never below none
-    assert "cold slot: rank" in with_slot.systems["hybrid"].description
+    assert "cold slot: rank" in clean.systems["hybrid"].description
+    # off: the same weights, no slot
+    assert off.fusions["hybrid"].slot is None and off.fusions["hybrid"].weights == spec.weights
+    assert spec.dev_metric["hybrid"] != off.fusions["hybrid"].dev_metric["hybrid"] == slot.dev_without
     # the test ranking: the parts fused as without a slot, then the slot filled from the test users' vectors,
     # centred on the dev users' mean
     test = load_retrieval_split(shop_data, "test")
     centred = system.rank(test, 100, shift=slot.centre * np.asarray(slot.mean))
     cold = cold_items(shop_data, list(test.corpus), 5)[0]
-    plain = fuse_runs(spec.model_copy(update={"slot": None}), {p: with_slot.systems[p].run for p in PARTS}, k=100)
+    plain = fuse_runs(off.fusions["hybrid"], {p: clean.systems[p].run for p in PARTS}, k=100)
+    assert plain == off.systems["hybrid"].run
     expected = reserve_slot(plain, centred, cold, slot.rank, slot.tau, 100, 100)
-    assert {q: [d for d, _ in r] for q, r in with_slot.systems["hybrid"].run.items()} == \
+    assert {q: [d for d, _ in r] for q, r in clean.systems["hybrid"].run.items()} == \
         {q: [d for d, _ in r] for q, r in expected.items()}
     assert any(expected[q] != plain[q] for q in plain)  # the slot moved some users' lists
-    # off (the default): the same weights, the plain fusion
-    assert clean.fusions["hybrid"].slot is None and clean.fusions["hybrid"].weights == spec.weights
-    assert {q: [d for d, _ in r] for q, r in clean.systems["hybrid"].run.items()} == \
-        {q: [d for d, _ in r] for q, r in plain.items()}
     with pytest.raises(EmbedtuneError, match="choose one of auto, on, off"):
         _evaluate(shop_data, base_model, cold_slot="always")
-
-
-def test_the_poisoned_test_split_does_not_change_the_cold_slot(shop_data, base_model, with_slot, tmp_path):
-    from embedtune.data.beir import load_retrieval_split
-    from embedtune.eval.hybrid import hybrid_fusions
-    from embedtune.eval.systems import DenseSystem
-    from embedtune.recsys.baselines import recsys_baselines
-
-    poisoned = poisoned_copy(shop_data, tmp_path / "poisoned")
-    split = load_retrieval_split(poisoned, "test")
-    others = {s.name: s for s in recsys_baselines(poisoned, split)}
-    dense = {"model": DenseSystem("model", "all-MiniLM-L6-v2", model=base_model, use_cache=False)}
-    dirty = hybrid_fusions(split, poisoned, dense, {p: others[p] for p in PARTS[1:]}, 100, cold_slot="on")["hybrid"]
-    clean_spec = with_slot.fusions["hybrid"].model_dump()
-    dirty_spec = dirty.model_dump()
-    assert dirty_spec.pop("data") != clean_spec.pop("data") and dirty_spec == clean_spec
 
 
 def _tower(users: list[str]):
