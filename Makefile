@@ -54,6 +54,8 @@ demo-recsys: setup
 	@echo "--- the shop's held-out test: hybrid (model ⊕ cooccurrence ⊕ transitions ⊕ popularity ⊕ attributes) vs every baseline ---"
 	@grep -E '^(\*\*(Verdict|Recommendation)|\| (system|model|base|popularity|cooccurrence|transitions|attributes|hybrid|base_hybrid) )' \
 		$(RUNS)/shop/model/eval.md
+	@echo "--- the same, on the test users whose target is a new or rare item (cold: at most 5 training events) ---"
+	@grep -E '^\| (value|cold|warm) ' $(RUNS)/shop/model/eval.md | grep -B1 -E '^\| (cold|warm) ' | grep -v -- '^--$$' || true
 
 ## The bundled help-centre set (core path only, no site build).
 demo-help: setup
