@@ -26,6 +26,7 @@ import numpy as np
 from embedtune.base_model import model_fingerprint
 from embedtune.data.records import RetrievalSplit
 from embedtune.data.runs import Run, top_k_from_scores
+from embedtune.errors import EmbedtuneError
 
 __all__ = ["DenseSystem"]
 
@@ -145,7 +146,11 @@ class DenseSystem:
         query_ids = split.query_ids
         query_emb = self.query_embeddings(split)
         if shift is not None:
-            query_emb = query_emb - np.asarray(shift, dtype=np.float32)[None, :]
+            shift = np.asarray(shift, dtype=np.float32)
+            if shift.shape != (query_emb.shape[1],):
+                raise EmbedtuneError(f"a shift of {shift.shape} for {query_emb.shape[1]}-dimensional query vectors "
+                                     f"of {self.model_path}: was the fusion's cold slot measured with another model?")
+            query_emb = query_emb - shift[None, :]
         run: Run = {}
         # Chunk the queries so a large split never materialises a huge score matrix at once.
         for start in range(0, len(query_ids), 1024):

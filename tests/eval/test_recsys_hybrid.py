@@ -291,6 +291,8 @@ def test_the_hybrid_keeps_a_place_for_the_models_best_cold_item_chosen_on_dev(sh
     assert any(expected[q] != plain[q] for q in plain)  # the slot moved some users' lists
     with pytest.raises(EmbedtuneError, match="choose one of auto, on, off"):
         _evaluate(shop_data, base_model, cold_slot="always")
+    with pytest.raises(EmbedtuneError, match="measured with another model"):  # a slot's ū of another dimension
+        system.rank(test, 10, shift=np.zeros(3))
 
 
 def _tower(users: list[str]):
