@@ -130,15 +130,15 @@ def _with_cold_slot(spec: FusionSpec, runs: dict, qrels: dict, part: str, system
     items, max_events = cold
     if not isinstance(system, DenseSystem) or not items:
         return spec
-    mean = system.query_embeddings(dev).mean(0)
-    centred = system.rank(dev, depth, shift=SLOT_CENTRE * mean)
+    mean = [round(float(x), 7) for x in system.query_embeddings(dev).mean(0)]  # as fusion.json keeps it
+    centred = system.rank(dev, depth, shift=SLOT_CENTRE * np.asarray(mean))
     targets = [q for q in qrels if any(g > 0 and d in items for d, g in qrels[q].items())]
     judged = {q: qrels[q] for q in targets}
     plain = fuse_runs(spec, runs, k=depth, cold=items)
     best: tuple[float, FusionSpec] | None = None
     for rank in SLOT_RANKS:
         for tau in SLOT_TAUS:
-            slot = ColdSlot(source=part, centre=SLOT_CENTRE, mean=[round(float(x), 7) for x in np.asarray(mean)],
+            slot = ColdSlot(source=part, centre=SLOT_CENTRE, mean=mean,
                             max_events=max_events, rank=rank, tau=tau, queries=len(targets))
             trial = spec.model_copy(update={"slot": slot})
             score = mean_metric(fuse_runs(trial, runs, k=depth, cold=items, centred=centred), qrels, spec.metric)
