@@ -135,20 +135,20 @@ def _with_cold_slot(spec: FusionSpec, runs: dict, qrels: dict, part: str, system
     targets = [q for q in qrels if any(g > 0 and d in items for d, g in qrels[q].items())]
     judged = {q: qrels[q] for q in targets}
     plain = fuse_runs(spec, runs, k=depth, cold=items)
-    best: tuple[float, FusionSpec] | None = None
+    best: tuple[float, FusionSpec, dict] | None = None  # dev metric, spec, its fused dev run
     for rank in SLOT_RANKS:
         for tau in SLOT_TAUS:
             slot = ColdSlot(source=part, centre=SLOT_CENTRE, mean=mean,
                             max_events=max_events, rank=rank, tau=tau, queries=len(targets))
             trial = spec.model_copy(update={"slot": slot})
-            score = mean_metric(fuse_runs(trial, runs, k=depth, cold=items, centred=centred), qrels, spec.metric)
+            fused = fuse_runs(trial, runs, k=depth, cold=items, centred=centred)
+            score = mean_metric(fused, qrels, spec.metric)
             if best is None or score > best[0] + 1e-9:
-                best = (score, trial)
+                best = (score, trial, fused)
     assert best is not None
     chosen = best[1]
     slot = chosen.slot.model_copy(update={  # type: ignore[union-attr]
-        "reached": round(mean_metric(fuse_runs(chosen, runs, k=depth, cold=items, centred=centred), judged,
-                                     spec.metric), 6) if targets else None,
+        "reached": round(mean_metric(best[2], judged, spec.metric), 6) if targets else None,
         "without": round(mean_metric(plain, judged, spec.metric), 6) if targets else None,
         "dev_without": spec.dev_metric.get("hybrid"),
     })

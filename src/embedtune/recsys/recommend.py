@@ -291,7 +291,6 @@ class Recommender:
         self._cold = (frozenset(i for i, n in zip(index.ids, self._popularity_rows, strict=True)
                                 if n <= made.max_events and i in index) if made is not None else None)
         self._lock = threading.Lock()
-        self._last_query: tuple[str, np.ndarray] | None = None
         self._con = duckdb.connect()
         self._con.execute(f"CREATE VIEW interactions AS SELECT * FROM read_parquet({literal(self._interactions)})")
         rows = []
@@ -415,31 +414,35 @@ class Recommender:
             prompt = self.profile(user_id=user_id, history=history)
         if mode == "hybrid":
             parts = [p for p in fusion.parts if p != COLD_PART]  # fuse_runs makes the cold part from its source
+            assert prompt is not None
+            vector = self._encode_query([prompt])  # once: the text part and the cold slot both search with it
             centred = None
             if fusion.slot is not None:  # the slot's item: the text tower's best cold one, the user vector centred
-                assert prompt is not None
                 shift = fusion.slot.centre * np.asarray(fusion.slot.mean, dtype=np.float32)
-                centred = {_NOW: self.text_top(prompt, fusion.depth, exclude, shift=shift)}
-            ranked = fuse_runs(fusion, self.part_runs(prompt, recent, exclude, fusion.depth, parts), k=k,
-                               cold=self._cold, centred=centred)[_NOW]
+                centred = {_NOW: self.nearest(np.asarray(vector, dtype=np.float32) - shift[None, :], fusion.depth,
+                                              exclude)}
+            ranked = fuse_runs(fusion, self.part_runs(prompt, recent, exclude, fusion.depth, parts, vector=vector),
+                               k=k, cold=self._cold, centred=centred)[_NOW]
         else:
             part = "model" if mode == "text" else mode
             ranked = self.part_runs(prompt, recent, exclude, k, [part])[part][_NOW]
         return Ranking([self._recommendation(item, score) for item, score in ranked], mode, fallback)
 
     def part_runs(
-        self, prompt: str | None, recent: list[str], exclude: set[str], depth: int, parts: Sequence[str] = HYBRID_PARTS
+        self, prompt: str | None, recent: list[str], exclude: set[str], depth: int, parts: Sequence[str] = HYBRID_PARTS,
+        vector: np.ndarray | None = None,
     ) -> dict[str, dict[str, list[tuple[str, float]]]]:
         """Each part's top ``depth`` for one request, as runs (``{part: {"now": [(item, score), ...]}}``) the
-        way evaluation ranks them: ``model`` by cosine with the profile, ``cooccurrence``, ``transitions`` and
-        ``attributes`` with the ``recent`` items (distinct, most recent first), ``popularity`` by training interactions; ``exclude`` left out,
-        ties settled by item id."""
+        way evaluation ranks them: ``model`` by cosine with the profile (``vector``: its encoding, when the caller
+        has it), ``cooccurrence``, ``transitions`` and ``attributes`` with the ``recent`` items (distinct, most
+        recent first), ``popularity`` by training interactions; ``exclude`` left out, ties settled by item id."""
         runs = {}
         for part in parts:
             if part == "model":
-                if prompt is None:
+                if prompt is None and vector is None:
                     raise EmbedtuneError("the text part needs the profile prompt")
-                top = self.text_top(prompt, depth, exclude)
+                top = (self.nearest(vector, depth, exclude) if vector is not None
+                       else self.text_top(prompt, depth, exclude))  # type: ignore[arg-type]
             elif part == "cooccurrence":
                 top = self.index.top_by_scores(self._on_rows(self.stats.cooccurrence_scores([recent])[0]), depth, exclude)
             elif part == "transitions":
@@ -454,21 +457,14 @@ class Recommender:
             runs[part] = {_NOW: top}
         return runs
 
-    def text_top(self, prompt: str, k: int, exclude: set[str], shift: np.ndarray | None = None
-                 ) -> list[tuple[str, float]]:
-        """The ``k`` items nearest the profile in the index, ``exclude`` left out; with ``shift``, nearest the
-        profile's vector minus ``shift`` (the cold slot's centred ranking). A prompt's vector is encoded once
-        per request and kept for the second search."""
-        last = self._last_query  # read once: another request's thread may replace it
-        if last is not None and last[0] == prompt:
-            query = last[1]
-        else:
-            query = self._encode_query([prompt])
-            self._last_query = (prompt, query)
-        if shift is not None:
-            query = np.asarray(query, dtype=np.float32) - shift[None, :]
+    def text_top(self, prompt: str, k: int, exclude: set[str]) -> list[tuple[str, float]]:
+        """The ``k`` items nearest the profile in the index, ``exclude`` left out."""
+        return self.nearest(self._encode_query([prompt]), k, exclude)
+
+    def nearest(self, vector: np.ndarray, k: int, exclude: set[str]) -> list[tuple[str, float]]:
+        """The ``k`` items nearest a query vector (one row) in the index, ``exclude`` left out."""
         banned = len(exclude & self._known_items)
-        hits = self.index.search(query, k=k + banned)[0]
+        hits = self.index.search(vector, k=k + banned)[0]
         return [(h.id, h.score) for h in hits if h.id not in exclude][:k]
 
     def cooccurrence_top(self, recent: list[str], k: int, exclude: set[str]) -> list[tuple[str, float]]:
