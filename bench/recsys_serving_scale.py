@@ -21,7 +21,9 @@ attached), then :meth:`Recommender.from_index` with the real MiniLM encoder (tor
 ``cooccurrence`` = profile + co-occurrence scoring of 100,000 items; ``hybrid`` = profile + the
 parts' top 100 (text, co-occurrence, transitions, popularity, attributes) + ``fuse_runs`` (no fusion.json here: the documented
 default weights; the cost does not depend on them; since statistics schema 3 a fifth part, attributes). ``served_as`` counts the modes that answered (a
-user whose history has no co-occurrence statistics is answered by the text tower).
+user whose history has no co-occurrence statistics is answered by the text tower). ``cold_slot_ms``: ``hybrid``
+again, user by user in turn with the same fusion plus a cold slot (stop 33: a second index search with the
+centred profile vector), filled on every request.
 """
 
 from __future__ import annotations
@@ -160,6 +162,34 @@ def latency(n_users: int, n_items: int, out: Path, n_requests: int) -> dict:
             served_as[ranking.mode] = served_as.get(ranking.mode, 0) + 1
         result["latency_ms"][mode] = {"p50": round(float(np.percentile(times, 50)), 1),
                                       "p95": round(float(np.percentile(times, 95)), 1), "served_as": served_as}
+    # the cold slot (stop 33): a fusion.json with one, in the index's recsys/ (where `index build` copies it), opened
+    # beside the plain recommender; both timed user by user in turn, so the ratio is within one run. The slot is
+    # filled on every request (tau null: always) — its worst case.
+    from embedtune.fusion import ColdSlot
+    from embedtune.recsys.recommend import default_hybrid_fusion
+
+    mean = np.mean([rec._encode_query([rec.profile(user_id=u)])[0] for u in users[3:]], axis=0)
+    spec = default_hybrid_fusion().model_copy(update={"slot": ColdSlot(source="model", mean=mean.tolist(), rank=5)})
+    spec.save(out / "index" / "recsys" / "fusion.json")
+    with_slot = Recommender.from_index(out / "index", encoder=encoder)
+    (out / "index" / "recsys" / "fusion.json").unlink()
+    result["cold_items"] = len(with_slot._cold or ())
+    paired: dict[str, list[float]] = {"hybrid": [], "hybrid_cold_slot": []}
+    for u in users[:3]:
+        with_slot.rank(user_id=u, k=10, mode="hybrid")
+    moved = 0
+    for u in users[3:]:
+        for name, r in (("hybrid", rec), ("hybrid_cold_slot", with_slot)):
+            t = time.perf_counter()
+            ranking = r.rank(user_id=u, k=10, mode="hybrid")
+            paired[name].append((time.perf_counter() - t) * 1000)
+            if name == "hybrid_cold_slot":
+                moved += any(item.item_id in with_slot._cold for item in ranking.items)
+    result["cold_slot_ms"] = {name: {"p50": round(float(np.percentile(v, 50)), 1),
+                                     "p95": round(float(np.percentile(v, 95)), 1)} for name, v in paired.items()}
+    result["cold_slot_ratio_p50"] = round(float(np.percentile(paired["hybrid_cold_slot"], 50)
+                                                / np.percentile(paired["hybrid"], 50)), 3)
+    result["cold_slot_lists_with_a_cold_item"] = moved
     prompt = rec.profile(user_id=users[0])
     t = time.perf_counter()
     for _ in range(20):
