@@ -62,6 +62,7 @@ from embedtune.fusion import (
     fuse_runs,
     mean_metric,
     model_folder,
+    reserve_slot,
 )
 
 logger = logging.getLogger(__name__)
@@ -134,14 +135,14 @@ def _with_cold_slot(spec: FusionSpec, runs: dict, qrels: dict, part: str, system
     centred = system.rank(dev, depth, shift=SLOT_CENTRE * np.asarray(mean))
     targets = [q for q in qrels if any(g > 0 and d in items for d, g in qrels[q].items())]
     judged = {q: qrels[q] for q in targets}
-    plain = fuse_runs(spec, runs, k=depth, cold=items)
+    plain = fuse_runs(spec, runs, k=depth, cold=items)  # the parts fused once; each setting only fills its slot
     best: tuple[float, FusionSpec, dict] | None = None  # dev metric, spec, its fused dev run
     for rank in SLOT_RANKS:
         for tau in SLOT_TAUS:
             slot = ColdSlot(source=part, centre=SLOT_CENTRE, mean=mean,
                             max_events=max_events, rank=rank, tau=tau, queries=len(targets))
             trial = spec.model_copy(update={"slot": slot})
-            fused = fuse_runs(trial, runs, k=depth, cold=items, centred=centred)
+            fused = reserve_slot(plain, centred, items, rank, tau, spec.depth, depth)  # = fuse_runs(trial, ...)
             score = mean_metric(fused, qrels, spec.metric)
             if best is None or score > best[0] + 1e-9:
                 best = (score, trial, fused)
@@ -278,7 +279,7 @@ def hybrid_fusions(
         out = {}
         kind = data_kind(dev.kind)
         slot = check_cold_slot(cold_slot) != "off" and kind.cold_part and keep_cold is None and rule == "tuned"
-        cold = cold_items(data_dir, list(dev.corpus)) if (keep_cold is not None or slot) and rule == "tuned" else None
+        cold = cold_items(data_dir, list(dev.corpus)) if (keep_cold is not None and rule == "tuned") or slot else None
         dense_runs = {part: dense[part].rank(dev, depth) for part in wanted.values()}
         for name, part in wanted.items():
             runs = {part: dense_runs[part], **other_runs}
